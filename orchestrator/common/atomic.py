@@ -1,0 +1,54 @@
+"""Atomic writes: a result file is either the old one or the new one, never half of each.
+
+The temporary file lives in the destination folder so that ``os.replace`` is a same-filesystem rename.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        # Refuse rather than replace: a folder where a result file belongs is the user's, not ours.
+        raise IsADirectoryError(f"{path} is a directory; refusing to write a file over it")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | Path, obj: Any, *, indent: int = 2) -> Path:
+    # allow_nan=False: a NaN written as bare `NaN` is not JSON and breaks every other reader.
+    text = json.dumps(obj, indent=indent, ensure_ascii=False, allow_nan=False, default=_json_default)
+    return atomic_write_text(path, text + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item"):  # numpy / torch scalars
+        return value.item()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")

@@ -1,0 +1,9 @@
+"""`lora-pipeline config render|check`."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    pass

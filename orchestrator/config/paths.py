@@ -1,0 +1,111 @@
+"""Where things live on this machine: one place, never inside a preset.
+
+Resolution order for each key (later wins):
+1. the defaults below (relative paths are relative to the project root);
+2. ``configs/paths.toml`` (committed, documented defaults);
+3. ``configs/paths.local.toml`` (git-ignored, a machine's own paths);
+4. environment variables ``LORA_PIPELINE_<KEY>`` (e.g. ``LORA_PIPELINE_SD_SCRIPTS``).
+
+The project root is ``$LORA_PIPELINE_HOME``, else the nearest parent of the current directory that has
+``configs/training/``, else the folder above the installed package.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+import toml
+
+from orchestrator.common.errors import UserInputError
+
+_PACKAGE_PARENT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class ProjectPaths:
+    root: Path
+    sd_scripts: Path
+    trainer_python: str
+    base_model_sd15: str  # a local file/folder or a hub id
+    base_model_sdxl: str
+    tokenizer_cache_dir: str  # "" = let sd-scripts use the hub
+    dataset_dir: Path  # the kohya dataset parent (holds {repeats}_{name}/)
+    output_root: Path  # each run writes to output_root/<output_name>/
+    logs_dir: Path  # logs/training
+    prompts_file: Path
+
+    def with_overrides(self, **changes: object) -> ProjectPaths:
+        return replace(self, **changes)
+
+
+_DEFAULTS: dict[str, str] = {
+    "sd_scripts": "sd-scripts",
+    "trainer_python": ".venv-trainer/bin/python",
+    "base_model_sd15": "runwayml/stable-diffusion-v1-5",
+    "base_model_sdxl": "stabilityai/stable-diffusion-xl-base-1.0",
+    "tokenizer_cache_dir": "",
+    "dataset_dir": "data/kohya",
+    "output_root": "outputs",
+    "logs_dir": "logs/training",
+    "prompts_file": "prompts/luca/luca_validation_prompts.txt",
+}
+_PATH_KEYS = {"sd_scripts", "dataset_dir", "output_root", "logs_dir", "prompts_file"}
+
+
+def project_root() -> Path:
+    if env := os.environ.get("LORA_PIPELINE_HOME"):
+        return Path(env).expanduser().resolve()
+    here = Path.cwd().resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "configs" / "training").is_dir():
+            return candidate
+    return _PACKAGE_PARENT
+
+
+def _read_paths_file(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    try:
+        data = toml.load(path)
+    except toml.TomlDecodeError as error:
+        raise UserInputError(f"malformed TOML: {error}", path=path) from error
+    table = data.get("paths", data)
+    unknown = sorted(set(table) - set(_DEFAULTS))
+    if unknown:
+        raise UserInputError(
+            f"unknown path keys {unknown}; known: {sorted(_DEFAULTS)}", path=path, key=unknown[0]
+        )
+    return {key: str(value) for key, value in table.items()}
+
+
+def _resolve(root: Path, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else root / path
+
+
+def load_paths(root: Path | None = None) -> ProjectPaths:
+    root = root or project_root()
+    values = dict(_DEFAULTS)
+    values.update(_read_paths_file(root / "configs" / "paths.toml"))
+    values.update(_read_paths_file(root / "configs" / "paths.local.toml"))
+    for key in _DEFAULTS:
+        if env := os.environ.get(f"LORA_PIPELINE_{key.upper()}"):
+            values[key] = env
+    resolved: dict[str, object] = {"root": root}
+    for field in fields(ProjectPaths):
+        if field.name == "root":
+            continue
+        value = values[field.name]
+        if field.name in _PATH_KEYS:
+            resolved[field.name] = _resolve(root, value)
+        elif field.name == "trainer_python":
+            # A bare command name ("python3") stays as is; a relative path is the project's.
+            resolved[field.name] = str(_resolve(root, value)) if "/" in value else value
+        elif field.name == "tokenizer_cache_dir" and value:
+            resolved[field.name] = str(_resolve(root, value))
+        else:
+            local = _resolve(root, value)
+            resolved[field.name] = str(local) if local.exists() else value
+    return ProjectPaths(**resolved)  # type: ignore[arg-type]

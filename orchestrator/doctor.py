@@ -1,0 +1,9 @@
+"""`lora-pipeline doctor`."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    pass
