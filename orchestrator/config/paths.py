@@ -103,9 +103,28 @@ def load_paths(root: Path | None = None) -> ProjectPaths:
         elif field.name == "trainer_python":
             # A bare command name ("python3") stays as is; a relative path is the project's.
             resolved[field.name] = str(_resolve(root, value)) if "/" in value else value
-        elif field.name == "tokenizer_cache_dir" and value:
-            resolved[field.name] = str(_resolve(root, value))
+        elif field.name == "tokenizer_cache_dir":
+            resolved[field.name] = str(_resolve(root, value)) if value else ""
         else:
             local = _resolve(root, value)
             resolved[field.name] = str(local) if local.exists() else value
     return ProjectPaths(**resolved)  # type: ignore[arg-type]
+
+
+def add_location_arguments(parser) -> None:
+    """``--sd-scripts`` and ``--trainer-python`` for every command that touches sd-scripts."""
+    parser.add_argument("--sd-scripts", metavar="DIR", help="sd-scripts checkout (default: ./sd-scripts, "
+                        "or $LORA_PIPELINE_SD_SCRIPTS)")
+    parser.add_argument("--trainer-python", metavar="PATH", help="Python of the trainer environment "
+                        "(default: .venv-trainer/bin/python, or $LORA_PIPELINE_TRAINER_PYTHON)")
+
+
+def paths_from_args(args) -> ProjectPaths:
+    """``load_paths()`` with the command line's ``--sd-scripts`` / ``--trainer-python`` on top."""
+    paths = load_paths()
+    changes: dict[str, object] = {}
+    if getattr(args, "sd_scripts", None):
+        changes["sd_scripts"] = Path(args.sd_scripts).expanduser().resolve()
+    if getattr(args, "trainer_python", None):
+        changes["trainer_python"] = args.trainer_python
+    return paths.with_overrides(**changes) if changes else paths

@@ -1,0 +1,115 @@
+"""Training presets: our TOML files in ``configs/training/``.
+
+A preset has a ``[preset]`` table (name, family, description, min_vram_gb), a ``[dataset]`` table that
+becomes sd-scripts' ``--dataset_config`` and any number of other tables (``[network]``,
+``[optimizer]``, ...) that become its ``--config_file``. Presets never hold machine paths.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import toml
+
+from orchestrator.common.errors import UserInputError
+from orchestrator.config.paths import project_root
+
+Family = Literal["sd15", "sdxl"]
+FAMILIES: tuple[str, ...] = ("sd15", "sdxl")
+_PRESET_KEYS = {"name", "family", "description", "min_vram_gb"}
+# Keys whose values are machine paths: they come from configs/paths.toml, never from a preset.
+PATH_KEYS = frozenset({
+    "pretrained_model_name_or_path", "output_dir", "logging_dir", "sample_prompts", "dataset_config",
+    "tokenizer_cache_dir", "train_data_dir", "reg_data_dir", "vae", "resume", "image_dir",
+})
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    family: Family
+    description: str
+    min_vram_gb: float
+    dataset: dict[str, Any]
+    sections: dict[str, dict[str, Any]]  # section name -> {kohya argument: value}
+    source: Path | None = None
+    warnings: tuple[str, ...] = field(default=())
+
+    def copy_tables(self) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+        """Deep copies of the dataset and training tables: rendering must never mutate a preset."""
+        return copy.deepcopy(self.dataset), copy.deepcopy(self.sections)
+
+
+def presets_dir(root: Path | None = None) -> Path:
+    return (root or project_root()) / "configs" / "training"
+
+
+def available_presets(root: Path | None = None) -> list[str]:
+    return sorted(path.stem for path in presets_dir(root).glob("*.toml"))
+
+
+def resolve_preset_path(name_or_path: str | Path, root: Path | None = None) -> Path:
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".toml" or candidate.exists():
+        if not candidate.is_file():
+            raise UserInputError("preset file not found", path=candidate)
+        return candidate
+    path = presets_dir(root) / f"{name_or_path}.toml"
+    if not path.is_file():
+        known = ", ".join(available_presets(root)) or "none"
+        raise UserInputError(f"no preset named {name_or_path!r} (known: {known})", path=path)
+    return path
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return toml.load(path)
+    except toml.TomlDecodeError as error:
+        raise UserInputError(f"malformed TOML: {error}", path=path) from error
+    except OSError as error:
+        raise UserInputError(f"cannot read: {error.strerror}", path=path) from error
+
+
+def load_preset(name_or_path: str | Path, root: Path | None = None) -> Preset:
+    path = resolve_preset_path(name_or_path, root)
+    data = read_toml(path)
+    meta = data.pop("preset", None)
+    if not isinstance(meta, dict):
+        raise UserInputError("a preset needs a [preset] table with name and family", path=path, key="preset")
+    unknown = sorted(set(meta) - _PRESET_KEYS)
+    if unknown:
+        raise UserInputError(f"unknown key in [preset]; allowed: {sorted(_PRESET_KEYS)}", path=path,
+                             key=f"preset.{unknown[0]}")
+    family = meta.get("family")
+    if family not in FAMILIES:
+        raise UserInputError(f"family must be one of {list(FAMILIES)}, got {family!r}", path=path,
+                             key="preset.family")
+    dataset = data.pop("dataset", {})
+    if not isinstance(dataset, dict):
+        raise UserInputError("[dataset] must be a table", path=path, key="dataset")
+    sections: dict[str, dict[str, Any]] = {}
+    for section, table in data.items():
+        if not isinstance(table, dict):
+            raise UserInputError(
+                "top-level keys belong in a table such as [training]", path=path, key=section
+            )
+        sections[section] = table
+    for table_name, table in [("dataset", dataset), *sections.items()]:
+        for key in table:
+            if key in PATH_KEYS:
+                raise UserInputError(
+                    "presets never hold machine paths; set it in configs/paths.toml or with --set",
+                    path=path, key=f"{table_name}.{key}",
+                )
+    return Preset(
+        name=str(meta.get("name", path.stem)),
+        family=family,
+        description=str(meta.get("description", "")),
+        min_vram_gb=float(meta.get("min_vram_gb", 0.0)),
+        dataset=dataset,
+        sections=sections,
+        source=path,
+    )

@@ -1,0 +1,97 @@
+"""Check rendered runs and hand-written sd-scripts TOML files before any GPU time is spent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import toml
+
+from orchestrator.common.errors import UserInputError
+from orchestrator.kohya.checkout import TRAINING_SCRIPTS
+from orchestrator.kohya.contract import Contract, recorded_contract
+from orchestrator.kohya.render import HEADER_PATTERN, RenderedRun
+from orchestrator.kohya.validate import (
+    Problem,
+    check_dataset_config,
+    check_paths,
+    check_training_arguments,
+)
+
+
+def validate_rendered(rendered: RenderedRun, *, contract: Contract | None = None,
+                      paths_must_exist: bool = True) -> list[Problem]:
+    contract = contract or recorded_contract()
+    problems = check_training_arguments(rendered.training, rendered.script_name, contract,
+                                        file=rendered.config_file)
+    problems += check_dataset_config(rendered.dataset, contract.dataset_schema,
+                                     file=rendered.dataset_config_file)
+    if paths_must_exist:
+        training = {k: v for k, v in rendered.training.items() if k != "dataset_config"}
+        problems += check_paths(training, rendered.dataset, training_file=rendered.config_file,
+                                dataset_file=rendered.dataset_config_file)
+    return problems
+
+
+def _load(path: Path) -> tuple[dict[str, Any], str]:
+    if not path.is_file():
+        raise UserInputError("file not found" if not path.exists() else "not a file", path=path)
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        return toml.loads(text), text
+    except toml.TomlDecodeError as error:
+        raise UserInputError(f"malformed TOML: {error}", path=path) from error
+
+
+def flatten_training_config(document: dict[str, Any], file: Path) -> tuple[dict[str, Any], list[Problem]]:
+    """Flatten tables one level, the way sd-scripts reads ``--config_file``; report clashing keys."""
+    flat: dict[str, Any] = {}
+    problems: list[Problem] = []
+    for key, value in document.items():
+        items = value.items() if isinstance(value, dict) else [(key, value)]
+        for inner_key, inner_value in items:
+            if isinstance(inner_value, dict):
+                problems.append(Problem("error", file, f"{key}.{inner_key}",
+                                        "tables nest one level only in an sd-scripts config file"))
+                continue
+            if inner_key in flat:
+                problems.append(Problem("error", file, inner_key,
+                                        "set in two tables; sd-scripts would keep only one silently"))
+            flat[inner_key] = inner_value
+    return flat, problems
+
+
+def infer_family(flat: dict[str, Any], text: str, contract: Contract) -> str:
+    if header := HEADER_PATTERN.search(text):
+        return header["family"]
+    sdxl_only = set(contract.arguments_of("sdxl_train_network.py")) - set(contract.arguments_of("train_network.py"))
+    model = str(flat.get("pretrained_model_name_or_path", "")).lower()
+    return "sdxl" if sdxl_only & set(flat) or "xl" in model else "sd15"
+
+
+def check_config_file(path: Path, *, family: str | None = None, contract: Contract | None = None,
+                      paths_must_exist: bool = True) -> list[Problem]:
+    """Check an sd-scripts TOML: a dataset config (``[general]``/``[[datasets]]``) or a training config.
+
+    A training config that names a ``dataset_config`` has that file checked too.
+    """
+    contract = contract or recorded_contract()
+    path = Path(path)
+    document, text = _load(path)
+    if "datasets" in document or ("general" in document and len(document) <= 2):
+        problems = check_dataset_config(document, contract.dataset_schema, file=path)
+        if paths_must_exist:
+            problems += check_paths({"pretrained_model_name_or_path": "hub/id"}, document, dataset_file=path)
+        return problems
+    flat, problems = flatten_training_config(document, path)
+    script = TRAINING_SCRIPTS[family or infer_family(flat, text, contract)]
+    problems += check_training_arguments(flat, script, contract, file=path)
+    dataset_document = None
+    dataset_path = flat.get("dataset_config")
+    if isinstance(dataset_path, str) and Path(dataset_path).is_file():
+        dataset_document, _ = _load(Path(dataset_path))
+        problems += check_dataset_config(dataset_document, contract.dataset_schema, file=Path(dataset_path))
+    if paths_must_exist:
+        problems += check_paths(flat, dataset_document, training_file=path,
+                                dataset_file=Path(dataset_path) if isinstance(dataset_path, str) else None)
+    return problems

@@ -1,0 +1,148 @@
+"""What sd-scripts accepts: its argument list per script and its dataset-config schema.
+
+Two sources, one shape:
+- *live*: the argparse parser and ``ConfigSanitizer`` of an sd-scripts checkout, read by running
+  ``_introspect.py`` with the trainer's Python (cached per commit under ``.cache/contract/``);
+- *recorded*: the copy shipped in ``contract_data/`` (refreshed from a live checkout by
+  ``lora-pipeline config refresh-contract``), used when no checkout or trainer Python is usable.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from orchestrator.common.atomic import atomic_write_json
+from orchestrator.common.errors import PipelineError
+
+log = logging.getLogger(__name__)
+
+PINNED_COMMIT = "48d368fa557731ad0488c07304dfeba8c07910eb"
+SCRIPTS = ("train_network.py", "sdxl_train_network.py")
+_DATA = resources.files("orchestrator.kohya") / "contract_data"
+
+
+@dataclass(frozen=True)
+class ArgumentSpec:
+    """One command-line argument of a training script, as a config-file key."""
+
+    dest: str
+    option: str
+    is_flag: bool
+    value_type: str | None  # "str" | "int" | "float" | "int_or_float" | "Path" | None for flags
+    default: Any
+    choices: tuple[Any, ...] | None
+    is_list: bool  # nargs "*" or "+": a TOML list (a single value is accepted too)
+
+
+@dataclass(frozen=True)
+class DatasetSchema:
+    """Allowed dataset-config keys and their type descriptions, per level (DreamBooth-style datasets)."""
+
+    general: dict[str, str]
+    dataset: dict[str, str]
+    subset: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Contract:
+    commit: str
+    source: str  # "recorded" or "live:<sd-scripts dir>"
+    arguments: dict[str, dict[str, ArgumentSpec]]  # script name -> dest -> spec
+    dataset_schema: DatasetSchema
+
+    def arguments_of(self, script: str) -> dict[str, ArgumentSpec]:
+        return self.arguments[script]
+
+
+def _argument_from_record(record: dict[str, Any]) -> ArgumentSpec:
+    is_flag = record["action"] in ("_StoreTrueAction", "_StoreFalseAction", "_StoreConstAction")
+    choices = record.get("choices")
+    return ArgumentSpec(
+        dest=record["dest"],
+        option=record["option_strings"][0] if record.get("option_strings") else f"--{record['dest']}",
+        is_flag=is_flag,
+        value_type=None if is_flag else (record.get("type") or "str"),
+        default=record.get("default"),
+        choices=tuple(c for c in choices if c is not None) if choices else None,
+        is_list=record.get("nargs") in ("*", "+"),
+    )
+
+
+def contract_from_records(args_record: dict[str, Any], dataset_record: dict[str, Any], *,
+                          source: str) -> Contract:
+    arguments = {
+        script: {a["dest"]: _argument_from_record(a) for a in args_record[script] if a["dest"] != "help"}
+        for script in SCRIPTS
+    }
+    schema = DatasetSchema(
+        general=dict(_types(dataset_record["general"])),
+        dataset=dict(_types(dataset_record["dataset_dreambooth"])),
+        subset=dict(_types(dataset_record["subset_dreambooth"])),
+    )
+    return Contract(commit=args_record.get("commit", "unknown"), source=source, arguments=arguments,
+                    dataset_schema=schema)
+
+
+def _types(level: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(key, spec["type"] if isinstance(spec, dict) else str(spec)) for key, spec in level.items()]
+
+
+def recorded_contract() -> Contract:
+    args_record = json.loads((_DATA / "args.json").read_text())
+    dataset_record = json.loads((_DATA / "dataset_config_keys.json").read_text())
+    return contract_from_records(args_record, dataset_record, source="recorded")
+
+
+def introspect_live(sd_scripts_dir: Path, trainer_python: str, *, timeout: float = 300) -> tuple[dict, dict]:
+    """Run ``_introspect.py`` in the trainer's Python inside ``sd_scripts_dir``; return both records."""
+    script = Path(__file__).with_name("_introspect.py")
+    try:
+        completed = subprocess.run(
+            [trainer_python, str(script)], cwd=sd_scripts_dir, capture_output=True, text=True,
+            timeout=timeout, check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise PipelineError(f"could not read sd-scripts' parser with {trainer_python}: {error}") from error
+    if completed.returncode != 0:
+        tail = "\n".join(completed.stderr.strip().splitlines()[-5:])
+        raise PipelineError(f"reading sd-scripts' parser in {sd_scripts_dir} failed:\n{tail}")
+    payload = json.loads(completed.stdout.strip().splitlines()[-1])
+    return payload["args"], payload["dataset"]
+
+
+def refresh_recorded_contract(sd_scripts_dir: Path, trainer_python: str,
+                              destination: Path | None = None) -> Path:
+    """Rewrite the shipped contract copy from a live checkout; returns the folder written."""
+    args_record, dataset_record = introspect_live(sd_scripts_dir, trainer_python)
+    destination = destination or Path(str(_DATA))
+    atomic_write_json(destination / "args.json", args_record, indent=1)
+    atomic_write_json(destination / "dataset_config_keys.json", dataset_record, indent=1)
+    return destination
+
+
+def load_contract(sd_scripts_dir: Path | None = None, trainer_python: str | None = None, *,
+                  cache_dir: Path | None = None) -> Contract:
+    """The live contract when a checkout and a working trainer Python are there, else the recorded one."""
+    if sd_scripts_dir is None or trainer_python is None or not (sd_scripts_dir / SCRIPTS[0]).is_file():
+        return recorded_contract()
+    from orchestrator.kohya.checkout import checkout_commit
+
+    commit = checkout_commit(sd_scripts_dir) or "unknown"
+    cache_file = (cache_dir / f"contract-{commit}.json") if cache_dir else None
+    if cache_file and cache_file.is_file() and commit != "unknown":
+        cached = json.loads(cache_file.read_text())
+        return contract_from_records(cached["args"], cached["dataset"], source=f"live:{sd_scripts_dir}")
+    try:
+        args_record, dataset_record = introspect_live(sd_scripts_dir, trainer_python)
+    except PipelineError as error:
+        log.warning("using the recorded sd-scripts contract: %s", error)
+        return recorded_contract()
+    if cache_file and commit != "unknown":
+        atomic_write_json(cache_file, {"args": args_record, "dataset": dataset_record}, indent=None)
+    return contract_from_records(args_record, dataset_record, source=f"live:{sd_scripts_dir}")
