@@ -6,10 +6,11 @@ import argparse
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from orchestrator.config.paths import add_location_arguments, paths_from_args
 
-console = Console()
+console = Console(soft_wrap=True, highlight=False)
 EXIT_PROBLEMS = 2
 EXIT_RENDERED_WITH_CHANGES = 3
 
@@ -53,7 +54,7 @@ def _contract(paths):
 def _print_problems(problems) -> None:
     for problem in problems:
         style = "red" if problem.severity == "error" else "yellow"
-        console.print(f"[{style}]{problem}[/{style}]", highlight=False, soft_wrap=True)
+        console.print(f"[{style}]{escape(str(problem))}[/{style}]")
 
 
 def _render(args: argparse.Namespace) -> int:
@@ -77,7 +78,7 @@ def _render(args: argparse.Namespace) -> int:
     console.print(f"  --config_file    {rendered.config_file}", highlight=False, soft_wrap=True)
     console.print(f"  --dataset_config {rendered.dataset_config_file}", highlight=False, soft_wrap=True)
     for warning in rendered.warnings:
-        console.print(f"[yellow]warning: {warning}[/yellow]", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]warning: {escape(warning)}[/yellow]")
     return EXIT_RENDERED_WITH_CHANGES if rendered.warnings else 0
 
 
