@@ -24,6 +24,7 @@ from orchestrator.common.errors import PipelineError
 STAGE_MODULES: tuple[str, ...] = (
     "orchestrator.config.cli",
     "orchestrator.doctor",
+    "orchestrator.captions.cli",
 )
 
 
