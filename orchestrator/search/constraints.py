@@ -1,0 +1,144 @@
+"""The seven safety rules of the guide: combinations that are known to waste a training run.
+
+Each rule is a small named function over :class:`TrainingChoices`; :func:`check_constraints` runs them
+all so that a rejection names *every* rule that failed, not only the first. A rejected trial is
+recorded as pruned before any GPU time is spent (see ``study.py``), and each rule's verdict is also
+given to Optuna as a constraint value so that TPE learns to stay away from the region.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TrainingChoices:
+    """The values the rules look at, taken from a trial's merged config (base + parameters)."""
+
+    learning_rate: float
+    optimizer_type: str
+    network_dim: int
+    network_alpha: float
+    max_train_epochs: int
+    lr_warmup_steps: int
+    gradient_accumulation_steps: int
+    # The sampled ratio when the space has one: int(128 x 0.85) = 108 would read back as 0.84.
+    network_alpha_ratio: float | None = None
+
+    @property
+    def alpha_ratio(self) -> float:
+        if self.network_alpha_ratio is not None:
+            return self.network_alpha_ratio
+        return self.network_alpha / self.network_dim if self.network_dim else 0.0
+
+    @property
+    def uses_8bit_adam(self) -> bool:
+        return self.optimizer_type.lower() == "adamw8bit"
+
+    @property
+    def uses_plain_adamw(self) -> bool:
+        return self.optimizer_type.lower() == "adamw"
+
+    @classmethod
+    def from_flat_config(cls, flat: Mapping[str, Any]) -> TrainingChoices:
+        """Read the rule inputs from kohya argument names; sd-scripts' defaults fill what is unset."""
+        dim = int(flat.get("network_dim", 4) or 4)
+        return cls(
+            learning_rate=float(flat.get("unet_lr") or flat.get("learning_rate") or 0.0),
+            optimizer_type=str(flat.get("optimizer_type") or "AdamW"),
+            network_dim=dim,
+            network_alpha=float(flat.get("network_alpha", 1.0)),
+            max_train_epochs=int(flat.get("max_train_epochs") or 0),
+            lr_warmup_steps=int(flat.get("lr_warmup_steps") or 0),
+            gradient_accumulation_steps=int(flat.get("gradient_accumulation_steps") or 1),
+            network_alpha_ratio=(float(flat["network_alpha_ratio"]) if "network_alpha_ratio" in flat
+                                 else None),
+        )
+
+
+@dataclass(frozen=True)
+class SafetyRule:
+    name: str
+    explanation: str
+    violated: Callable[[TrainingChoices], bool]
+
+
+def _high_lr_with_8bit_adam(c: TrainingChoices) -> bool:
+    return c.learning_rate > 1.2e-4 and c.uses_8bit_adam
+
+
+def _alpha_equals_dim(c: TrainingChoices) -> bool:
+    return abs(c.network_alpha - c.network_dim) < 1
+
+
+def _large_dim_few_epochs(c: TrainingChoices) -> bool:
+    return c.network_dim >= 256 and c.max_train_epochs < 16
+
+
+def _high_lr_short_warmup(c: TrainingChoices) -> bool:
+    return c.learning_rate > 1e-4 and c.lr_warmup_steps < 100
+
+
+def _high_lr_without_accumulation(c: TrainingChoices) -> bool:
+    return c.gradient_accumulation_steps == 1 and c.learning_rate > 1.1e-4
+
+
+def _high_alpha_ratio_unstabilised(c: TrainingChoices) -> bool:
+    stabilised = (c.max_train_epochs >= 16 and c.gradient_accumulation_steps >= 2
+                  and c.uses_plain_adamw and c.lr_warmup_steps >= 150)
+    return c.alpha_ratio >= 0.75 and not stabilised
+
+
+def _very_high_alpha_ratio_with_high_lr(c: TrainingChoices) -> bool:
+    return c.alpha_ratio >= 0.85 and c.learning_rate > 1e-4
+
+
+SAFETY_RULES: tuple[SafetyRule, ...] = (
+    SafetyRule("high_lr_with_8bit_adam", "learning rate > 1.2e-4 with AdamW8bit", _high_lr_with_8bit_adam),
+    SafetyRule("alpha_equals_dim", "|network_alpha - network_dim| < 1", _alpha_equals_dim),
+    SafetyRule("large_dim_few_epochs", "network_dim >= 256 with fewer than 16 epochs", _large_dim_few_epochs),
+    SafetyRule("high_lr_short_warmup", "learning rate > 1e-4 with fewer than 100 warmup steps",
+               _high_lr_short_warmup),
+    SafetyRule("high_lr_without_accumulation", "learning rate > 1.1e-4 without gradient accumulation",
+               _high_lr_without_accumulation),
+    SafetyRule("high_alpha_ratio_unstabilised",
+               "alpha/dim >= 0.75 needs epochs >= 16, accumulation >= 2, AdamW and warmup >= 150",
+               _high_alpha_ratio_unstabilised),
+    SafetyRule("very_high_alpha_ratio_with_high_lr", "alpha/dim >= 0.85 with learning rate > 1e-4",
+               _very_high_alpha_ratio_with_high_lr),
+)
+RULE_NAMES: tuple[str, ...] = tuple(rule.name for rule in SAFETY_RULES)
+
+
+@dataclass(frozen=True)
+class ConstraintVerdict:
+    failed: tuple[SafetyRule, ...]
+
+    @property
+    def accepted(self) -> bool:
+        return not self.failed
+
+    @property
+    def failed_names(self) -> list[str]:
+        return [rule.name for rule in self.failed]
+
+    @property
+    def reason(self) -> str:
+        """One line naming every failed rule, e.g. ``rejected by 2 safety rules: a (...); b (...)``."""
+        if not self.failed:
+            return ""
+        parts = "; ".join(f"{rule.name} ({rule.explanation})" for rule in self.failed)
+        count = len(self.failed)
+        return f"rejected by {count} safety rule{'s' if count > 1 else ''}: {parts}"
+
+    def constraint_values(self) -> dict[str, float]:
+        """Optuna's convention: > 0 violated, <= 0 feasible; one value per rule."""
+        failed = set(self.failed_names)
+        return {name: 1.0 if name in failed else 0.0 for name in RULE_NAMES}
+
+
+def check_constraints(choices: TrainingChoices,
+                      rules: tuple[SafetyRule, ...] = SAFETY_RULES) -> ConstraintVerdict:
+    return ConstraintVerdict(failed=tuple(rule for rule in rules if rule.violated(choices)))

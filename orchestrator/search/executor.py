@@ -1,0 +1,72 @@
+"""The seam between the search and the GPU: what a trial asks for and what comes back.
+
+``study.py`` only speaks to a :class:`TrialExecutor`. ``KohyaExecutor`` (``kohya_executor.py``) trains
+with sd-scripts through the runner and scores with the evaluator; ``SimulatedExecutor``
+(``simulator.py``) answers from a synthetic response surface, for tests and the benchmark.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+# Called once per evaluated (sample) epoch with that epoch's score; returns True when the search wants the
+# trainer stopped (the pruner decided the trial is a clear loser).
+ReportEpoch = Callable[[int, float], bool]
+
+
+@dataclass(frozen=True)
+class TrialRequest:
+    number: int  # Optuna's trial number; also names the folder
+    directory: Path  # the trial's own folder, never shared with another trial
+    config: Mapping[str, Any]  # the trial's full preset (base deep-merged with the parameters)
+    overrides: Mapping[str, Any]  # the flat kohya arguments this trial sets
+    params: Mapping[str, Any]  # the sampled parameters as Optuna recorded them
+    study_name: str = "search"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.directory / "run"
+
+
+@dataclass
+class TrialOutcome:
+    epoch_scores: dict[int, float] = field(default_factory=dict)
+    best_epoch: int | None = None
+    checkpoint: str | None = None
+    gpu_seconds: float = 0.0
+    failure_cause: str | None = None  # None = the run finished or was stopped on request
+    stopped_early: bool = False  # the report callback asked for a stop and the trainer stopped
+    adopted: bool = False  # recorded from a trainer that outlived an earlier orchestrator
+
+    @property
+    def best_score(self) -> float | None:
+        if self.best_epoch is None:
+            return None
+        return self.epoch_scores.get(self.best_epoch)
+
+
+class TrialExecutor(Protocol):
+    def run(self, request: TrialRequest, report: ReportEpoch) -> TrialOutcome:
+        """Train and score one trial; call ``report`` after each evaluated epoch and stop the trainer
+        cleanly (keeping its outputs) when it returns True. Never raises for a training failure:
+        a crash comes back as ``failure_cause``."""
+        ...
+
+    def adopt(self, request: TrialRequest, report: ReportEpoch) -> TrialOutcome | None:
+        """Re-attach to a trial whose orchestrator died: if its trainer still runs (or has finished),
+        follow it to the end and return its outcome; None when there is nothing to adopt."""
+        ...
+
+    def stop_orphan(self, request: TrialRequest) -> None:
+        """Stop a trainer left running for a trial the study no longer wants (best effort)."""
+        ...
+
+
+def best_epoch_of(scores: Mapping[int, float]) -> int | None:
+    """The highest-scoring epoch; ties go to the earlier epoch (fewer steps, less overfitting)."""
+    if not scores:
+        return None
+    return max(sorted(scores), key=lambda epoch: scores[epoch])

@@ -1,0 +1,113 @@
+"""``trial_results.json``: every trial of the study with what happened to it and why.
+
+The Optuna storage is the source of truth; this file is a readable projection of it, rewritten
+atomically after every state change (started, epoch scored, rejected, pruned, failed, complete),
+so it always parses and a person or ``monitor_hyperparam_optuna.sh`` can read it at any moment.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from optuna.trial import FrozenTrial, TrialState
+
+from orchestrator.common.atomic import atomic_write_json
+
+RESULTS_FILE = "trial_results.json"
+
+# Outcomes of a trial as the search records them (user attribute "outcome"); Optuna's state alone cannot
+# tell a rejected trial (no GPU time) from one the pruner stopped mid-run.
+REJECTED, SURPLUS, PRUNED, FAILED, COMPLETE = "rejected", "surplus", "pruned", "failed", "complete"
+NOT_COUNTED = {REJECTED, SURPLUS}
+
+
+def superseded_numbers(trials: Iterable[FrozenTrial]) -> set[int]:
+    """Numbers of failed trials that were re-queued (their retry stands for them)."""
+    numbers: set[int] = set()
+    for trial in trials:
+        numbers.update(int(n) for n in trial.system_attrs.get("retry_history", []))
+    return numbers
+
+
+def outcome_of(trial: FrozenTrial) -> str:
+    recorded = trial.user_attrs.get("outcome")
+    if recorded and trial.state.is_finished():
+        return str(recorded)
+    return {
+        TrialState.COMPLETE: COMPLETE,
+        TrialState.PRUNED: PRUNED,
+        TrialState.FAIL: FAILED,
+        TrialState.RUNNING: "running",
+        TrialState.WAITING: "waiting",
+    }[trial.state]
+
+
+def counted_trials(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
+    """The trials that use up the requested total: trained or training, once each. Rejected and
+    surplus trials cost no GPU time; a failed trial that was retried is counted through its retry."""
+    superseded = superseded_numbers(trials)
+    return [
+        trial for trial in trials
+        if trial.state != TrialState.WAITING
+        and outcome_of(trial) not in NOT_COUNTED
+        and trial.number not in superseded
+    ]
+
+
+def trial_entry(trial: FrozenTrial, superseded: set[int]) -> dict[str, Any]:
+    attrs = trial.user_attrs
+    return {
+        "number": trial.number,
+        "state": trial.state.name.lower(),
+        "outcome": outcome_of(trial),
+        "retried_as_new_trial": trial.number in superseded,
+        "retry_of": trial.system_attrs.get("failed_trial"),
+        "value": trial.value,
+        "best_score": attrs.get("best_score"),
+        "best_epoch": attrs.get("best_epoch"),
+        "checkpoint": attrs.get("checkpoint"),
+        "epoch_scores": {str(step): value for step, value in sorted(trial.intermediate_values.items())},
+        "gpu_seconds": attrs.get("gpu_seconds"),
+        "reason": attrs.get("rejection_reason") or attrs.get("failure_cause") or attrs.get("prune_reason"),
+        "failed_rules": attrs.get("failed_rules", []),
+        "adopted": bool(attrs.get("adopted", False)),
+        "params": dict(trial.params),
+        "overrides": attrs.get("overrides", {}),
+        "directory": attrs.get("directory"),
+        "worker": attrs.get("worker"),
+        "started_at": trial.datetime_start.isoformat() if trial.datetime_start else None,
+        "finished_at": trial.datetime_complete.isoformat() if trial.datetime_complete else None,
+    }
+
+
+def build_results(trials: Sequence[FrozenTrial], *, study_name: str, storage: str,
+                  target_trials: int) -> dict[str, Any]:
+    superseded = superseded_numbers(trials)
+    entries = [trial_entry(trial, superseded) for trial in sorted(trials, key=lambda t: t.number)]
+    counts: dict[str, int] = {}
+    for entry in entries:
+        counts[entry["outcome"]] = counts.get(entry["outcome"], 0) + 1
+    scored = [e for e in entries if e["outcome"] == COMPLETE and e["value"] is not None]
+    best = max(scored, key=lambda e: e["value"], default=None)
+    return {
+        "study_name": study_name,
+        "storage": storage,
+        "target_trials": target_trials,
+        "counted_trials": len(counted_trials(trials)),
+        "updated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "counts": counts,
+        "gpu_hours": round(sum(e["gpu_seconds"] or 0.0 for e in entries) / 3600.0, 4),
+        "best": None if best is None else {
+            key: best[key] for key in ("number", "value", "best_epoch", "checkpoint", "params", "overrides")
+        },
+        "trials": entries,
+    }
+
+
+def write_results(output: Path, trials: Sequence[FrozenTrial], *, study_name: str, storage: str,
+                  target_trials: int) -> Path:
+    data = build_results(trials, study_name=study_name, storage=storage, target_trials=target_trials)
+    return atomic_write_json(output / RESULTS_FILE, data)

@@ -1,0 +1,192 @@
+"""The search space: typed parameter specs read from a TOML file, and how a trial samples them.
+
+A space file has ``[parameters.NAME]`` tables (one Optuna distribution each) and ``[derived.NAME]``
+tables that compute kohya arguments from sampled values (``network_alpha = int(dim x ratio)``).
+See ``configs/search/luca_tpe_v2_1.toml`` for the format.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from orchestrator.common.errors import UserInputError
+from orchestrator.config.presets import read_toml
+
+Scalar = int | float | str | bool
+ParamKind = Literal["categorical", "float", "int"]
+DerivedRule = Literal["int_product", "copy"]
+
+
+class SupportsSuggest(Protocol):
+    """The part of ``optuna.Trial`` a space needs (so the core does not import Optuna)."""
+
+    def suggest_categorical(self, name: str, choices: Any) -> Any: ...
+    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
+                      log: bool = False) -> float: ...
+    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> int: ...
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    name: str
+    kind: ParamKind
+    choices: tuple[Scalar, ...] = ()
+    low: float = 0.0
+    high: float = 0.0
+    step: float | None = None
+    log: bool = False
+    helper: bool = False  # feeds a derived value only; never passed to the trainer
+
+    def suggest(self, trial: SupportsSuggest) -> Scalar:
+        if self.kind == "categorical":
+            return trial.suggest_categorical(self.name, list(self.choices))
+        if self.kind == "int":
+            return trial.suggest_int(self.name, int(self.low), int(self.high), step=int(self.step or 1),
+                                     log=self.log)
+        value = trial.suggest_float(self.name, self.low, self.high, step=self.step, log=self.log)
+        # A stepped float comes back as 0.30000000000000004; keep the grid value the user wrote.
+        return round(value, 10) if self.step else value
+
+
+@dataclass(frozen=True)
+class DerivedSpec:
+    name: str
+    rule: DerivedRule
+    of: tuple[str, ...]
+
+    def compute(self, values: Mapping[str, Scalar]) -> Scalar:
+        if self.rule == "copy":
+            return values[self.of[0]]
+        product = math.prod(float(values[name]) for name in self.of)
+        # int() of the exact product: round first so that 64 x 0.75 = 47.99999 does not become 47.
+        return int(round(product, 6))
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    name: str
+    description: str
+    parameters: tuple[ParamSpec, ...]
+    derived: tuple[DerivedSpec, ...]
+    source: Path | None = None
+
+    @property
+    def parameter_names(self) -> tuple[str, ...]:
+        return tuple(spec.name for spec in self.parameters)
+
+    def sample(self, trial: SupportsSuggest) -> dict[str, Scalar]:
+        """Ask ``trial`` for every parameter, in file order (the order Optuna records them)."""
+        return {spec.name: spec.suggest(trial) for spec in self.parameters}
+
+    def training_overrides(self, params: Mapping[str, Scalar]) -> dict[str, Scalar]:
+        """The kohya arguments a trial sets: sampled values minus helpers, plus derived values."""
+        overrides = {name: value for name, value in params.items() if not self._is_helper(name)}
+        for spec in self.derived:
+            overrides[spec.name] = spec.compute(params)
+        return overrides
+
+    def to_data(self) -> dict[str, Any]:
+        """The space in its file format (stored in the study so that a worker elsewhere can load it)."""
+        parameters: dict[str, dict[str, Any]] = {}
+        for spec in self.parameters:
+            table: dict[str, Any] = {"kind": spec.kind}
+            if spec.kind == "categorical":
+                table["choices"] = list(spec.choices)
+            else:
+                table.update(low=spec.low, high=spec.high, log=spec.log)
+                if spec.step is not None:
+                    table["step"] = spec.step
+            if spec.helper:
+                table["helper"] = True
+            parameters[spec.name] = table
+        return {
+            "search": {"name": self.name, "description": self.description},
+            "parameters": parameters,
+            "derived": {spec.name: {"rule": spec.rule, "of": list(spec.of)} for spec in self.derived},
+        }
+
+    def max_value(self, name: str, default: float) -> float:
+        """The largest value ``name`` can take in this space (``default`` when it is not searched)."""
+        for spec in self.parameters:
+            if spec.name == name:
+                return float(max(spec.choices)) if spec.kind == "categorical" else spec.high
+        return default
+
+    def _is_helper(self, name: str) -> bool:
+        return any(spec.name == name and spec.helper for spec in self.parameters)
+
+
+def load_search_space(path: str | Path) -> SearchSpace:
+    path = Path(path)
+    if not path.is_file():
+        raise UserInputError("search space file not found", path=path)
+    return parse_search_space(read_toml(path), source=path)
+
+
+def parse_search_space(data: Mapping[str, Any], *, source: Path | None = None) -> SearchSpace:
+    meta = data.get("search", {})
+    tables = data.get("parameters")
+    if not isinstance(tables, dict) or not tables:
+        raise UserInputError("a search space needs at least one [parameters.NAME] table", path=source,
+                             key="parameters")
+    parameters = tuple(_parse_param(name, table, source) for name, table in tables.items())
+    names = {spec.name for spec in parameters}
+    derived = tuple(
+        _parse_derived(name, table, names, source) for name, table in data.get("derived", {}).items()
+    )
+    return SearchSpace(
+        name=str(meta.get("name", source.stem if source else "search")),
+        description=str(meta.get("description", "")),
+        parameters=parameters,
+        derived=derived,
+        source=source,
+    )
+
+
+def _parse_param(name: str, table: Any, source: Path | None) -> ParamSpec:
+    key = f"parameters.{name}"
+    if not isinstance(table, dict):
+        raise UserInputError("must be a table", path=source, key=key)
+    kind = table.get("kind")
+    helper = bool(table.get("helper", False))
+    if kind == "categorical":
+        choices = table.get("choices")
+        if not isinstance(choices, list) or not choices:
+            raise UserInputError("a categorical parameter needs a non-empty `choices` list", path=source,
+                                 key=f"{key}.choices")
+        return ParamSpec(name, "categorical", choices=tuple(choices), helper=helper)
+    if kind not in ("float", "int"):
+        raise UserInputError(f"kind must be categorical, float or int, got {kind!r}", path=source,
+                             key=f"{key}.kind")
+    try:
+        low, high = float(table["low"]), float(table["high"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise UserInputError("needs numeric `low` and `high`", path=source, key=key) from error
+    step = table.get("step")
+    log = bool(table.get("log", False))
+    if not low < high:
+        raise UserInputError(f"low ({low}) must be below high ({high})", path=source, key=key)
+    if log and (low <= 0 or step is not None):
+        raise UserInputError("log = true needs low > 0 and no step", path=source, key=key)
+    return ParamSpec(name, kind, low=low, high=high, step=float(step) if step is not None else None,
+                     log=log, helper=helper)
+
+
+def _parse_derived(name: str, table: Any, names: set[str], source: Path | None) -> DerivedSpec:
+    key = f"derived.{name}"
+    if not isinstance(table, dict):
+        raise UserInputError("must be a table", path=source, key=key)
+    rule, of = table.get("rule"), table.get("of")
+    if rule not in ("int_product", "copy"):
+        raise UserInputError(f"rule must be int_product or copy, got {rule!r}", path=source, key=f"{key}.rule")
+    if not isinstance(of, list) or not of or (rule == "copy" and len(of) != 1):
+        raise UserInputError("`of` must list the parameters it uses (one for copy)", path=source,
+                             key=f"{key}.of")
+    missing = [item for item in of if item not in names]
+    if missing:
+        raise UserInputError(f"uses unknown parameters {missing}", path=source, key=f"{key}.of")
+    return DerivedSpec(name, rule, tuple(str(item) for item in of))

@@ -1,0 +1,93 @@
+"""The search's folder: one directory per Optuna trial number, and who (which process) owns a trial.
+
+``OUTPUT/trials/trial_0007/`` holds ``config.toml`` (the trial's full preset), ``params.json`` and the
+training run (``run/``). A directory is created exclusively, so a number is never reused even when two
+studies point at the same folder by mistake. The owner (host, pid, process start time) is stored in the
+study as a user attribute, so a resumed search can tell "my predecessor died" from "another worker is
+still busy with it".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+import toml
+
+from orchestrator.common.atomic import atomic_write_json, atomic_write_text
+from orchestrator.common.errors import UserInputError
+
+TRIALS_DIR = "trials"
+OWNER_FILE = "search_trial.json"
+
+
+def trial_directory(output: Path, number: int) -> Path:
+    return output / TRIALS_DIR / f"trial_{number:04d}"
+
+
+@dataclass(frozen=True)
+class WorkerIdentity:
+    host: str
+    pid: int
+    started: float  # process create time: a recycled pid is a different process
+
+    @classmethod
+    def current(cls) -> WorkerIdentity:
+        return cls(socket.gethostname(), os.getpid(), psutil.Process().create_time())
+
+    def as_text(self) -> str:
+        return f"{self.host}:{self.pid}:{self.started:.2f}"
+
+    @classmethod
+    def parse(cls, text: str) -> WorkerIdentity | None:
+        try:
+            host, pid, started = text.rsplit(":", 2)
+            return cls(host, int(pid), float(started))
+        except (ValueError, AttributeError):
+            return None
+
+    def is_dead_local_process(self) -> bool:
+        """True only when we can be sure: same host and that process is gone (or the pid was reused)."""
+        if self.host != socket.gethostname():
+            return False
+        try:
+            return abs(psutil.Process(self.pid).create_time() - self.started) > 0.05
+        except psutil.NoSuchProcess:
+            return True
+
+
+def create_trial_directory(output: Path, number: int, *, study_name: str, params: Mapping[str, Any],
+                           config: Mapping[str, Any]) -> Path:
+    directory = trial_directory(output, number)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir()
+    except FileExistsError:
+        owner = read_trial_owner(directory)
+        if owner.get("study_name") != study_name or owner.get("number") != number:
+            raise UserInputError(
+                f"{directory} belongs to study {owner.get('study_name')!r}, trial {owner.get('number')}; "
+                "use another --output or the same --study-name", path=directory,
+            ) from None
+        # Same study, same number: an earlier attempt of this very trial died after mkdir; reuse is safe.
+    atomic_write_json(directory / OWNER_FILE, {"study_name": study_name, "number": number})
+    atomic_write_json(directory / "params.json", dict(params))
+    atomic_write_text(directory / "config.toml", toml.dumps(dict(config)))
+    return directory
+
+
+def read_trial_owner(directory: Path) -> dict[str, Any]:
+    try:
+        return json.loads((directory / OWNER_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def read_trial_config(directory: Path) -> dict[str, Any]:
+    return toml.load(directory / "config.toml")
