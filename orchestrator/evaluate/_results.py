@@ -1,0 +1,132 @@
+"""``RUN_DIR/evaluation/scores.json`` and ``best.json``: written atomically, read back for merging,
+the report and ``compare``.
+
+scores.json (schema 1)::
+
+    {"schema": 1, "run_dir": ..., "evaluated_at": ISO time, "encoder": model identity,
+     "config": {"source", "weights", "rules": {metric: rule text}, "settings": {...}},
+     "references": {"folder", "count"}, "problems": [...],
+     "epochs": {"<epoch>": {"epoch", "total", "metrics": {...}, "raw": {...}, "checkpoint",
+                            "warnings": [...], "images": [{per-image details}, ...]}}}
+
+best.json::
+
+    {"epoch", "checkpoint", "total", "reason", "runner_up": {"epoch", "total"} | null,
+     "metrics": {...}, "weights": {...}, "eligible_epochs": [...]}   ("epoch": null when none scored)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.common.atomic import atomic_write_json
+from orchestrator.evaluate._metrics import EpochScore, ImageScore, rule_descriptions
+
+if TYPE_CHECKING:
+    from orchestrator.evaluate._evaluator import EvaluationResult
+
+SCHEMA = 1
+EVALUATION_FOLDER = "evaluation"
+
+
+def scores_path(run_dir: Path) -> Path:
+    return Path(run_dir) / EVALUATION_FOLDER / "scores.json"
+
+
+def best_path(run_dir: Path) -> Path:
+    return Path(run_dir) / EVALUATION_FOLDER / "best.json"
+
+
+def epoch_to_dict(score: EpochScore) -> dict[str, Any]:
+    return {
+        "epoch": score.epoch,
+        "total": _finite(score.total),
+        "metrics": {k: _finite(v) for k, v in score.metrics.items()},
+        "raw": {k: _finite(v) for k, v in score.raw.items()},
+        "checkpoint": score.checkpoint,
+        "warnings": list(score.warnings),
+        "images": [_clean(asdict(image)) for image in score.images],
+    }
+
+
+def epoch_from_dict(data: dict[str, Any]) -> EpochScore:
+    images = [ImageScore(**image) for image in data.get("images", [])]
+    return EpochScore(epoch=int(data["epoch"]), metrics=dict(data.get("metrics", {})), raw=dict(data.get("raw", {})),
+                      total=data.get("total"), images=images, warnings=list(data.get("warnings", [])),
+                      checkpoint=data.get("checkpoint"))
+
+
+def read_scores_file(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("schema") == SCHEMA else None
+
+
+def read_scores(run_dir: Path, encoder_identity: str) -> dict[int, EpochScore]:
+    """Epoch scores already written for this run by the same encoder (others are not comparable)."""
+    data = read_scores_file(scores_path(run_dir))
+    if data is None or data.get("encoder") != encoder_identity:
+        return {}
+    scores = {}
+    for value in (data.get("epochs") or {}).values():
+        try:
+            score = epoch_from_dict(value)
+        except (KeyError, TypeError, ValueError):
+            continue
+        scores[score.epoch] = score
+    return scores
+
+
+def write_results(result: EvaluationResult, *, references: Path) -> tuple[Path, Path]:
+    config = result.config
+    document = {
+        "schema": SCHEMA,
+        "run_dir": str(result.run_dir),
+        "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "encoder": result.encoder_identity,
+        "config": {"source": config.source, "weights": config.weights, "rules": rule_descriptions(config),
+                   "settings": config.raw},
+        "references": {"folder": str(references)},
+        "problems": result.problems,
+        "fatal": result.fatal,
+        "epochs": {str(epoch): epoch_to_dict(score) for epoch, score in result.epochs.items()},
+    }
+    scores_file = atomic_write_json(scores_path(result.run_dir), document)
+    best = result.best
+    if best is None:
+        best_document: dict[str, Any] = {"epoch": None, "checkpoint": None, "total": None,
+                                         "reason": "; ".join(result.fatal) or "no epoch could be scored",
+                                         "runner_up": None, "weights": config.weights}
+    else:
+        chosen = result.epochs[best.epoch]
+        best_document = {
+            "epoch": best.epoch,
+            "checkpoint": best.checkpoint,
+            "total": best.total,
+            "reason": best.reason,
+            "runner_up": {"epoch": best.runner_up, "total": best.runner_up_total} if best.runner_up is not None
+            else None,
+            "metrics": {k: _finite(v) for k, v in chosen.metrics.items()},
+            "weights": config.weights,
+            "eligible_epochs": list(best.eligible),
+            "warnings": chosen.warnings,
+        }
+    best_file = atomic_write_json(best_path(result.run_dir), best_document)
+    return scores_file, best_file
+
+
+def _finite(value: float | None) -> float | None:
+    # JSON has no NaN: a non-finite number is written as null (and means "not scored").
+    if value is None or value != value or value in (float("inf"), float("-inf")):
+        return None
+    return float(value)
+
+
+def _clean(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: (_finite(v) if isinstance(v, float) else v) for k, v in data.items()}

@@ -1,0 +1,184 @@
+"""What evaluation reads from a run folder: the run record, samples, checkpoints, prompts, training images.
+
+The run record (``RUN_DIR/run.json``, written by the runner) is read defensively: every field is
+optional, a missing or malformed file leaves the facts empty and adds a problem line, because an
+evaluation of samples must not fail over a damaged log summary.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orchestrator.kohya.outputs import (
+    Checkpoint,
+    SampleImage,
+    SamplePrompt,
+    find_checkpoints,
+    find_samples,
+    read_prompt_file,
+    read_run_config,
+)
+
+
+@dataclass(frozen=True)
+class LossPoint:
+    step: int
+    epoch: int | None
+    loss: float  # may be NaN: that is a finding, not a parse error
+
+
+@dataclass
+class RunRecordFacts:
+    status: str | None = None
+    output_name: str | None = None
+    family: str | None = None  # "sd15" | "sdxl" when the record's argv names the script
+    total_epochs: int | None = None
+    losses: list[LossPoint] = field(default_factory=list)
+    validation_losses: list[tuple[int, float]] = field(default_factory=list)
+    epoch_seconds: dict[int, float] = field(default_factory=dict)
+    checkpoints: dict[int, Path] = field(default_factory=dict)
+    failure: str | None = None
+
+
+@dataclass
+class RunFacts:
+    run_dir: Path
+    output_name: str | None
+    record: RunRecordFacts
+    samples_by_epoch: dict[int, list[SampleImage]]
+    checkpoints_by_epoch: dict[int, Checkpoint]
+    prompts: list[SamplePrompt]
+    prompts_file: Path | None
+    training_image_dirs: tuple[Path, ...]
+    problems: list[str] = field(default_factory=list)
+
+
+def read_run_record(run_dir: Path) -> tuple[RunRecordFacts, list[str]]:
+    """The parts of ``run.json`` evaluation uses, and problems met while reading it."""
+    path = run_dir / "run.json"
+    if not path.is_file():
+        return RunRecordFacts(), []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        return RunRecordFacts(), [f"{path}: unreadable run record ({error}); loss curve omitted"]
+    if not isinstance(data, dict):
+        return RunRecordFacts(), [f"{path}: run record is not a JSON object; ignored"]
+    facts = RunRecordFacts(status=_str(data.get("status")), output_name=_str(data.get("output_name")))
+    argv = data.get("argv") or []
+    if isinstance(argv, list) and argv:
+        scripts = " ".join(str(a) for a in argv)
+        facts.family = "sdxl" if "sdxl_train" in scripts else "sd15" if "train_network.py" in scripts else None
+    summary = data.get("summary") or {}
+    if isinstance(summary, dict) and isinstance(summary.get("epochs"), int):
+        facts.total_epochs = summary["epochs"]
+    for row in _rows(data.get("losses")):
+        step, loss = _int(row.get("step")), _float(row.get("avr_loss"))
+        if step is not None and loss is not None:
+            facts.losses.append(LossPoint(step, _int(row.get("epoch")), loss))
+    for row in _rows(data.get("validation_losses")):
+        epoch, loss = _int(row.get("epoch")), _float(row.get("loss"))
+        if epoch is not None and loss is not None:
+            facts.validation_losses.append((epoch, loss))
+    for row in _rows(data.get("epochs")):
+        epoch, seconds = _int(row.get("epoch")), _float(row.get("wall_seconds"))
+        if epoch is not None and seconds is not None:
+            facts.epoch_seconds[epoch] = seconds
+    checkpoints = data.get("checkpoints") or {}
+    if isinstance(checkpoints, dict):
+        for key, value in checkpoints.items():
+            if (epoch := _int(key)) is not None and isinstance(value, str):
+                facts.checkpoints[epoch] = Path(value)
+    failure = data.get("failure")
+    if isinstance(failure, dict):
+        facts.failure = f"{failure.get('cause', 'failure')}: {failure.get('message', '')}".strip()
+    return facts, []
+
+
+def gather_run_facts(run_dir: str | Path, *, prompts_file: str | Path | None = None,
+                     train_images: str | Path | None = None) -> RunFacts:
+    """Everything in ``run_dir`` that evaluation needs, with a problem line for each inconsistency."""
+    run_dir = Path(run_dir)
+    record, problems = read_run_record(run_dir)
+    config = read_run_config(run_dir)
+    output_name = config.output_name or record.output_name
+    samples, unparsed = find_samples(run_dir, output_name)
+    if unparsed:
+        problems.append(f"{len(unparsed)} file(s) in {run_dir / 'sample'} do not follow sd-scripts' sample "
+                        f"naming and were skipped: {', '.join(p.name for p in unparsed[:5])}")
+    by_epoch: dict[int, list[SampleImage]] = {}
+    step_based = 0
+    for sample in samples:
+        if sample.epoch is None:
+            step_based += 1
+            continue
+        by_epoch.setdefault(sample.epoch, []).append(sample)
+    if step_based:
+        problems.append(f"{step_based} step-based sample(s) (sample_every_n_steps) skipped: evaluation "
+                        "compares epochs; use sample_every_n_epochs")
+    checkpoints: dict[int, Checkpoint] = {}
+    if output_name:
+        last_epoch = record.total_epochs
+        for checkpoint in find_checkpoints(run_dir, output_name, last_epoch=last_epoch):
+            if checkpoint.epoch is not None:
+                checkpoints[checkpoint.epoch] = checkpoint
+    for epoch, path in record.checkpoints.items():
+        if epoch not in checkpoints and path.is_file():
+            checkpoints[epoch] = Checkpoint(path=path, epoch=epoch)
+    if by_epoch:
+        no_checkpoint = sorted(set(by_epoch) - set(checkpoints) - {0})
+        if no_checkpoint:
+            problems.append(f"samples of epoch(s) {no_checkpoint} have no checkpoint on disk: they are scored "
+                            "but cannot be chosen as best")
+    no_samples = sorted(set(checkpoints) - set(by_epoch))
+    if no_samples:
+        problems.append(f"checkpoint(s) of epoch(s) {no_samples} have no samples: not scored "
+                        "(`lora-pipeline test-checkpoints` can generate some)")
+    chosen_prompts = Path(prompts_file) if prompts_file else config.sample_prompts
+    prompts: list[SamplePrompt] = []
+    if chosen_prompts is not None:
+        prompts = read_prompt_file(chosen_prompts)
+    else:
+        problems.append("no prompt file (--prompts, or sample_prompts in config/training.toml): "
+                        "prompt adherence cannot be scored")
+    highest = max((s.prompt_index for group in by_epoch.values() for s in group), default=-1)
+    if prompts and highest >= len(prompts):
+        problems.append(f"prompt file {chosen_prompts} has {len(prompts)} prompt(s) but samples use index "
+                        f"up to {highest}: samples beyond the file get no prompt-adherence score "
+                        "(wrong prompt file?)")
+    image_dirs = (Path(train_images),) if train_images else config.training_image_dirs
+    return RunFacts(run_dir=run_dir, output_name=output_name, record=record, samples_by_epoch=by_epoch,
+                    checkpoints_by_epoch=checkpoints, prompts=prompts, prompts_file=chosen_prompts,
+                    training_image_dirs=image_dirs, problems=problems)
+
+
+def _rows(value: Any) -> list[dict[str, Any]]:
+    return [row for row in value if isinstance(row, dict)] if isinstance(value, list) else []
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def _float(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) or math.isnan(number) else None
