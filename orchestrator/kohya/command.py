@@ -1,0 +1,96 @@
+"""The command line that starts sd-scripts, always as an argv list (never a shell string).
+
+One GPU (or CPU): ``PYTHON SCRIPT --config_file TRAINING.toml [--console_log_simple] [--resume STATE]``
+run with cwd = the sd-scripts folder. Several GPUs: ``PYTHON -m accelerate.commands.launch --multi_gpu
+--num_processes N --gpu_ids 0,1 --num_cpu_threads_per_process 1 SCRIPT ...`` (``accelerate launch``
+without relying on an ``accelerate`` executable on PATH).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.common.errors import UserInputError
+
+
+@dataclass(frozen=True)
+class TrainerCommand:
+    argv: list[str]
+    cwd: Path
+    env: dict[str, str]  # added to the inherited environment
+
+
+def parse_gpus(gpus: str | None) -> list[int] | None:
+    """``"0,1"`` → ``[0, 1]``; ``None``/``""`` → None (use what the machine offers)."""
+    if gpus is None or not gpus.strip():
+        return None
+    try:
+        ids = [int(part) for part in gpus.split(",") if part.strip()]
+    except ValueError as error:
+        raise UserInputError(f"--gpus wants GPU numbers separated by commas, got {gpus!r}",
+                             key="gpus") from error
+    if not ids or any(i < 0 for i in ids) or len(set(ids)) != len(ids):
+        raise UserInputError(f"--gpus wants distinct GPU numbers ≥ 0, got {gpus!r}", key="gpus")
+    return ids
+
+
+def build_training_command(*, trainer_python: str, sd_scripts: Path, script_name: str, config_file: Path,
+                           gpus: Sequence[int] | None = None, resume_state: Path | None = None,
+                           console_log_simple: bool = True,
+                           extra_args: Sequence[str] = ()) -> TrainerCommand:
+    """The argv, working folder and environment of one training process.
+
+    ``console_log_simple`` keeps sd-scripts' log lines unwrapped whatever the pane width (rich
+    otherwise wraps them at the terminal's width; the log grammar reads both).
+    """
+    script = str(Path(sd_scripts) / script_name)
+    arguments = ["--config_file", str(config_file)]
+    if console_log_simple:
+        arguments.append("--console_log_simple")
+    if resume_state is not None:
+        arguments += ["--resume", str(resume_state)]
+    arguments += list(extra_args)
+    env = {"PYTHONUNBUFFERED": "1", "PYTHONIOENCODING": "utf-8"}
+    if gpus:
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpus)
+    if gpus and len(gpus) > 1:
+        # CUDA_VISIBLE_DEVICES renumbers the chosen GPUs from 0.
+        launcher = [trainer_python, "-m", "accelerate.commands.launch", "--multi_gpu",
+                    "--num_processes", str(len(gpus)), "--gpu_ids", ",".join(str(i) for i in range(len(gpus))),
+                    "--num_cpu_threads_per_process", "1", "--mixed_precision", "no"]
+        argv = [*launcher, script, *arguments]
+    else:
+        argv = [trainer_python, script, *arguments]
+    return TrainerCommand(argv=argv, cwd=Path(sd_scripts), env=env)
+
+
+# --- what a run folder's configs and states say --------------------------------------------------
+
+
+def resume_step_offset(state_dir: Path) -> int:
+    """Steps done before ``state_dir`` was saved (``train_state.json``'s ``current_step``).
+
+    sd-scripts counts a resumed run's progress bar from 0; the runner adds this to get global steps.
+    """
+    try:
+        data = json.loads((Path(state_dir) / "train_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return 0
+    value = data.get("current_step") if isinstance(data, dict) else None
+    return int(value) if isinstance(value, int) else 0
+
+
+def newest_state_dir(run_dir: Path, output_name: str) -> Path | None:
+    """The state folder to resume from: the highest epoch/step, or ``{output_name}-state`` (last).
+
+    ``train_state.json`` decides (``current_step``), so a last-state after epoch 3 beats epoch 2's.
+    """
+    from orchestrator.kohya.outputs import find_state_dirs
+
+    states = find_state_dirs(run_dir, output_name)
+    if not states:
+        return None
+    return max(states.values(), key=lambda path: (resume_step_offset(path), path.stat().st_mtime))

@@ -1,0 +1,368 @@
+"""sd-scripts' console output, read as a stream of events.
+
+The grammar is derived from the real transcripts in ``shared/sd-scripts-contract/`` (pinned commit):
+
+- tqdm bars write to stderr with ``\\r`` only (``steps:  50%|...| 3/6 [00:06<00:06,  2.32s/it,
+  avr_loss=1.15]``), twice per step (the second carries the new ``avr_loss``), and re-draw themselves
+  when they close; validation bars add cursor-up escapes (``ESC[A``) and a later log line may follow
+  the escape on the same physical line;
+- rich logging (the default) prefixes ``YYYY-mm-dd HH:MM:SS LEVEL`` (or only the level), right-aligns
+  ``file.py:NNN`` and wraps long messages onto lines indented by 29 spaces; ``--console_log_simple``
+  prints the bare message;
+- ``print`` lines (``running training``, ``epoch 1/2``, ``saving checkpoint: PATH``) are never wrapped.
+
+Segments are split at ``\\n``, ``\\r`` and cursor-movement escapes, so a progress bar and a log line that
+share a physical line are read as two segments. Memory stays constant: only the unfinished tail of the
+stream, the rich record being joined and a bounded window of recent lines are kept.
+
+Success is decided by the caller from :class:`Finished` plus the final checkpoint on disk, never from
+the exit code: sd-scripts exits 0 when it finds no data.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import deque
+from dataclasses import dataclass, field
+
+# --- events ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    images_x_repeats: int | None
+    batches_per_epoch: int | None
+    epochs: int | None
+    grad_accum: int | None
+    total_steps: int | None
+
+
+@dataclass(frozen=True)
+class EpochStarted:
+    epoch: int
+    total_epochs: int
+
+
+@dataclass(frozen=True)
+class StepProgress:
+    step: int
+    total_steps: int
+    epoch: int
+    avr_loss: float | None
+    s_per_it: float | None
+
+
+@dataclass(frozen=True)
+class ValidationLoss:
+    epoch: int
+    loss: float
+
+
+@dataclass(frozen=True)
+class CheckpointSaved:
+    epoch: int
+    path: str
+    is_final: bool
+
+
+@dataclass(frozen=True)
+class SamplesGenerated:
+    epoch: int
+    step: int
+
+
+@dataclass(frozen=True)
+class StateSaved:
+    epoch: int
+    is_last: bool
+
+
+@dataclass(frozen=True)
+class Finished:
+    """``model saved.``: sd-scripts wrote the final network."""
+
+
+FAILURE_CAUSES = ("cuda_oom", "nan_loss", "import_error", "traceback", "no_data", "killed_by_signal",
+                  "unknown")
+# When several failures show in one log (a chained traceback, OOM inside a traceback), the more
+# specific cause wins; later failures of equal rank replace earlier ones (their message is the final one).
+_CAUSE_RANK = {cause: rank for rank, cause in enumerate(reversed(FAILURE_CAUSES))}
+
+
+@dataclass(frozen=True)
+class Failure:
+    cause: str  # one of FAILURE_CAUSES
+    message: str
+    lines: tuple[str, ...] = ()
+
+    def outranks(self, other: Failure | None) -> bool:
+        return other is None or _CAUSE_RANK[self.cause] >= _CAUSE_RANK[other.cause]
+
+
+LogEvent = (RunSummary | EpochStarted | StepProgress | ValidationLoss | CheckpointSaved | SamplesGenerated
+            | StateSaved | Finished | Failure)
+
+# --- lexical layer -------------------------------------------------------------------------------
+
+# Segment boundaries: newline, carriage return, and cursor movement / erase escapes (tqdm's ESC[A).
+_SEGMENT_SPLIT = re.compile(r"\r\n|[\r\n]|\x1b\[[0-9;?]*[A-HJKST]")
+_OTHER_ESCAPES = re.compile(r"\x1b(?:\[[0-9;?]*[a-zA-Z]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[()][0-9A-B])")
+_RICH_HEADER = re.compile(
+    r"^(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d |\s{20})(?:DEBUG|INFO|WARNING|ERROR|CRITICAL) +(?P<message>.*?)"
+    r"(?:\s+[\w.\-]+\.py:\d+)?\s*$"
+)
+_RICH_INDENT = " " * 29
+
+# --- line grammar --------------------------------------------------------------------------------
+
+_RATE = re.compile(r"([\d.]+)(s/it|it/s)")
+_POSTFIX_LOSS = re.compile(r"avr_loss=([^,\]\s]+)")
+_VAL_LOSS = re.compile(r"val_epoch_avg_loss=([^,\]\s]+)")
+_COUNTER = re.compile(r"\|\s*(\d+)/(\d+) \[([^\]]*)\]")
+_EPOCH = re.compile(r"^epoch (\d+)/(\d+)$")
+_SUMMARY_NUMBER = re.compile(r"(?::|=)\s*(\d+)\s*$")
+_SUMMARY_KEYS = {
+    "num train images * repeats": "images_x_repeats",
+    "num batches per epoch": "batches_per_epoch",
+    "num epochs": "epochs",
+    "gradient accumulation steps": "grad_accum",
+    "total optimization steps": "total_steps",
+}
+_SAMPLES = re.compile(r"^generating sample images at step\b.*?(\d+)\s*$")
+_STATE_AT_EPOCH = re.compile(r"^saving state at epoch (\d+)")
+_EXCEPTION_LINE = re.compile(r"^(?P<name>[A-Za-z_][\w.]*(?:Error|Exception|Invalid|Interrupt|Exit))\b:?(?P<rest>.*)$")
+_ARGPARSE_ERROR = re.compile(r"^\S+\.py: error: ")
+_OOM_MARKERS = ("CUDA out of memory", "OutOfMemoryError", "CUDA error: out of memory")
+_IMPORT_ERRORS = ("ImportError", "ModuleNotFoundError")
+_CONTEXT_LINES = 40
+
+
+def _parse_number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+@dataclass
+class _Progress:
+    """What the parser knows so far; the runner reads it for the live screen."""
+
+    epoch: int = 0
+    total_epochs: int | None = None
+    summary: dict[str, int] = field(default_factory=dict)
+    last_step: tuple[int, float | None] | None = None
+    last_validation: tuple[int, float] | None = None
+    in_traceback: bool = False
+    traceback_lines: list[str] = field(default_factory=list)
+    failure: Failure | None = None
+    finished: bool = False
+
+
+class LogParser:
+    """Incremental parser: ``feed`` text as it arrives, get events back; ``close`` at end of stream.
+
+    >>> parser = LogParser()
+    >>> parser.feed("epoch 1/2\\n\\rsteps:  17%|x| 1/6 [00:01<00:05,  1.13s/it, avr_loss=1.06]")
+    [EpochStarted(epoch=1, total_epochs=2)]
+    >>> parser.close()
+    [StepProgress(step=1, total_steps=6, epoch=1, avr_loss=1.06, s_per_it=1.13)]
+    """
+
+    def __init__(self) -> None:
+        self._tail = ""
+        self._record: list[str] = []  # a rich record whose continuation lines may still come
+        self.recent: deque[str] = deque(maxlen=_CONTEXT_LINES)
+        self.state = _Progress()
+
+    # -- public --
+
+    @property
+    def failure(self) -> Failure | None:
+        return self.state.failure
+
+    @property
+    def finished(self) -> bool:
+        return self.state.finished
+
+    def feed(self, text: str) -> list[LogEvent]:
+        events: list[LogEvent] = []
+        segments = _SEGMENT_SPLIT.split(self._tail + text)
+        self._tail = segments.pop()  # unfinished: the next chunk may extend it
+        for segment in segments:
+            self._segment(segment, events)
+        return events
+
+    def close(self) -> list[LogEvent]:
+        events: list[LogEvent] = []
+        if self._tail:
+            self._segment(self._tail, events)
+            self._tail = ""
+        self._flush_record(events)
+        self._end_traceback(events)
+        return events
+
+    # -- segments --
+
+    def _segment(self, segment: str, events: list[LogEvent]) -> None:
+        if "\x1b" in segment:
+            segment = _OTHER_ESCAPES.sub("", segment)
+        stripped = segment.strip()
+        if not stripped:
+            return
+        # Progress bars are the bulk of a log: recognise them by prefix before anything else.
+        if stripped.startswith("steps:"):
+            self._step(stripped, events)
+            return
+        if stripped.startswith("epoch validation steps:"):
+            self._validation(stripped, events)
+            return
+        if "%|" in stripped or stripped.endswith("it/s]"):
+            return  # another tqdm bar (caching, loading, sampling)
+        self.recent.append(stripped)
+        if segment.startswith(_RICH_INDENT) and self._record:
+            self._record.append(segment[29:].rstrip())
+            return
+        header = _RICH_HEADER.match(segment)
+        self._flush_record(events)
+        if header is not None:
+            self._record = [header["message"].rstrip()]
+            return
+        self._line(segment.rstrip(), events)
+
+    def _flush_record(self, events: list[LogEvent]) -> None:
+        if not self._record:
+            return
+        parts, self._record = self._record, []
+        self._line(_join_wrapped(parts), events)
+
+    # -- progress bars --
+
+    def _step(self, text: str, events: list[LogEvent]) -> None:
+        counter = _COUNTER.search(text)
+        if counter is None:
+            return
+        step, total = int(counter[1]), int(counter[2])
+        inside = counter[3]
+        loss_match = _POSTFIX_LOSS.search(inside)
+        loss = _parse_number(loss_match[1]) if loss_match else None
+        if step == 0 or loss is None or (step, loss) == self.state.last_step:
+            return
+        self.state.last_step = (step, loss)
+        rate = _RATE.search(inside)
+        s_per_it = None
+        if rate is not None and (value := _parse_number(rate[1])):
+            s_per_it = value if rate[2] == "s/it" else 1.0 / value
+        events.append(StepProgress(step, total, self.state.epoch, loss, s_per_it))
+        if not math.isfinite(loss):
+            self._fail(Failure("nan_loss", f"loss became {loss_match[1]} at step {step}",
+                               (text,)), events)
+
+    def _validation(self, text: str, events: list[LogEvent]) -> None:
+        counter = _COUNTER.search(text)
+        if counter is None or counter[1] != counter[2]:
+            return  # only a completed bar holds the epoch's average
+        loss_match = _VAL_LOSS.search(counter[3])
+        loss = _parse_number(loss_match[1]) if loss_match else None
+        if loss is None or (self.state.epoch, loss) == self.state.last_validation:
+            return
+        self.state.last_validation = (self.state.epoch, loss)
+        events.append(ValidationLoss(self.state.epoch, loss))
+
+    # -- logical lines --
+
+    def _line(self, line: str, events: list[LogEvent]) -> None:
+        text = line.strip()
+        if self.state.in_traceback:
+            self.state.traceback_lines.append(line)
+            exception = _EXCEPTION_LINE.match(line)
+            if exception is not None:
+                self._exception(line, exception["name"], events)
+            return
+        if text.startswith("Traceback (most recent call last)") or "Traceback (most recent call last)" in text:
+            self.state.in_traceback = True
+            self.state.traceback_lines = [text]
+            return
+        if text.startswith("saving checkpoint: "):
+            path = text[len("saving checkpoint: "):].strip()
+            stem = path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+            is_final = not re.search(r"-(?:\d{6,}|step\d{8,})$", stem)
+            events.append(CheckpointSaved(self.state.epoch, path, is_final))
+        elif text == "model saved.":
+            self.state.finished = True
+            events.append(Finished())
+        elif match := _EPOCH.match(text):
+            self.state.epoch = int(match[1])
+            self.state.total_epochs = int(match[2])
+            events.append(EpochStarted(int(match[1]), int(match[2])))
+        elif text.startswith("saving last state"):
+            events.append(StateSaved(self.state.epoch, True))
+        elif match := _STATE_AT_EPOCH.match(text):
+            events.append(StateSaved(int(match[1]), False))
+        elif match := _SAMPLES.match(text):
+            events.append(SamplesGenerated(self.state.epoch, int(match[1])))
+        elif text.startswith("No data found"):
+            self._fail(Failure("no_data", text, tuple(self.recent)), events)
+        elif any(marker in text for marker in _OOM_MARKERS):
+            self._fail(Failure("cuda_oom", text, tuple(self.recent)), events)
+        elif _ARGPARSE_ERROR.match(text):
+            self._fail(Failure("unknown", text, (text,)), events)
+        elif line.startswith("  ") and " / " in text:
+            self._summary_line(text, events)
+
+    def _summary_line(self, text: str, events: list[LogEvent]) -> None:
+        label = text.split(" / ", 1)[0].strip()
+        key = _SUMMARY_KEYS.get(label)
+        number = _SUMMARY_NUMBER.search(text)
+        if key is None or number is None:
+            return
+        self.state.summary[key] = int(number[1])
+        if key == "total_steps":
+            summary = self.state.summary
+            events.append(RunSummary(summary.get("images_x_repeats"), summary.get("batches_per_epoch"),
+                                     summary.get("epochs"), summary.get("grad_accum"), summary["total_steps"]))
+
+    def _exception(self, line: str, name: str, events: list[LogEvent]) -> None:
+        short_name = name.rsplit(".", 1)[-1]
+        if any(marker in line for marker in _OOM_MARKERS):
+            cause = "cuda_oom"
+        elif short_name in _IMPORT_ERRORS:
+            cause = "import_error"
+        else:
+            cause = "traceback"
+        lines = tuple(self.state.traceback_lines[-_CONTEXT_LINES:])
+        self.state.in_traceback = False
+        self._fail(Failure(cause, line.strip(), lines), events)
+
+    def _end_traceback(self, events: list[LogEvent]) -> None:
+        if self.state.in_traceback:  # the stream ended inside a traceback (killed while printing)
+            lines = tuple(self.state.traceback_lines[-_CONTEXT_LINES:])
+            self.state.in_traceback = False
+            self._fail(Failure("traceback", lines[-1] if lines else "traceback", lines), events)
+
+    def _fail(self, failure: Failure, events: list[LogEvent]) -> None:
+        if failure.outranks(self.state.failure):
+            self.state.failure = failure
+        events.append(failure)
+
+
+def _join_wrapped(parts: list[str]) -> str:
+    """Re-join a rich record wrapped across lines.
+
+    Rich breaks at spaces when it can and folds a long word at the column width otherwise; a fragment
+    as wide as the widest one of the record was therefore folded (join without a space).
+    """
+    if len(parts) == 1:
+        return parts[0]
+    width = max(len(part) for part in parts)
+    joined = parts[0]
+    for previous, part in zip(parts, parts[1:], strict=False):
+        joined += ("" if len(previous) == width and " " not in previous[-1:] else " ") + part
+    return joined
+
+
+def parse_text(text: str) -> list[LogEvent]:
+    """All events of a complete log held in memory (tests, small logs)."""
+    parser = LogParser()
+    return parser.feed(text) + parser.close()

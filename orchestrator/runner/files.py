@@ -1,0 +1,114 @@
+"""The runner's small files inside ``RUN_DIR/.runner/`` and the run-folder lock.
+
+- ``lock``: flock'ed by the launcher while it prepares a run, then by the supervisor while the trainer
+  lives; a second run on the folder fails to take it;
+- ``launch.json``: what the supervisor runs (argv, cwd, env, log path);
+- ``trainer.json`` / ``exit.json``: written by the supervisor (pid; exit code or signal);
+- ``stop.json``: a stop was asked for, and why (``user``, ``nan_loss``, ``stalled``).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from orchestrator.common.atomic import atomic_write_json
+from orchestrator.common.errors import UserInputError
+
+RUNNER_FOLDER = ".runner"
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    run_dir: Path
+
+    @property
+    def folder(self) -> Path:
+        return self.run_dir / RUNNER_FOLDER
+
+    @property
+    def lock(self) -> Path:
+        return self.folder / "lock"
+
+    @property
+    def spec(self) -> Path:
+        return self.folder / "launch.json"
+
+    @property
+    def trainer(self) -> Path:
+        return self.folder / "trainer.json"
+
+    @property
+    def exit(self) -> Path:
+        return self.folder / "exit.json"
+
+    @property
+    def stop(self) -> Path:
+        return self.folder / "stop.json"
+
+    def read(self, path: Path) -> dict[str, Any] | None:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def request_stop(self, reason: str) -> None:
+        if self.read(self.stop) is None:  # the first reason stays: a NaN stop is not turned into "user"
+            atomic_write_json(self.stop, {"reason": reason})
+
+    def clear_status(self) -> None:
+        for path in (self.trainer, self.exit, self.stop):
+            path.unlink(missing_ok=True)
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        import psutil
+
+        process = psutil.Process(pid)
+        return process.status() != psutil.STATUS_ZOMBIE
+    except Exception:  # noqa: BLE001 - NoSuchProcess, AccessDenied on a foreign pid: treat as gone
+        return False
+
+
+class RunLock:
+    """Exclusive, non-blocking lock on a run folder (a context manager)."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.files = RunFiles(run_dir)
+        self._fd: int | None = None
+
+    def __enter__(self) -> RunLock:
+        self.files.folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.files.lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as error:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise UserInputError(
+                f"another run is using this folder (lock held by pid {holder})", path=self.files.run_dir,
+                hint="wait for it, `lora-pipeline stop` it, or choose another output_name") from error
+        self._fd = fd
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+def folder_is_locked(run_dir: Path) -> bool:
+    try:
+        with RunLock(run_dir):
+            return False
+    except UserInputError:
+        return True

@@ -1,0 +1,212 @@
+"""Checks made before any GPU time is spent; each failure is one line a person can act on.
+
+- the dataset: every image folder exists, has images, a caption for each image, and no unreadable image;
+- the base model exists on disk (or is a hub id);
+- free VRAM (pynvml) covers the preset's ``min_vram_gb`` on each GPU used; without an NVIDIA driver
+  the run may go on only when the preset needs no VRAM (``min_vram_gb = 0``) or ``allow_cpu`` is set;
+- free disk covers every checkpoint (and state) that will be saved;
+- tmux, the trainer's Python and sd-scripts are present (a commit other than the pin is a warning);
+- no other run holds the output folder.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orchestrator.kohya.checkout import inspect_checkout
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+# A saved LoRA (fp16) weighs about this many MB per unit of network_dim; a state adds the fp32
+# weights and two AdamW moments. Measured on SD1.5 / SDXL LoRAs of dim 32-128.
+_MB_PER_DIM = {"sd15": 0.6, "sdxl": 1.8}
+_STATE_FACTOR = 6.0
+_DISK_MARGIN_GB = 1.0
+
+
+@dataclass
+class PreflightReport:
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True)
+class GpuInfo:
+    index: int
+    name: str
+    free_gb: float
+    total_gb: float
+
+
+def read_gpus() -> tuple[list[GpuInfo], str | None]:
+    """The GPUs pynvml sees, or ``([], reason)`` when there is no driver (never raises)."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception as error:  # noqa: BLE001 - no library, no driver, no device: all mean "no GPU"
+        return [], f"no NVIDIA driver ({type(error).__name__}: {error})"
+    try:
+        gpus = []
+        for index in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
+            name = pynvml.nvmlDeviceGetName(handle)
+            gpus.append(GpuInfo(index, name.decode() if isinstance(name, bytes) else str(name),
+                                memory.free / 2**30, memory.total / 2**30))
+        return gpus, None if gpus else "pynvml sees no GPU"
+    except Exception as error:  # noqa: BLE001
+        return [], f"pynvml failed: {error}"
+    finally:
+        try:
+            pynvml.nvmlShutdown()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def check_vram(min_vram_gb: float, gpu_ids: list[int] | None, *, allow_cpu: bool = False) -> PreflightReport:
+    report = PreflightReport()
+    gpus, reason = read_gpus()
+    if not gpus:
+        if min_vram_gb <= 0 or allow_cpu:
+            report.notes.append(f"no GPU: {reason}; this is a CPU run (slow)")
+        else:
+            report.problems.append(f"VRAM: {reason}; the preset needs ≥ {min_vram_gb:g} GB free on a GPU "
+                                   "(use a GPU machine, or --allow-cpu for a slow CPU run)")
+        return report
+    chosen = gpus if gpu_ids is None else [g for g in gpus if g.index in gpu_ids]
+    missing = sorted(set(gpu_ids or []) - {g.index for g in gpus})
+    if missing:
+        report.problems.append(f"VRAM: GPU(s) {missing} not found; present: {[g.index for g in gpus]}")
+    if gpu_ids is None:
+        chosen = chosen[:1]
+    for gpu in chosen:
+        if gpu.free_gb < min_vram_gb:
+            report.problems.append(f"VRAM: GPU {gpu.index} ({gpu.name}) has {gpu.free_gb:.1f} GB free, "
+                                   f"the preset needs ≥ {min_vram_gb:g} GB (close other GPU programs)")
+        else:
+            report.notes.append(f"GPU {gpu.index} ({gpu.name}): {gpu.free_gb:.1f}/{gpu.total_gb:.1f} GB free")
+    return report
+
+
+def _caption_extension(subset: dict[str, Any], general: dict[str, Any]) -> str:
+    return str(subset.get("caption_extension", general.get("caption_extension", ".caption")))
+
+
+def check_dataset(dataset: dict[str, Any], *, verify_images: bool = True) -> PreflightReport:
+    """Images = captions in every subset, no unreadable image."""
+    report = PreflightReport()
+    general = dataset.get("general", {}) or {}
+    subsets = [s for block in dataset.get("datasets", []) or [] for s in block.get("subsets", []) or []]
+    if not subsets:
+        report.problems.append("dataset: the dataset config has no subsets (no image folders)")
+    for subset in subsets:
+        folder = Path(str(subset.get("image_dir", "")))
+        if not folder.is_dir():
+            report.problems.append(f"dataset: image folder {folder} does not exist")
+            continue
+        images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not images:
+            report.problems.append(f"dataset: no images in {folder}")
+            continue
+        extension = _caption_extension(subset, general)
+        uncaptioned = [p.name for p in images if not p.with_suffix(extension).is_file()]
+        if uncaptioned:
+            report.problems.append(f"dataset: {len(uncaptioned)} of {len(images)} images in {folder} have no "
+                                   f"{extension} caption (first: {uncaptioned[0]})")
+        if verify_images:
+            broken = _unreadable_images(images)
+            if broken:
+                report.problems.append(f"dataset: {len(broken)} unreadable image(s) in {folder} "
+                                       f"(first: {broken[0]})")
+        report.notes.append(f"dataset: {folder}: {len(images)} images")
+    return report
+
+
+def _unreadable_images(images: list[Path]) -> list[str]:
+    from PIL import Image
+
+    broken = []
+    for path in images:
+        try:
+            with Image.open(path) as image:
+                image.verify()
+        except Exception:  # noqa: BLE001 - any decoder error means the trainer would crash on it
+            broken.append(path.name)
+    return broken
+
+
+def check_base_model(model: str | None) -> PreflightReport:
+    report = PreflightReport()
+    if not model:
+        report.problems.append("base model: pretrained_model_name_or_path is not set")
+    elif Path(model).expanduser().exists():
+        report.notes.append(f"base model: {model}")
+    elif _HUB_ID.match(model) and not model.startswith((".", "/", "~")):
+        report.warnings.append(f"base model: {model} is a hub id; it must be in the Hugging Face cache or "
+                               "downloadable")
+    else:
+        report.problems.append(f"base model: {model} does not exist")
+    return report
+
+
+def estimate_checkpoint_bytes(training: dict[str, Any], family: str) -> int:
+    """Disk a run will fill with checkpoints (and states when ``save_state``)."""
+    dim = int(training.get("network_dim", 32) or 32)
+    epochs = int(training.get("max_train_epochs", 1) or 1)
+    every = int(training.get("save_every_n_epochs", 0) or 0)
+    count = 1 + (math.ceil(epochs / every) - 1 if every else 0)
+    size = _MB_PER_DIM.get(family, 1.0) * dim * 2**20
+    if training.get("save_state"):
+        size *= 1 + _STATE_FACTOR
+    return int(count * size)
+
+
+def check_disk(run_dir: Path, needed_bytes: int) -> PreflightReport:
+    report = PreflightReport()
+    existing = next(p for p in (run_dir, *run_dir.parents) if p.exists())
+    free = shutil.disk_usage(existing).free
+    needed = needed_bytes + _DISK_MARGIN_GB * 2**30
+    if free < needed:
+        report.problems.append(f"disk: {free / 2**30:.1f} GB free at {existing}, the run needs about "
+                               f"{needed / 2**30:.1f} GB for its checkpoints")
+    return report
+
+
+def check_tools(*, sd_scripts: Path, trainer_python: str, script_name: str) -> PreflightReport:
+    from orchestrator.runner.tmux import tmux_binary
+
+    report = PreflightReport()
+    if tmux_binary() is None:
+        report.problems.append("tmux: not installed (apt-get install tmux)")
+    checkout = inspect_checkout(Path(sd_scripts))
+    if not checkout.present:
+        report.problems.append(f"sd-scripts: {checkout.describe()}")
+    elif not (Path(sd_scripts) / script_name).is_file():
+        report.problems.append(f"sd-scripts: {script_name} not found in {sd_scripts}")
+    elif not checkout.matches_pin:
+        report.warnings.append(f"sd-scripts: {checkout.describe()}")
+    python = trainer_python
+    if ("/" in python and not Path(python).exists()) or ("/" not in python and shutil.which(python) is None):
+        report.problems.append(f"trainer Python: {python} not found (build .venv-trainer or pass "
+                               "--trainer-python)")
+    return report
+
+
+def merge(*reports: PreflightReport) -> PreflightReport:
+    merged = PreflightReport()
+    for report in reports:
+        merged.problems += report.problems
+        merged.warnings += report.warnings
+        merged.notes += report.notes
+    return merged

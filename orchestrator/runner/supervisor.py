@@ -1,0 +1,128 @@
+"""Runs inside the tmux pane: starts the trainer, copies its output to the log and the pane, records its exit.
+
+Started as ``python supervisor.py SPEC.json`` (standard library only, so it runs with any Python and
+starts in milliseconds). The spec names the trainer's argv, cwd, extra environment, the log file, the
+run's lock file and the folder for the status files:
+
+- ``trainer.json``: ``{"pid", "supervisor_pid", "started_at"}`` once the trainer is running;
+- ``exit.json``: ``{"exit_code", "signal", "finished_at", "error"}`` when it has ended.
+
+The supervisor holds an exclusive ``flock`` on the run's lock file for as long as the trainer lives, so
+a second run on the same folder is refused even after the orchestrator that started this one died.
+The trainer's output is a pipe, not the pane's terminal, so the log holds every byte whatever the
+pane's width, and nothing the trainer prints is interpreted by a shell.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+
+LOCK_WAIT_SECONDS = 60.0
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _write_json(path: str, data: dict) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(data, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def _acquire_lock(lock_path: str) -> int | None:
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            return fd
+        except BlockingIOError:
+            # The launcher holds the lock until the pane has our command; anyone else is another run.
+            if time.monotonic() > deadline:
+                os.close(fd)
+                return None
+            time.sleep(0.1)
+
+
+def _echo(data: bytes, state: dict) -> None:
+    if not state["echo"]:
+        return
+    try:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    except OSError:  # the pane is gone (tmux session killed): keep logging
+        state["echo"] = False
+
+
+def main(spec_path: str) -> int:
+    with open(spec_path, encoding="utf-8") as handle:
+        spec = json.load(handle)
+    status_dir = spec["status_dir"]
+    exit_file = os.path.join(status_dir, "exit.json")
+    lock_fd = _acquire_lock(spec["lock_path"])
+    if lock_fd is None:
+        message = f"another run holds {spec['lock_path']}; not starting"
+        print(message, file=sys.stderr)
+        _write_json(exit_file, {"exit_code": None, "signal": None, "finished_at": _now(), "error": message})
+        return 75
+    env = dict(os.environ)
+    env.update(spec.get("env", {}))
+    log = open(spec["log_path"], "ab", buffering=0)
+    try:
+        child = subprocess.Popen(spec["argv"], cwd=spec["cwd"], env=env, stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    except OSError as error:
+        message = f"cannot start the trainer {spec['argv'][0]!r}: {error}"
+        log.write((message + "\n").encode())
+        print(message, file=sys.stderr)
+        _write_json(exit_file, {"exit_code": 127, "signal": None, "finished_at": _now(), "error": message})
+        return 127
+
+    def forward(signum: int, _frame: object) -> None:
+        # Ctrl-C in the pane reaches the trainer directly (same process group); a TERM/HUP sent to the
+        # supervisor alone is passed on so the trainer is never orphaned.
+        if signum != signal.SIGINT:
+            try:
+                child.send_signal(signum)
+            except OSError:
+                pass
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, forward)
+    _write_json(os.path.join(status_dir, "trainer.json"),
+                {"pid": child.pid, "supervisor_pid": os.getpid(), "started_at": _now()})
+    state = {"echo": True}
+    assert child.stdout is not None
+    fd = child.stdout.fileno()
+    while True:
+        try:
+            data = os.read(fd, 65536)
+        except InterruptedError:
+            continue
+        if not data:
+            break
+        log.write(data)
+        _echo(data, state)
+    code = child.wait()
+    log.close()
+    _write_json(exit_file, {"exit_code": code if code >= 0 else None, "signal": -code if code < 0 else None,
+                            "finished_at": _now(), "error": None})
+    os.close(lock_fd)
+    return 0 if code == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

@@ -1,0 +1,115 @@
+"""tmux sessions for training runs, through libtmux (no tmux command strings are built here).
+
+A run gets its own session, named after the run and made unique; the only text typed into the pane is
+``shlex.join(argv)``, so paths with spaces, quotes, ``$`` or ``$(...)`` reach the program verbatim.
+``socket_name`` selects a private tmux server (``tmux -L NAME``); tests always use one so that they
+never touch a person's sessions. The default comes from ``$LORA_PIPELINE_TMUX_SOCKET``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+from orchestrator.common.errors import PipelineError, UserInputError
+
+SOCKET_ENV = "LORA_PIPELINE_TMUX_SOCKET"
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_\-]+")  # tmux forbids '.' and ':' in session names
+
+
+class TmuxUnavailable(PipelineError):
+    pass
+
+
+def default_socket() -> str | None:
+    return os.environ.get(SOCKET_ENV) or None
+
+
+def tmux_binary() -> str | None:
+    return shutil.which("tmux")
+
+
+def _server(socket_name: str | None):  # type: ignore[no-untyped-def]
+    import libtmux
+
+    if tmux_binary() is None:
+        raise TmuxUnavailable("tmux is not installed (apt-get install tmux)")
+    return libtmux.Server(socket_name=socket_name) if socket_name else libtmux.Server()
+
+
+def session_name_for(output_name: str) -> str:
+    return _UNSAFE_NAME.sub("_", output_name).strip("_") or "lora_run"
+
+
+def session_exists(name: str, socket_name: str | None = None) -> bool:
+    try:
+        server = _server(socket_name)
+        return server.has_session(name, exact=True)
+    except TmuxUnavailable:
+        return False
+    except Exception:  # noqa: BLE001 - no server running yet means no session
+        return False
+
+
+def free_session_name(base: str, socket_name: str | None = None) -> str:
+    """``base``, or ``base-2``, ``base-3``... whichever does not exist yet."""
+    name = session_name_for(base)
+    candidate, number = name, 1
+    while session_exists(candidate, socket_name):
+        number += 1
+        candidate = f"{name}-{number}"
+    return candidate
+
+
+def start_session(name: str, argv: Sequence[str], *, cwd: Path, socket_name: str | None = None,
+                  width: int = 200, height: int = 50) -> None:
+    """A detached session ``name`` whose shell runs ``argv`` (typed as ``shlex.join(argv)``)."""
+    if _UNSAFE_NAME.search(name):
+        raise UserInputError(f"tmux session name {name!r} may hold only letters, digits, '_' and '-'",
+                             key="session")
+    server = _server(socket_name)
+    if server.has_session(name, exact=True):
+        raise UserInputError(f"tmux session {name!r} already exists", key="session",
+                             hint=f"attach with `tmux attach -t {name}`, kill it, or pass --session OTHER")
+    session = server.new_session(session_name=name, start_directory=str(cwd), attach=False,
+                                 x=width, y=height)
+    pane = session.active_window.active_pane
+    assert pane is not None
+    # HISTFILE off: the trainer's command line (paths) is not written to the user's shell history.
+    pane.send_keys(shlex.join(list(argv)), enter=True, suppress_history=True)
+
+
+def kill_session(name: str, socket_name: str | None = None) -> None:
+    try:
+        server = _server(socket_name)
+        if server.has_session(name, exact=True):
+            server.kill_session(name)
+    except TmuxUnavailable:
+        return
+
+
+def capture_pane(name: str, socket_name: str | None = None, lines: int = 40) -> list[str]:
+    """The last ``lines`` lines shown in the session's pane (for a trainer that never started)."""
+    try:
+        server = _server(socket_name)
+        session = server.sessions.get(session_name=name, default=None)
+        if session is None:
+            return []
+        pane = session.active_window.active_pane
+        return [line for line in pane.capture_pane() if line.strip()][-lines:] if pane else []
+    except Exception:  # noqa: BLE001 - a vanished session has nothing to show
+        return []
+
+
+def kill_server(socket_name: str) -> None:
+    """Stop a private tmux server (tests' teardown); never called for the default server."""
+    if not socket_name:
+        raise ValueError("refusing to kill the default tmux server")
+    try:
+        _server(socket_name).kill()
+    except Exception:  # noqa: BLE001 - already gone
+        pass
