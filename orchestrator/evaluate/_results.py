@@ -5,7 +5,7 @@ scores.json (schema 1)::
 
     {"schema": 1, "run_dir": ..., "evaluated_at": ISO time, "encoder": model identity,
      "config": {"source", "weights", "rules": {metric: rule text}, "settings": {...}},
-     "references": {"folder", "count"}, "problems": [...],
+     "references": {"folder"}, "prompts": {"<index>": text}, "problems": [...], "fatal": [...],
      "epochs": {"<epoch>": {"epoch", "total", "metrics": {...}, "raw": {...}, "checkpoint",
                             "warnings": [...], "images": [{per-image details}, ...]}}}
 
@@ -93,6 +93,7 @@ def write_results(result: EvaluationResult, *, references: Path) -> tuple[Path, 
         "config": {"source": config.source, "weights": config.weights, "rules": rule_descriptions(config),
                    "settings": config.raw},
         "references": {"folder": str(references)},
+        "prompts": {str(p.index): p.text for p in (result.facts.prompts if result.facts else [])},
         "problems": result.problems,
         "fatal": result.fatal,
         "epochs": {str(epoch): epoch_to_dict(score) for epoch, score in result.epochs.items()},
