@@ -51,7 +51,8 @@ class TrialOutcome:
 class TrialExecutor(Protocol):
     def run(self, request: TrialRequest, report: ReportEpoch) -> TrialOutcome:
         """Train and score one trial; call ``report`` after each evaluated epoch and stop the trainer
-        cleanly (keeping its outputs) when it returns True. Never raises for a training failure:
+        cleanly (keeping its outputs) when it returns True before the last epoch (a stop asked at the
+        last epoch changes nothing: the run completes). Never raises for a training failure:
         a crash comes back as ``failure_cause``."""
         ...
 

@@ -159,7 +159,8 @@ class SimulatedExecutor:
                 outcome.gpu_seconds += self.surface.seconds_per_evaluation
                 outcome.epoch_scores[epoch] = score
                 self._write_progress(request, outcome, epoch, finished=epoch == last_epoch)
-                stop = report(epoch, score)
+                # A stop asked at the last epoch has nothing left to save: the run simply completes.
+                stop = report(epoch, score) and epoch < last_epoch
             else:
                 self._write_progress(request, outcome, epoch, finished=epoch == last_epoch)
             if stop:
