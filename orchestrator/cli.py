@@ -25,6 +25,7 @@ STAGE_MODULES: tuple[str, ...] = (
     "orchestrator.config.cli",
     "orchestrator.doctor",
     "orchestrator.captions.cli",
+    "orchestrator.evaluate.cli",
 )
 
 
