@@ -92,6 +92,35 @@ class SearchSummary:
     adopted: list[int] = field(default_factory=list)
 
 
+def load_worker_settings(storage_url: str, study_name: str, output: Path, **changes: Any) -> SearchSettings:
+    """Settings for ``search worker``: the space, base config, references and total come from the study,
+    so a worker on another machine needs only the storage URL (and the same dataset paths)."""
+    from orchestrator.search.space import parse_search_space
+
+    quiet_optuna_notices()
+    try:
+        summaries = optuna.study.get_all_study_summaries(storage_url, include_best_trial=False)
+    except Exception as error:  # SQLAlchemy errors carry the URL; never print the password
+        raise UserInputError(f"cannot open storage {redact_url(storage_url)}: {type(error).__name__}",
+                             key="storage") from None
+    summary = next((s for s in summaries if s.study_name == study_name), None)
+    if summary is None or "search_space" not in summary.user_attrs:
+        known = ", ".join(s.study_name for s in summaries) or "none"
+        raise UserInputError(f"no search study named {study_name!r} in {redact_url(storage_url)} (studies: "
+                             f"{known}); start it with `lora-pipeline search` first", key="study-name")
+    attrs = summary.user_attrs
+    references = attrs.get("references")
+    values: dict[str, Any] = {
+        "space": parse_search_space(attrs["search_space"]), "base_config": attrs["base_config"],
+        "output": output, "trials": int(attrs["target_trials"]), "study_name": study_name,
+        "storage_url": storage_url, "references": Path(references) if references else None,
+        "sampler": attrs.get("sampler", "tpe"), "pruner": attrs.get("pruner", "median"),
+        "seed": None,  # each worker draws its own start-up trials; a shared seed would repeat them
+    }
+    values.update(changes)
+    return SearchSettings(**values)
+
+
 class Search:
     def __init__(self, settings: SearchSettings, executor: TrialExecutor, *,
                  storage: optuna.storages.BaseStorage | None = None) -> None:
@@ -269,6 +298,8 @@ class Search:
                 f"study {self.settings.study_name!r} was created with a different search space; "
                 "resume with the same space file or choose a new --study-name", path=self.settings.space.source)
         self.study.set_user_attr("target_trials", self.settings.trials)
+        self.study.set_user_attr("sampler", self.settings.sampler)
+        self.study.set_user_attr("pruner", self.settings.pruner)
 
     def write_results(self) -> Path | None:
         if not self.settings.write_files:
