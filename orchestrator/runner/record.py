@@ -8,6 +8,7 @@ times of epochs seen live are kept from the earlier record.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -105,8 +106,12 @@ class RunRecord:
             # A step is logged twice (stale then fresh loss) and a resume re-runs steps: later wins.
             while self.losses and self.losses[-1]["step"] >= step:
                 self.losses.pop()
-            self.losses.append({"step": step, "epoch": event.epoch, "avr_loss": event.avr_loss,
-                                "s_per_it": event.s_per_it})
+            entry: dict[str, Any] = {"step": step, "epoch": event.epoch, "avr_loss": event.avr_loss,
+                                     "s_per_it": event.s_per_it}
+            if event.avr_loss is not None and not math.isfinite(event.avr_loss):
+                # JSON has no NaN: the value becomes null and its spelling is kept beside it.
+                entry.update(avr_loss=None, non_finite=str(event.avr_loss))
+            self.losses.append(entry)
             self.summary.setdefault("total_steps", event.total_steps + self.step_offset)
         elif isinstance(event, EpochStarted):
             self._close_epoch(event.epoch - 1, seen_at)

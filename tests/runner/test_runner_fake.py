@@ -1,0 +1,193 @@
+"""Real tmux sessions (a private server per test) running the fake sd-scripts through the supervisor."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from orchestrator.common.errors import UserInputError
+from orchestrator.runner import tmux
+from orchestrator.runner.files import RunFiles
+from orchestrator.runner.launch import PreflightFailed, adopt_run, start_training, stop_run
+from orchestrator.runner.record import load_run_record
+from tests.runner.conftest import make_dataset, make_rendered
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def wait_for(predicate, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.1)
+
+
+def trainer_pid(run_dir: Path) -> int:
+    files = RunFiles(run_dir)
+    wait_for(lambda: files.read(files.trainer) is not None)
+    return files.read(files.trainer)["pid"]
+
+
+def test_a_run_succeeds_with_record_checkpoints_samples_and_log(tmp_path, tmux_socket, project_paths):
+    rendered = make_rendered(tmp_path)
+    handle = start_training(rendered, paths=project_paths)
+    seen = []
+    record = handle.follow(on_event=lambda event, rec: seen.append(type(event).__name__), poll_seconds=0.1)
+    assert record.status == "succeeded", record.failure
+    assert record.exit_code == 0 and record.finished_logged
+    assert set(record.checkpoints) == {"1", "2"}
+    assert Path(record.checkpoints["2"]).name == "tiny.safetensors"
+    assert [Path(p).name.startswith("tiny_e000002_00_") for p in record.samples["2"]] == [True]
+    assert [loss["step"] for loss in record.losses] == list(range(1, 9))
+    log_path = Path(record.log_path)
+    assert log_path.parent == project_paths.logs_dir.resolve()
+    assert log_path.name.startswith("tiny_") and len(log_path.stem) == len("tiny_20261124_123456")
+    assert "model saved." in log_path.read_text(encoding="utf-8")
+    assert load_run_record(rendered.run_dir).status == "succeeded"  # written to disk, not only returned
+    assert "Finished" in seen and "CheckpointSaved" in seen
+    assert record.tmux_session == "tiny" and tmux.session_exists("tiny", tmux_socket)
+
+
+def test_hostile_paths_reach_the_trainer_verbatim_and_nothing_is_executed(tmp_path, tmux_socket, project_paths):
+    hostile = "we ird 'q\" $(touch pwned) ;`touch pwned2`"
+    image_dir = make_dataset(tmp_path / f"data {hostile}" / "10_luca")
+    rendered = make_rendered(tmp_path, run_dir=tmp_path / f"out {hostile}", image_dir=image_dir)
+    record = start_training(rendered, paths=project_paths).follow(poll_seconds=0.1)
+    assert record.status == "succeeded", record.failure
+    assert Path(record.checkpoints["2"]).parent == rendered.run_dir
+    suspects = [p for p in (tmp_path, project_paths.sd_scripts, Path.cwd(), Path.home())
+                for p in (p / "pwned", p / "pwned2") if p.exists()]
+    assert suspects == []
+
+
+def test_no_data_exits_zero_but_is_a_failed_run(tmp_path, tmux_socket, project_paths, fake_env):
+    fake_env("no_data")
+    record = start_training(make_rendered(tmp_path), paths=project_paths).follow(poll_seconds=0.1)
+    assert (record.status, record.exit_code, record.failure["cause"]) == ("failed", 0, "no_data")
+
+
+def test_cuda_oom_is_failed_with_its_cause(tmp_path, tmux_socket, project_paths, fake_env):
+    fake_env("oom")
+    record = start_training(make_rendered(tmp_path), paths=project_paths).follow(poll_seconds=0.1)
+    assert (record.status, record.failure["cause"]) == ("failed", "cuda_oom")
+    assert "CUDA out of memory" in record.failure["message"]
+
+
+def test_nan_loss_stops_the_run_at_once(tmp_path, tmux_socket, project_paths, fake_env):
+    fake_env("nan", step_seconds=0.3, fail_at=2)
+    rendered = make_rendered(tmp_path, epochs=5)
+    record = start_training(rendered, paths=project_paths).follow(poll_seconds=0.1)
+    assert (record.status, record.failure["cause"]) == ("failed", "nan_loss")
+    assert record.losses[-1]["step"] < 20  # interrupted long before the 20 steps of 5 epochs
+    assert not (rendered.run_dir / "tiny.safetensors").exists()
+
+
+def test_a_trainer_that_dies_at_once_is_failed_with_its_exit_code(tmp_path, tmux_socket, project_paths, fake_env):
+    fake_env("die")
+    record = start_training(make_rendered(tmp_path), paths=project_paths).follow(poll_seconds=0.1)
+    assert (record.status, record.exit_code, record.failure["cause"]) == ("failed", 1, "unknown")
+    assert "code 1" in record.failure["message"]
+
+
+@pytest.mark.parametrize("mode", ["silent", "hang"])
+def test_a_trainer_that_stops_printing_is_stopped_as_stalled(tmp_path, tmux_socket, project_paths, fake_env, mode):
+    fake_env(mode)
+    handle = start_training(make_rendered(tmp_path), paths=project_paths)
+    handle.stall_seconds, handle.stop_timeout = 1.5, 2.0
+    record = handle.follow(poll_seconds=0.1)
+    assert record.status == "failed"
+    assert record.failure["message"].startswith("stalled: no output for 1.5 s")
+
+
+def test_a_trainer_killed_from_outside_is_failed_with_the_signal(tmp_path, tmux_socket, project_paths, fake_env):
+    fake_env(step_seconds=0.5)
+    rendered = make_rendered(tmp_path, epochs=10)
+    handle = start_training(rendered, paths=project_paths)
+    os.kill(trainer_pid(rendered.run_dir), signal.SIGKILL)
+    record = handle.follow(poll_seconds=0.1)
+    assert (record.status, record.signal, record.failure["cause"]) == ("failed", 9, "killed_by_signal")
+
+
+def test_stop_interrupts_gracefully_and_marks_the_run_stopped(tmp_path, tmux_socket, project_paths, fake_env):
+    fake_env(step_seconds=0.5)
+    rendered = make_rendered(tmp_path, epochs=10)
+    start_training(rendered, paths=project_paths)
+    trainer_pid(rendered.run_dir)
+    record = stop_run(rendered.run_dir, timeout=5)
+    assert record.status == "stopped" and record.failure is None
+    # Interrupted (Python re-raises an uncaught KeyboardInterrupt as SIGINT), not killed.
+    assert record.signal == signal.SIGINT
+
+
+def test_a_second_run_on_the_same_folder_is_refused(tmp_path, tmux_socket, project_paths, fake_env):
+    fake_env(step_seconds=0.5)
+    rendered = make_rendered(tmp_path, epochs=10)
+    start_training(rendered, paths=project_paths)
+    trainer_pid(rendered.run_dir)
+    with pytest.raises(PreflightFailed, match="has a live run"):
+        start_training(rendered, paths=project_paths)
+    with pytest.raises(UserInputError, match="another run is using this folder|still running"):
+        start_training(rendered, paths=project_paths, run_checks=False)
+    stop_run(rendered.run_dir, timeout=5)
+
+
+def test_an_existing_session_name_is_refused_and_a_default_name_is_made_unique(tmp_path, tmux_socket,
+                                                                               project_paths):
+    tmux.start_session("taken", ["true"], cwd=tmp_path, socket_name=tmux_socket)
+    with pytest.raises(UserInputError, match="already exists"):
+        start_training(make_rendered(tmp_path), paths=project_paths, session_name="taken")
+    tmux.start_session("tiny", ["true"], cwd=tmp_path, socket_name=tmux_socket)
+    handle = start_training(make_rendered(tmp_path), paths=project_paths)
+    assert handle.record.tmux_session == "tiny-2"
+    assert handle.follow(poll_seconds=0.1).status == "succeeded"
+
+
+def test_watch_re_adopts_a_run_whose_orchestrator_died(tmp_path, tmux_socket, project_paths, fake_env):
+    fake_env(step_seconds=0.2)
+    rendered = make_rendered(tmp_path, epochs=2)
+    start_training(rendered, paths=project_paths)  # no follow: the orchestrator "died" here
+    trainer_pid(rendered.run_dir)
+    handle = adopt_run(rendered.run_dir)
+    assert handle is not None
+    record = handle.follow(poll_seconds=0.1)
+    assert record.status == "succeeded", record.failure
+    assert Path(record.log_path).read_text(encoding="utf-8").count("running training") == 1  # trained once
+    assert adopt_run(rendered.run_dir) is None  # complete: nothing left to adopt
+
+
+def test_resume_continues_from_the_newest_state_with_global_steps(tmp_path, tmux_socket, project_paths):
+    first = start_training(make_rendered(tmp_path, epochs=2), paths=project_paths).follow(poll_seconds=0.1)
+    assert first.status == "succeeded"
+    longer = make_rendered(tmp_path, epochs=3)
+    handle = start_training(longer, paths=project_paths, resume=True)
+    assert handle.record.argv[-2:] == ["--resume", str(longer.run_dir / "tiny-state")]
+    record = handle.follow(poll_seconds=0.1)
+    assert record.status == "succeeded", record.failure
+    assert record.step_offset == 8
+    assert [loss["step"] for loss in record.losses] == list(range(1, 13))
+    assert [entry["reason"] for entry in record.relaunches] == ["resume"]
+    assert record.relaunches[0]["previous_log"] == first.log_path
+    assert json.loads((longer.run_dir / "tiny-state" / "train_state.json").read_text())["current_epoch"] == 3
+
+
+def test_preflight_reports_every_problem_on_its_own_line(tmp_path, tmux_socket, project_paths):
+    image_dir = tmp_path / "data" / "10_luca"
+    make_dataset(image_dir)
+    (image_dir / "frame_000.txt").unlink()
+    (image_dir / "frame_001.png").write_bytes(b"not a png")
+    rendered = make_rendered(tmp_path, image_dir=image_dir)
+    rendered.training["pretrained_model_name_or_path"] = str(tmp_path / "no-model")
+    with pytest.raises(PreflightFailed) as caught:
+        start_training(rendered, paths=project_paths.with_overrides(trainer_python=str(tmp_path / "nopython")))
+    problems = caught.value.report.problems
+    assert any("have no .txt caption" in p for p in problems)
+    assert any("unreadable image" in p for p in problems)
+    assert any("no-model does not exist" in p for p in problems)
+    assert any("trainer Python" in p for p in problems)
+    assert not (rendered.run_dir / "run.json").exists()  # nothing started
