@@ -9,8 +9,10 @@ those run a real open_clip model on CPU in milliseconds.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -110,7 +112,7 @@ def load_clip(model_name: str = "ViT-L-14", weights: str = "openai", *, device: 
     config_digest = hashlib.sha256(
         json.dumps(open_clip.get_model_config(model_name), sort_keys=True).encode()).hexdigest()[:12]
     if weights == RANDOM_WEIGHTS:
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), _quiet_open_clip():
             torch.manual_seed(_RANDOM_SEED)
             model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=None)
         weights_identity = f"random(seed={_RANDOM_SEED},torch={torch.__version__.split('+')[0]})"
@@ -119,7 +121,8 @@ def load_clip(model_name: str = "ViT-L-14", weights: str = "openai", *, device: 
         if not checkpoint.is_file():
             raise UserInputError("CLIP checkpoint file not found", path=checkpoint, key="clip_weights")
         try:
-            model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=str(checkpoint))
+            with _quiet_open_clip():
+                model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=str(checkpoint))
         except Exception as error:  # open_clip raises RuntimeError/KeyError for a mismatched file
             raise UserInputError(f"cannot load this checkpoint into {model_name}: {error}", path=checkpoint,
                                  key="clip_weights") from error
@@ -129,7 +132,9 @@ def load_clip(model_name: str = "ViT-L-14", weights: str = "openai", *, device: 
         weights_identity = weights
     model = model.to(device).eval()
     identity = f"open_clip:{model_name}[{config_digest}]:{weights_identity}"
-    return ClipEncoder(model, preprocess, open_clip.get_tokenizer(model_name), identity=identity, device=device)
+    with _quiet_open_clip():
+        tokenizer = open_clip.get_tokenizer(model_name)
+    return ClipEncoder(model, preprocess, tokenizer, identity=identity, device=device)
 
 
 def _load_pretrained_tag(model_name: str, tag: str) -> tuple[Any, Any]:
@@ -141,7 +146,8 @@ def _load_pretrained_tag(model_name: str, tag: str) -> tuple[Any, Any]:
             f"{model_name} has no pretrained tag {tag!r}", key="clip_weights",
             hint=f"known tags: {', '.join(tags) or 'none'}; or pass a local checkpoint path, or 'random'")
     try:
-        model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=tag)
+        with _quiet_open_clip():
+            model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=tag)
     except Exception as error:  # offline: huggingface_hub / urllib errors wrapped in RuntimeError
         raise UserInputError(
             f"could not fetch CLIP weights {model_name}/{tag} (offline or not cached): {error}",
@@ -150,6 +156,18 @@ def _load_pretrained_tag(model_name: str, tag: str) -> tuple[Any, Any]:
             "and pass it with --clip-weights PATH",
         ) from error
     return model, preprocess
+
+
+@contextlib.contextmanager
+def _quiet_open_clip() -> Iterator[None]:
+    """open_clip narrates every step on the *root* logger; its failures reach us as exceptions anyway."""
+    root = logging.getLogger()
+    previous = root.level
+    root.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        root.setLevel(previous)
 
 
 def _looks_like_path(weights: str) -> bool:

@@ -39,6 +39,7 @@ class ImageDecodeError(UserInputError):
 
     def __init__(self, reason: str, message: str, *, path: str | Path) -> None:
         self.reason = reason
+        self.detail = message  # the message without the path, for records that carry the path anyway
         super().__init__(message, path=path)
 
 

@@ -1,0 +1,213 @@
+"""The kohya dataset folder: ``DST/{repeats}_{name}/`` holding images and same-stem ``.txt`` captions.
+
+``prepare_kohya_dataset`` builds it from a folder of images and captions (copies; the source is
+only read). ``validate_kohya_dataset`` checks one before training: the training runner's pre-flight
+and the quickstart call it too.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image
+
+from orchestrator.common.errors import UserInputError
+
+#: Image suffixes kohya's dataset loader picks up (lower-case; matched case-insensitively).
+KOHYA_IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp"})
+CAPTION_SUFFIX = ".txt"
+# kohya's latent cache files live beside the images: expected, never a problem.
+_IGNORED_SUFFIXES = frozenset({".npz"})
+_SUBSET_FOLDER = re.compile(r"^(\d+)_(.+)$")
+
+
+@dataclass(frozen=True)
+class DatasetProblem:
+    path: Path
+    code: str  # unreadable_image | missing_caption | empty_caption | orphan_caption | duplicate_stem | ...
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+@dataclass(frozen=True)
+class SubsetReport:
+    folder: Path
+    repeats: int
+    name: str
+    images: int
+    captions: int
+
+
+@dataclass
+class DatasetReport:
+    root: Path
+    subsets: list[SubsetReport] = field(default_factory=list)
+    problems: list[DatasetProblem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # harmless oddities (stray files)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and bool(self.subsets)
+
+    @property
+    def images(self) -> int:
+        return sum(s.images for s in self.subsets)
+
+    @property
+    def captions(self) -> int:
+        return sum(s.captions for s in self.subsets)
+
+    @property
+    def images_x_repeats(self) -> int:
+        return sum(s.images * s.repeats for s in self.subsets)
+
+    def counts_line(self) -> str:
+        relation = "=" if self.images == self.captions else "≠"
+        return f"{self.images} images {relation} {self.captions} captions"
+
+
+def subset_folder_name(repeats: int, name: str) -> str:
+    return f"{repeats}_{name}"
+
+
+def validate_kohya_dataset(directory: str | Path) -> DatasetReport:
+    """Check a kohya dataset: ``directory`` is the parent of ``{repeats}_{name}/`` folders or one of them.
+
+    Problems: an image that fails ``PIL`` verify, a missing or empty caption, a caption without an
+    image, two images with one stem (``a.png`` + ``a.jpg`` would share ``a.txt``), a subset folder
+    without images, no subset folder at all.
+    """
+    root = Path(directory)
+    report = DatasetReport(root=root)
+    if not root.is_dir():
+        report.problems.append(DatasetProblem(root, "missing_folder", "dataset folder not found"))
+        return report
+    subset_dirs = [root] if _SUBSET_FOLDER.match(root.name) else sorted(
+        p for p in root.iterdir() if p.is_dir() and _SUBSET_FOLDER.match(p.name))
+    if not subset_dirs:
+        report.problems.append(DatasetProblem(root, "no_subset_folder",
+                                              "no '<repeats>_<name>' folder (e.g. 10_luca); "
+                                              "run `lora-pipeline dataset prepare` to create the layout"))
+    for folder in subset_dirs:
+        report.subsets.append(_validate_subset(folder, report))
+    return report
+
+
+def _validate_subset(folder: Path, report: DatasetReport) -> SubsetReport:
+    match = _SUBSET_FOLDER.match(folder.name)
+    assert match is not None
+    images: dict[str, list[Path]] = defaultdict(list)
+    captions: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        suffix = path.suffix.lower()
+        if path.name.startswith(".") or suffix in _IGNORED_SUFFIXES:
+            continue
+        if path.is_dir():
+            report.notes.append(f"{path}: sub-folder ignored by kohya")
+        elif suffix in KOHYA_IMAGE_SUFFIXES:
+            images[path.stem].append(path)
+        elif suffix == CAPTION_SUFFIX:
+            captions[path.stem] = path
+        else:
+            report.notes.append(f"{path}: not an image kohya reads ({suffix or 'no suffix'}); ignored by training")
+    for stem, paths in images.items():
+        if len(paths) > 1:
+            report.problems.append(DatasetProblem(paths[0], "duplicate_stem", "images share one stem and would "
+                                                  f"share one caption: {', '.join(p.name for p in paths)}"))
+        for path in paths:
+            if reason := _verify_image(path):
+                report.problems.append(DatasetProblem(path, "unreadable_image", reason))
+        caption = captions.get(stem)
+        if caption is None:
+            report.problems.append(DatasetProblem(paths[0], "missing_caption", f"no caption {stem}{CAPTION_SUFFIX}"))
+        elif not _read_caption(caption):
+            report.problems.append(DatasetProblem(caption, "empty_caption", "caption is empty"))
+    for stem, caption in captions.items():
+        if stem not in images:
+            report.problems.append(DatasetProblem(caption, "orphan_caption", "caption without an image"))
+    if not images:
+        report.problems.append(DatasetProblem(folder, "no_images", "subset folder has no images"))
+    return SubsetReport(folder, int(match.group(1)), match.group(2), sum(len(p) for p in images.values()),
+                        len(captions))
+
+
+def _verify_image(path: Path) -> str | None:
+    if path.stat().st_size == 0:
+        return "zero-byte image file"
+    try:
+        with Image.open(path) as image:
+            image.verify()  # structure and checksums, without decoding every pixel
+    except Exception as error:  # Pillow raises many types for broken files
+        return f"image does not verify ({type(error).__name__}: {error})"
+    return None
+
+
+def _read_caption(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except UnicodeDecodeError:
+        return path.read_text(encoding="utf-8", errors="replace").strip()
+
+
+@dataclass(frozen=True)
+class PreparedDataset:
+    folder: Path  # DST/{repeats}_{name}
+    images: int
+    captions: int
+    missing_captions: list[Path]
+    skipped: list[Path]  # files in SRC that are neither images nor their captions
+
+
+def prepare_kohya_dataset(source: str | Path, destination: str | Path, *, repeats: int, name: str,
+                          overwrite: bool = False) -> PreparedDataset:
+    """Copy SRC's images and same-stem ``.txt`` captions into ``DST/{repeats}_{name}/``.
+
+    Refuses to mix into a non-empty subset folder unless ``overwrite`` (which replaces it).
+    The folder is assembled beside its final name and renamed into place.
+    """
+    source, destination = Path(source), Path(destination)
+    if repeats < 1:
+        raise UserInputError(f"repeat must be >= 1, got {repeats}", key="repeat")
+    if not name or "/" in name or "\\" in name or name.strip() != name:
+        raise UserInputError(f"invalid dataset name {name!r} (no slashes or surrounding spaces)", key="name")
+    if not source.is_dir():
+        raise UserInputError("source folder not found", path=source)
+    files = sorted(p for p in source.iterdir() if p.is_file() and not p.name.startswith("."))
+    images = [p for p in files if p.suffix.lower() in KOHYA_IMAGE_SUFFIXES]
+    if not images:
+        raise UserInputError(f"no images ({', '.join(sorted(KOHYA_IMAGE_SUFFIXES))}) in the source folder",
+                             path=source)
+    stems = Counter(p.stem for p in images)
+    clashing = sorted(stem for stem, count in stems.items() if count > 1)
+    if clashing:
+        raise UserInputError(f"images share a stem and would share one caption: {clashing[0]!r}", path=source,
+                             hint="rename one of them")
+    captions = {p.stem: p for p in files if p.suffix.lower() == CAPTION_SUFFIX and p.stem in stems}
+    target = destination / subset_folder_name(repeats, name)
+    if target.exists() and any(target.iterdir()) and not overwrite:
+        raise UserInputError("dataset folder already has files", path=target,
+                             hint="pass --overwrite to replace it, or choose another --out")
+    staging = destination / f".{target.name}.partial-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        for image in images:
+            shutil.copy2(image, staging / image.name)
+            if image.stem in captions:
+                shutil.copy2(captions[image.stem], staging / f"{image.stem}{CAPTION_SUFFIX}")
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    used = {*images, *captions.values()}
+    return PreparedDataset(folder=target, images=len(images), captions=len(captions),
+                           missing_captions=[p for p in images if p.stem not in captions],
+                           skipped=[p for p in files if p not in used])
