@@ -26,6 +26,7 @@ STAGE_MODULES: tuple[str, ...] = (
     "orchestrator.doctor",
     "orchestrator.captions.cli",
     "orchestrator.evaluate.cli",
+    "orchestrator.dataset.cli",
 )
 
 
