@@ -79,7 +79,10 @@ def parse_args(script: str, argv: list[str]) -> argparse.Namespace:
         if not path.is_file():
             print(f"{path} not found.")
             sys.exit(1)
-        out(f"Loading settings from {path}...")
+        # Logged before sd-scripts sets up --console_log_simple, so always in rich's layout.
+        stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+        out(f"{stamp} INFO     {'Loading settings from':<33}train_util.py:4744")
+        out(f"{' ' * 29}{path}...")
         flat: dict = {}
         for key, value in toml.load(path).items():
             flat.update(value if isinstance(value, dict) else {key: value})
