@@ -94,3 +94,60 @@ def newest_state_dir(run_dir: Path, output_name: str) -> Path | None:
     if not states:
         return None
     return max(states.values(), key=lambda path: (resume_step_offset(path), path.stat().st_mtime))
+
+
+# --- the OOM fallback --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BatchChange:
+    batch_size: tuple[int, int]  # (before, after)
+    gradient_accumulation_steps: tuple[int, int]
+
+    def describe(self) -> str:
+        return (f"batch {self.batch_size[0]}→{self.batch_size[1]}, gradient accumulation "
+                f"{self.gradient_accumulation_steps[0]}→{self.gradient_accumulation_steps[1]}")
+
+
+def halve_batch_size(config_file: Path, dataset_config_file: Path) -> BatchChange | None:
+    """Halve the batch and double gradient accumulation in a run's rendered TOMLs (same effective batch).
+
+    The dataset config's ``batch_size`` wins over ``--train_batch_size`` in sd-scripts, so it is changed
+    where it is set (every ``[[datasets]]`` block, else ``[general]``, else the training config). None when
+    the batch is already 1. Comment lines at the top of each file (the render header) are kept.
+    """
+    import toml
+
+    from orchestrator.common.atomic import atomic_write_text
+
+    training_text = Path(config_file).read_text(encoding="utf-8")
+    dataset_text = Path(dataset_config_file).read_text(encoding="utf-8")
+    training, dataset = toml.loads(training_text), toml.loads(dataset_text)
+    tables = [t for t in training.values() if isinstance(t, dict)] or [training]
+    holders = [block for block in dataset.get("datasets", []) if "batch_size" in block]
+    if not holders and "batch_size" in dataset.get("general", {}):
+        holders = [dataset["general"]]
+    training_holder = next((t for t in tables if "train_batch_size" in t), None)
+    before = int(holders[0]["batch_size"] if holders else (training_holder or {}).get("train_batch_size", 1))
+    if before <= 1:
+        return None
+    after = before // 2
+    for holder in holders:
+        holder["batch_size"] = max(1, int(holder["batch_size"]) // 2)
+    if not holders:
+        (training_holder if training_holder is not None else tables[0])["train_batch_size"] = after
+    accum_holder = next((t for t in tables if "gradient_accumulation_steps" in t), tables[0])
+    accum = int(accum_holder.get("gradient_accumulation_steps", 1))
+    accum_holder["gradient_accumulation_steps"] = accum * 2
+    atomic_write_text(config_file, _header(training_text) + toml.dumps(training))
+    atomic_write_text(dataset_config_file, _header(dataset_text) + toml.dumps(dataset))
+    return BatchChange((before, after), (accum, accum * 2))
+
+
+def _header(text: str) -> str:
+    lines = []
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line)
+    return "\n".join(lines) + "\n\n" if lines else ""

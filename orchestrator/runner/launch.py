@@ -1,46 +1,36 @@
-"""Start a rendered run in tmux, follow its log into ``run.json``, stop it, re-adopt it.
+"""Start a rendered run in tmux after its pre-flight checks, and relaunch one (OOM retry).
 
-``start_training`` returns at once with a :class:`RunHandle`; ``RunHandle.follow`` reads the log as it
-grows (from the start, so a re-adopted run gets the same record) until the supervisor reports the
-trainer's exit, then decides the outcome: success is ``model saved.`` plus the final checkpoint on
-disk, never the exit code alone.
+``start_training`` returns at once with a :class:`~orchestrator.runner.handle.RunHandle`; the trainer
+runs under ``supervisor.py`` in a tmux session, so it outlives the orchestrator.
 """
 
 from __future__ import annotations
 
-import codecs
 import logging
-import os
-import signal
 import sys
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from orchestrator.common.atomic import atomic_write_json
 from orchestrator.common.errors import PipelineError, UserInputError
 from orchestrator.config.paths import ProjectPaths
 from orchestrator.kohya.command import (
     build_training_command,
+    halve_batch_size,
     newest_state_dir,
     parse_gpus,
     resume_step_offset,
 )
-from orchestrator.kohya.log_grammar import Failure, LogEvent, LogParser, SamplesGenerated
-from orchestrator.kohya.outputs import find_checkpoints, find_samples
 from orchestrator.kohya.render import RenderedRun
 from orchestrator.runner import preflight as checks
 from orchestrator.runner import tmux
 from orchestrator.runner.files import RunFiles, RunLock, pid_alive
+from orchestrator.runner.handle import EventCallback, RunHandle
 from orchestrator.runner.record import RunRecord, load_run_record, now_iso
 
 log = logging.getLogger(__name__)
 
 SUPERVISOR = Path(__file__).with_name("supervisor.py")
-EventCallback = Callable[[LogEvent, RunRecord], None]
 
 
 class PreflightFailed(PipelineError):
@@ -62,6 +52,11 @@ def run_preflight(rendered: RenderedRun, *, paths: ProjectPaths, gpus: str | Non
         checks.check_disk(rendered.run_dir, checks.estimate_checkpoint_bytes(rendered.training,
                                                                              rendered.family)),
     )
+    from orchestrator.kohya.check import validate_rendered
+    from orchestrator.kohya.validate import errors
+
+    report.problems += [f"config: {problem}" for problem in errors(validate_rendered(rendered,
+                                                                                     paths_must_exist=False))]
     record = _existing_record(rendered.run_dir)
     if record is not None and record.is_active and _trainer_alive(rendered.run_dir):
         report.problems.append(f"run folder: {rendered.run_dir} has a live run (tmux session "
@@ -145,218 +140,64 @@ def _record_for_launch(rendered: RenderedRun, *, previous: RunRecord | None, con
                       dataset_config_file=str(rendered.dataset_config_file))
     if previous is None or not continuing:
         return fresh
-    previous.relaunches.append({"reason": reason, "at": now_iso(), "previous_log": previous.log_path,
-                                "previous_status": previous.status, "previous_failure": previous.failure,
-                                "previous_exit_code": previous.exit_code})
-    previous.status, previous.failure, previous.exit_code, previous.signal = "pending", None, None, None
-    previous.finished_at, previous.finished_logged, previous.pid = None, False, None
+    _note_relaunch(previous, reason or "relaunch", keep_progress=reason == "resume")
     previous.config_file, previous.dataset_config_file = fresh.config_file, fresh.dataset_config_file
     return previous
 
 
-@dataclass
-class RunHandle:
-    """A launched (or re-adopted) run. ``follow`` blocks until the trainer has ended."""
-
-    run_dir: Path
-    record: RunRecord
-    stop_on_nan: bool = True
-    stall_seconds: float | None = None  # no new output for this long: stop and fail the run
-    start_seconds: float = 120.0  # the supervisor must report the trainer's pid within this
-    stop_timeout: float = 60.0
-    _stop_sent_at: float | None = field(default=None, repr=False)
-
-    @property
-    def files(self) -> RunFiles:
-        return RunFiles(self.run_dir)
-
-    def follow(self, on_event: EventCallback | None = None, poll_seconds: float = 0.5) -> RunRecord:
-        record = load_run_record(self.run_dir)
-        parser = LogParser()
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        log_path = Path(record.log_path or "")
-        stream = None
-        began = last_output = time.monotonic()
-        vanished: str | None = None
-        try:
-            while True:
-                exit_info = self.files.read(self.files.exit)  # read before draining: the log is complete
-                trainer = self.files.read(self.files.trainer)
-                dirty = False
-                if trainer and (record.pid != trainer.get("pid") or record.status == "pending"):
-                    record.pid, record.status, dirty = trainer.get("pid"), "running", True
-                if stream is None and log_path.is_file():
-                    stream = open(log_path, "rb")
-                if stream is not None and self._drain(stream, decoder, parser, record, on_event):
-                    last_output, dirty = time.monotonic(), True
-                if dirty:
-                    record.save()
-                if exit_info is not None:
-                    break
-                waited = time.monotonic()
-                if parser.failure and parser.failure.cause == "nan_loss" and self.stop_on_nan:
-                    self._stop_trainer(trainer, "nan_loss")
-                if self.stall_seconds and waited - last_output > self.stall_seconds:
-                    self._stop_trainer(trainer, "stalled")
-                if trainer is None and waited - began > self.start_seconds:
-                    vanished = "the trainer did not start"
-                    break
-                if trainer and not pid_alive(trainer.get("pid")) and not pid_alive(trainer.get("supervisor_pid")):
-                    if self.files.read(self.files.exit) is None:
-                        vanished = "the trainer and its supervisor are gone without an exit status (killed)"
-                        break
-                    continue
-                time.sleep(poll_seconds)
-            if stream is not None:
-                self._drain(stream, decoder, parser, record, on_event)
-            for event in parser.feed(decoder.decode(b"", final=True)) + parser.close():
-                self._apply(event, record, on_event)
-        finally:
-            if stream is not None:
-                stream.close()
-        self._finalize(record, self.files.read(self.files.exit), vanished)
-        record.save()
-        self.record = record
-        return record
-
-    def _drain(self, stream: Any, decoder: Any, parser: LogParser, record: RunRecord,
-               on_event: EventCallback | None) -> bool:
-        grew = False
-        while chunk := stream.read(1 << 20):
-            grew = True
-            for event in parser.feed(decoder.decode(chunk)):
-                self._apply(event, record, on_event)
-        return grew
-
-    def _apply(self, event: LogEvent, record: RunRecord, on_event: EventCallback | None) -> None:
-        record.apply(event)
-        if isinstance(event, SamplesGenerated) or record.samples:
-            _refresh_samples(record)
-        if on_event is not None:
-            on_event(event, record)
-
-    def _stop_trainer(self, trainer: dict[str, Any] | None, reason: str) -> None:
-        """Interrupt now; escalate to SIGKILL after ``stop_timeout`` (checked on each poll)."""
-        self.files.request_stop(reason)
-        pid = (trainer or {}).get("pid")
-        if not pid_alive(pid):
-            return
-        if self._stop_sent_at is None:
-            self._stop_sent_at = time.monotonic()
-            _signal(pid, signal.SIGINT)
-        elif time.monotonic() - self._stop_sent_at > self.stop_timeout:
-            _signal(pid, signal.SIGKILL)
-
-    def _finalize(self, record: RunRecord, exit_info: dict[str, Any] | None, vanished: str | None) -> None:
-        _refresh_samples(record)
-        exit_info = exit_info or {}
-        record.exit_code = exit_info.get("exit_code")
-        record.signal = exit_info.get("signal")
-        record.finished_at = now_iso()
-        stop = self.files.read(self.files.stop) or {}
-        final_on_disk = any(c.is_final and c.path.is_file()
-                            for c in find_checkpoints(self.run_dir, record.output_name))
-        status, failure = decide_outcome(
-            finished_logged=record.finished_logged, final_on_disk=final_on_disk,
-            log_failure=record.failure, exit_code=record.exit_code, signal_number=record.signal,
-            stop_reason=stop.get("reason"), vanished=vanished, supervisor_error=exit_info.get("error"),
-            stall_seconds=self.stall_seconds)
-        record.status = status
-        record.failure = failure
-        if failure is not None and not failure.get("lines"):
-            failure["lines"] = tmux.capture_pane(record.tmux_session or "", record.tmux_socket)
-
-    def stop(self, timeout: float = 60.0) -> RunRecord:
-        return stop_run(self.run_dir, timeout=timeout)
+def _note_relaunch(record: RunRecord, reason: str, *, keep_progress: bool) -> None:
+    """Move the ended attempt into ``relaunches``; a fresh (non-resume) attempt starts an empty series."""
+    record.relaunches.append({"reason": reason, "at": now_iso(), "previous_log": record.log_path,
+                              "previous_status": record.status, "previous_failure": record.failure,
+                              "previous_exit_code": record.exit_code, "previous_argv": record.argv})
+    record.status, record.failure, record.exit_code, record.signal = "pending", None, None, None
+    record.finished_at, record.finished_logged, record.pid = None, False, None
+    if not keep_progress:
+        record.step_offset = 0
+        record.summary, record.epochs, record.losses, record.validation_losses = {}, [], [], []
+        record.checkpoints, record.samples, record.states = {}, {}, {}
 
 
-def decide_outcome(*, finished_logged: bool, final_on_disk: bool, log_failure: dict[str, Any] | None,
-                   exit_code: int | None, signal_number: int | None, stop_reason: str | None,
-                   vanished: str | None, supervisor_error: str | None = None,
-                   stall_seconds: float | None = None) -> tuple[str, dict[str, Any] | None]:
-    """``(status, failure)`` of an ended run. Pure: the rules in one place."""
-    if finished_logged and final_on_disk:
-        return "succeeded", None
-    if stop_reason == "user":
-        return "stopped", None
-    if log_failure is not None and (stop_reason != "stalled" or log_failure["cause"] != "traceback"):
-        return "failed", log_failure
-    if stop_reason == "stalled":
-        return "failed", {"cause": "unknown", "message": f"stalled: no output for {stall_seconds:g} s; stopped",
-                          "lines": []}
-    if supervisor_error:
-        return "failed", {"cause": "unknown", "message": supervisor_error, "lines": []}
-    if signal_number:
-        name = signal.Signals(signal_number).name if signal_number in signal.Signals._value2member_map_ else ""
-        return "failed", {"cause": "killed_by_signal", "message": f"trainer killed by signal {signal_number} "
-                          f"{name}".strip(), "lines": []}
-    if vanished:
-        cause = "killed_by_signal" if "killed" in vanished else "unknown"
-        return "failed", {"cause": cause, "message": vanished, "lines": []}
-    if finished_logged:
-        return "failed", {"cause": "unknown", "message": "`model saved.` was logged but the final checkpoint "
-                          "is not on disk", "lines": []}
-    return "failed", {"cause": "unknown", "message": f"the trainer exited with code {exit_code} without "
-                      "`model saved.`", "lines": []}
-
-
-def _refresh_samples(record: RunRecord) -> None:
-    samples, _ = find_samples(record.run_dir, record.output_name)
-    by_epoch: dict[str, list[str]] = {}
-    for sample in samples:
-        if sample.epoch is not None:
-            by_epoch.setdefault(str(sample.epoch), []).append(str(sample.path))
-    for epoch, paths in by_epoch.items():
-        record.samples[epoch] = paths
-
-
-def _signal(pid: int, signum: int) -> None:
-    try:
-        os.kill(pid, signum)
-    except OSError:
-        pass
-
-
-def stop_run(run_dir: str | Path, *, timeout: float = 60.0, reason: str = "user") -> RunRecord:
-    """Interrupt the trainer (SIGINT), kill it after ``timeout`` s, and complete ``run.json``."""
-    run_dir = Path(run_dir)
-    record = load_run_record(run_dir)
+def relaunch_run(run_dir: Path, *, reason: str) -> RunHandle:
+    """Start the run's stored command again (same argv and config files) in a new session and log."""
     files = RunFiles(run_dir)
-    if not record.is_active:
-        return record
-    files.request_stop(reason)
-    trainer = files.read(files.trainer) or {}
-    pid = trainer.get("pid")
-    for signum, wait in ((signal.SIGINT, timeout), (signal.SIGTERM, 10.0), (signal.SIGKILL, 10.0)):
-        if not pid_alive(pid):
-            break
-        _signal(pid, signum)
-        deadline = time.monotonic() + wait
-        while pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-    handle = RunHandle(run_dir=run_dir, record=record, start_seconds=5.0)
-    return handle.follow(poll_seconds=0.2)
-
-
-def adopt_run(run_dir: str | Path) -> RunHandle | None:
-    """A handle on a run whose record is not complete (its trainer may still be running), else None."""
-    run_dir = Path(run_dir)
-    record = load_run_record(run_dir)
-    if not record.is_active:
-        return None
+    with RunLock(run_dir):
+        if _trainer_alive(run_dir):
+            raise UserInputError("a trainer is still running in this folder", path=run_dir)
+        record = load_run_record(run_dir)
+        spec = files.read(files.spec)
+        if spec is None:
+            raise UserInputError("no launch.json: this run was never started here", path=files.spec)
+        old_log = Path(record.log_path or spec["log_path"])
+        stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
+        log_path = old_log.with_name(f"{record.output_name}_{stamp}.log")
+        if log_path == old_log:  # relaunched within the same second
+            log_path = old_log.with_name(f"{record.output_name}_{stamp}_retry.log")
+        _note_relaunch(record, reason, keep_progress=False)
+        record.log_path = str(log_path)
+        record.tmux_session = tmux.free_session_name(record.output_name, record.tmux_socket)
+        record.started_at = now_iso()
+        files.clear_status()
+        record.save()
+        atomic_write_json(files.spec, {**spec, "log_path": str(log_path)})
+        tmux.start_session(record.tmux_session, [sys.executable, str(SUPERVISOR), str(files.spec)],
+                           cwd=Path(spec["cwd"]), socket_name=record.tmux_socket)
     return RunHandle(run_dir=run_dir, record=record)
 
 
-def failure_advice(failure: dict[str, Any] | Failure | None) -> str | None:
-    """One line telling a person what to try for a failure cause."""
-    cause = failure.cause if isinstance(failure, Failure) else (failure or {}).get("cause")
-    return {
-        "cuda_oom": "out of GPU memory: lower the batch size (use --retry-oom to halve it and double "
-                    "gradient accumulation), enable gradient_checkpointing, or cache latents",
-        "nan_loss": "the loss became NaN/inf: lower the learning rate, use bf16 instead of fp16, or check "
-                    "the images",
-        "import_error": "a Python package is missing in the trainer's environment (see the message)",
-        "no_data": "sd-scripts found no images: check image_dir in the dataset config and the kohya folder "
-                   "layout ({repeats}_{name}/)",
-        "killed_by_signal": "the trainer was killed from outside (the system's OOM killer, or a person)",
-    }.get(cause or "")
+def follow_with_retry(handle: RunHandle, *, retry_oom: bool = False,
+                      on_event: EventCallback | None = None, poll_seconds: float = 0.5) -> RunRecord:
+    """``handle.follow``; on CUDA OOM with ``retry_oom``, relaunch once with half the batch and twice
+    the gradient accumulation (the same effective batch), recorded in ``relaunches``."""
+    record = handle.follow(on_event, poll_seconds)
+    already_retried = any(str(r.get("reason", "")).startswith("cuda_oom") for r in record.relaunches)
+    if not retry_oom or already_retried or (record.failure or {}).get("cause") != "cuda_oom":
+        return record
+    change = halve_batch_size(Path(record.config_file or ""), Path(record.dataset_config_file or ""))
+    if change is None:
+        log.warning("CUDA OOM with batch size 1: nothing to halve, not retrying")
+        return record
+    log.warning("CUDA out of memory: relaunching once with %s", change.describe())
+    retry = relaunch_run(handle.run_dir, reason=f"cuda_oom: {change.describe()}")
+    retry.stop_on_nan, retry.stall_seconds = handle.stop_on_nan, handle.stall_seconds
+    return retry.follow(on_event, poll_seconds)

@@ -8,7 +8,7 @@ import pytest
 
 from orchestrator.common.errors import UserInputError
 from orchestrator.kohya.log_grammar import parse_text
-from orchestrator.runner.launch import decide_outcome
+from orchestrator.runner.handle import decide_outcome
 from orchestrator.runner.record import RunRecord, load_run_record
 from tests.runner import transcripts
 
