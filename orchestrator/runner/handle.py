@@ -71,7 +71,7 @@ class RunHandle:
     run_dir: Path
     record: RunRecord
     stop_on_nan: bool = True
-    stall_seconds: float | None = None  # no new output for this long: stop and fail the run
+    stall_seconds: float | None = 1800.0  # no new output for this long: stop and fail the run (None: never)
     start_seconds: float = 120.0  # the supervisor must report the trainer's pid within this
     stop_timeout: float = 60.0
     _stop_sent_at: float | None = field(default=None, repr=False)
