@@ -27,6 +27,7 @@ STAGE_MODULES: tuple[str, ...] = (
     "orchestrator.captions.cli",
     "orchestrator.evaluate.cli",
     "orchestrator.dataset.cli",
+    "orchestrator.runner.cli",
 )
 
 
