@@ -199,7 +199,14 @@ class Search:
 
     # ------------------------------------------------------------------------------------- resume
     def recover_orphans(self) -> None:
-        """Adopt or retry the RUNNING trials whose orchestrator on this machine has died."""
+        """Adopt or retry the RUNNING trials whose orchestrator on this machine has died, and stop the
+        trainers of trials that the heartbeat already failed and re-queued (they would train twice)."""
+        for frozen in self.study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+            owner = WorkerIdentity.parse(str(frozen.user_attrs.get("worker", "")))
+            directory = frozen.user_attrs.get("directory")
+            if ("outcome" not in frozen.user_attrs and directory and Path(directory).is_dir()
+                    and owner is not None and owner.is_dead_local_process()):
+                self.executor.stop_orphan(self._request_for(frozen, Path(directory)))
         for frozen in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             owner = WorkerIdentity.parse(str(frozen.user_attrs.get("worker", "")))
             if owner is None or not owner.is_dead_local_process():
@@ -209,10 +216,7 @@ class Search:
             trial.set_user_attr("worker", self.worker.as_text())
             directory = frozen.user_attrs.get("directory")
             if directory and Path(directory).is_dir() and "outcome" not in frozen.user_attrs:
-                request = TrialRequest(
-                    frozen.number, Path(directory), read_trial_config(Path(directory)),
-                    dict(frozen.user_attrs.get("overrides", {})), dict(frozen.params), self.settings.study_name,
-                )
+                request = self._request_for(frozen, Path(directory))
                 outcome = self._execute(trial, request, adopt=True, already_reported=frozen.intermediate_values)
                 if outcome is not None:
                     log.info("trial %d: re-adopted the trainer of a dead orchestrator", frozen.number)
@@ -225,6 +229,11 @@ class Search:
             self._retry(self.study, self.storage.get_trial(trial_id))
 
     # ------------------------------------------------------------------------------------ helpers
+    def _request_for(self, frozen: optuna.trial.FrozenTrial, directory: Path) -> TrialRequest:
+        return TrialRequest(frozen.number, directory, read_trial_config(directory),
+                            dict(frozen.user_attrs.get("overrides", {})), dict(frozen.params),
+                            self.settings.study_name)
+
     def _execute(self, trial: optuna.Trial, request: TrialRequest, *, adopt: bool,
                  already_reported: Mapping[int, float] | None = None) -> TrialOutcome | None:
         reported = set(already_reported or {})
