@@ -148,6 +148,7 @@ class RunHandle:
             stall_seconds=self.stall_seconds)
         record.status = status
         record.failure = failure
+        record.stop_reason = stop.get("reason")
         if failure is not None and not failure.get("lines"):
             failure["lines"] = tmux.capture_pane(record.tmux_session or "", record.tmux_socket)
 
@@ -162,8 +163,8 @@ def decide_outcome(*, finished_logged: bool, final_on_disk: bool, log_failure: d
     """``(status, failure)`` of an ended run. Pure: the rules in one place."""
     if finished_logged and final_on_disk:
         return "succeeded", None
-    if stop_reason == "user":
-        return "stopped", None
+    if stop_reason and stop_reason not in ("nan_loss", "stalled"):
+        return "stopped", None  # a person, or the search pruning a trial: not a failure of the run
     if log_failure is not None and (stop_reason != "stalled" or log_failure["cause"] != "traceback"):
         return "failed", log_failure
     if stop_reason == "stalled":
@@ -206,7 +207,11 @@ def _signal(pid: int, signum: int) -> None:
 
 
 def stop_run(run_dir: str | Path, *, timeout: float = 60.0, reason: str = "user") -> RunRecord:
-    """Interrupt the trainer (SIGINT), escalate to TERM then KILL after ``timeout`` s; complete run.json."""
+    """Interrupt the trainer (SIGINT), escalate to TERM then KILL after ``timeout`` s; complete run.json.
+
+    The run ends ``stopped`` (``reason`` is kept in ``run.json``'s ``stop_reason``), unless it had
+    already succeeded; the reasons ``nan_loss`` and ``stalled`` are the runner's own and end ``failed``.
+    """
     run_dir = Path(run_dir)
     record = load_run_record(run_dir)
     files = RunFiles(run_dir)

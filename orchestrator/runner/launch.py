@@ -151,7 +151,7 @@ def _note_relaunch(record: RunRecord, reason: str, *, keep_progress: bool) -> No
                               "previous_status": record.status, "previous_failure": record.failure,
                               "previous_exit_code": record.exit_code, "previous_argv": record.argv})
     record.status, record.failure, record.exit_code, record.signal = "pending", None, None, None
-    record.finished_at, record.finished_logged, record.pid = None, False, None
+    record.finished_at, record.finished_logged, record.pid, record.stop_reason = None, False, None, None
     if not keep_progress:
         record.step_offset = 0
         record.summary, record.epochs, record.losses, record.validation_losses = {}, [], [], []

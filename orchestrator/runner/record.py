@@ -69,6 +69,7 @@ class RunRecord:
     exit_code: int | None = None
     signal: int | None = None
     failure: dict[str, Any] | None = None
+    stop_reason: str | None = None  # why a stop was asked for: user, nan_loss, stalled, or the caller's
     finished_logged: bool = False  # the log said `model saved.`
     relaunches: list[dict[str, Any]] = field(default_factory=list)
 

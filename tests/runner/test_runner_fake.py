@@ -121,8 +121,8 @@ def test_stop_interrupts_gracefully_and_marks_the_run_stopped(tmp_path, tmux_soc
     rendered = make_rendered(tmp_path, epochs=10)
     start_training(rendered, paths=project_paths)
     trainer_pid(rendered.run_dir)
-    record = stop_run(rendered.run_dir, timeout=5)
-    assert record.status == "stopped" and record.failure is None
+    record = stop_run(rendered.run_dir, timeout=5, reason="pruned")
+    assert (record.status, record.stop_reason, record.failure) == ("stopped", "pruned", None)
     # Interrupted gracefully (KeyboardInterrupt: exit 1, or SIGINT re-raised by Python), never killed.
     assert record.signal in (None, signal.SIGINT) and record.exit_code in (None, 1)
 
