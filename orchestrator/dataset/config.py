@@ -86,6 +86,9 @@ def load_curation_config(path: str | Path | None = None) -> CurationConfig:
         config.identity.identity_rule()
     except ValueError as error:
         raise UserInputError(str(error), path=path or default, key="identity.rule") from error
+    if not 2 <= config.dedup.hash_size <= 8:
+        raise UserInputError(f"must be 2..8 (hashes up to 64 bits), got {config.dedup.hash_size}",
+                             path=path or default, key="dedup.hash_size")
     return config
 
 
@@ -99,6 +102,7 @@ def merge_config(config: CurationConfig, data: dict[str, Any], *, source: Path |
         if not isinstance(values, dict):
             raise UserInputError("expected a table", path=source, key=section_name)
         known = {f.name: f for f in fields(current)}
+        converted: dict[str, Any] = {}
         for key, value in values.items():
             if key not in known:
                 raise UserInputError(f"unknown key; known: {sorted(known)}", path=source, key=f"{section_name}.{key}")
@@ -108,7 +112,8 @@ def merge_config(config: CurationConfig, data: dict[str, Any], *, source: Path |
             if not isinstance(value, expected) or isinstance(value, bool) != (expected is bool):
                 raise UserInputError(f"expected {expected.__name__}, got {value!r}", path=source,
                                      key=f"{section_name}.{key}")
-        changes[section_name] = replace(current, **values)
+            converted[key] = value
+        changes[section_name] = replace(current, **converted)
     return replace(config, **changes)
 
 
