@@ -28,6 +28,7 @@ STAGE_MODULES: tuple[str, ...] = (
     "orchestrator.evaluate.cli",
     "orchestrator.dataset.cli",
     "orchestrator.runner.cli",
+    "orchestrator.search.cli",
 )
 
 

@@ -1,27 +1,28 @@
 """Hyperparameter search: a typed space, seven safety rules, an Optuna study driven trial by trial
-through a :class:`TrialExecutor` (real training or the simulator), a results file and an analysis."""
+through a :class:`TrialExecutor` (real training or the simulator), a results file and an analysis.
 
-from orchestrator.search.constraints import SAFETY_RULES, TrainingChoices, check_constraints
-from orchestrator.search.executor import TrialExecutor, TrialOutcome, TrialRequest
-from orchestrator.search.merge import deep_merge, merge_trial_config
-from orchestrator.search.simulator import ResponseSurface, SimulatedExecutor
-from orchestrator.search.space import SearchSpace, load_search_space
-from orchestrator.search.study import Search, SearchSettings, SearchSummary
+The names below are imported on first use, so that ``lora-pipeline --help`` (which imports
+``orchestrator.search.cli``) does not load Optuna.
+"""
 
-__all__ = [
-    "SAFETY_RULES",
-    "ResponseSurface",
-    "Search",
-    "SearchSettings",
-    "SearchSpace",
-    "SearchSummary",
-    "SimulatedExecutor",
-    "TrainingChoices",
-    "TrialExecutor",
-    "TrialOutcome",
-    "TrialRequest",
-    "check_constraints",
-    "deep_merge",
-    "load_search_space",
-    "merge_trial_config",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "SAFETY_RULES": "constraints", "TrainingChoices": "constraints", "check_constraints": "constraints",
+    "TrialExecutor": "executor", "TrialOutcome": "executor", "TrialRequest": "executor",
+    "deep_merge": "merge", "merge_trial_config": "merge",
+    "ResponseSurface": "simulator", "SimulatedExecutor": "simulator",
+    "SearchSpace": "space", "load_search_space": "space",
+    "Search": "study", "SearchSettings": "study", "SearchSummary": "study", "DEFAULT_STUDY_NAME": "study",
+    "KohyaExecutor": "kohya_executor", "analyze": "analyze",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'orchestrator.search' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"orchestrator.search.{_EXPORTS[name]}"), name)

@@ -55,7 +55,7 @@ from orchestrator.search.workspace import (
 
 log = logging.getLogger(__name__)
 
-DEFAULT_STUDY_NAME = "lora_hyperparameter_search"
+DEFAULT_STUDY_NAME = "lora_hyperparameter_search"  # also the CLI's default (orchestrator/search/cli.py)
 MAX_CONSECUTIVE_REJECTIONS = 200  # a space where nothing is safe would otherwise loop for ever
 
 

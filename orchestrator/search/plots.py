@@ -1,0 +1,93 @@
+"""PNG plots of a search (matplotlib with the Agg back-end: no display needed)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from orchestrator.search.analyze import Analysis
+
+_OUTCOME_COLOURS = {"complete": "tab:blue", "pruned": "tab:orange", "failed": "tab:red"}
+
+
+def write_plots(folder: Path, entries: Sequence[dict[str, Any]], analysis: Analysis) -> list[Path]:
+    """Every plot that has data; returns the files written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written: list[Path] = []
+
+    def save(fig: Any, name: str) -> None:
+        path = folder / name
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+
+    trained = [e for e in entries if e["outcome"] in _OUTCOME_COLOURS and e["best_score"] is not None]
+    if trained:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        ordered = sorted(trained, key=lambda e: e["number"])
+        for outcome, colour in _OUTCOME_COLOURS.items():
+            points = [(e["number"], e["best_score"]) for e in ordered if e["outcome"] == outcome]
+            if points:
+                ax.scatter(*zip(*points, strict=True), c=colour, label=outcome)
+        running_best: list[float] = []
+        for entry in ordered:
+            value = entry["best_score"] if entry["outcome"] == "complete" else float("-inf")
+            running_best.append(max(value, running_best[-1] if running_best else float("-inf")))
+        steps = [(e["number"], b) for e, b in zip(ordered, running_best, strict=True) if b != float("-inf")]
+        if steps:
+            ax.step(*zip(*steps, strict=True), where="post", c="black", label="best so far")
+        ax.set(xlabel="trial", ylabel="best epoch score", title="Optimisation history")
+        ax.legend()
+        save(fig, "history.png")
+
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for outcome, colour in _OUTCOME_COLOURS.items():
+            points = [(e["params"]["learning_rate"], e["best_score"]) for e in trained
+                      if e["outcome"] == outcome and "learning_rate" in e["params"]]
+            if points:
+                ax.scatter(*zip(*points, strict=True), c=colour, label=outcome)
+        ax.set(xscale="log", xlabel="learning rate", ylabel="best epoch score", title="Learning rate")
+        ax.legend()
+        save(fig, "learning_rate.png")
+
+        fig, ax = plt.subplots(figsize=(8, 4))
+        numbers = [str(e["number"]) for e in ordered]
+        ax.bar(numbers, [e["params"].get("max_train_epochs") or 0 for e in ordered], color="lightgrey",
+               label="planned epochs")
+        ax.bar(numbers, [e["best_epoch"] or 0 for e in ordered], color="tab:green", label="best epoch")
+        ax.set(xlabel="trial", ylabel="epoch", title="Best epoch per trial")
+        ax.legend()
+        save(fig, "best_epochs.png")
+
+    if analysis.dim_alpha:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        rows = analysis.dim_alpha
+        scatter = ax.scatter([r["network_dim"] for r in rows], [r["network_alpha"] for r in rows],
+                             c=[r["mean"] for r in rows], s=[40 + 30 * r["trials"] for r in rows], cmap="viridis")
+        fig.colorbar(scatter, ax=ax, label="mean score")
+        ax.set(xlabel="network_dim", ylabel="network_alpha", title="Dim / alpha (size = trials)")
+        save(fig, "dim_alpha.png")
+
+    if analysis.schedulers:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        names = [str(r["lr_scheduler"]) for r in analysis.schedulers]
+        ax.bar(names, [r["mean"] for r in analysis.schedulers], color="tab:blue", label="mean")
+        ax.scatter(names, [r["best"] for r in analysis.schedulers], c="black", zorder=3, label="best")
+        ax.set(ylabel="score", title="Scheduler comparison")
+        ax.legend()
+        save(fig, "schedulers.png")
+
+    if analysis.importances:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        names = list(analysis.importances)[::-1]
+        ax.barh(names, [analysis.importances[n] for n in names], color="tab:purple")
+        ax.set(xlabel="importance (fANOVA)", title="Parameter importances")
+        save(fig, "importances.png")
+    return written
