@@ -2,13 +2,15 @@
 
 Resumable by construction: an image whose caption file exists is skipped (unless ``overwrite``), and
 each caption is written (temp file + rename) as soon as its batch is answered, so a crash loses at most
-the batch in flight and never leaves a half-written or truncated caption.
+the batch in flight (and, on a hard kill, the batch being written) and never leaves a half-written or
+truncated caption.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -135,10 +137,17 @@ def caption_folder(image_dir: str | Path, profile: CharacterProfile, *, backend:
     prompt = build_prompt(profile)
     batches = [plan.jobs[i : i + batch_size] for i in range(0, len(plan.jobs), batch_size)]
     bar = progress_bar(unit="images") if progress else None
-    with bar if bar is not None else contextlib.nullcontext():
+    # Disk work overlaps the VLM: one thread decodes the next batch, one writes the last batch's
+    # captions (in order, each atomically). Leaving the ``with`` waits for both, even on Ctrl-C.
+    with (bar if bar is not None else contextlib.nullcontext(),
+          ThreadPoolExecutor(max_workers=1) as reader, ThreadPoolExecutor(max_workers=1) as writer):
         task = bar.add_task("captioning", total=len(plan.jobs), rate="") if bar is not None else None
-        for batch in batches:
-            _caption_batch(batch, profile, prompt, backend, report)
+        upcoming = reader.submit(_read_batch, batches[0]) if batches else None
+        for index, batch in enumerate(batches):
+            loaded = upcoming.result() if upcoming is not None else []
+            upcoming = reader.submit(_read_batch, batches[index + 1]) if index + 1 < len(batches) else None
+            captions = _caption_batch(loaded, profile, prompt, backend, report)
+            writer.submit(_write_captions, captions, report)
             if bar is not None and task is not None:
                 bar.advance(task, len(batch))
                 speed = bar.tasks[0].speed
@@ -149,25 +158,43 @@ def caption_folder(image_dir: str | Path, profile: CharacterProfile, *, backend:
     return report
 
 
-def _caption_batch(batch: tuple[CaptionJob, ...], profile: CharacterProfile, prompt: str,
-                   backend: CaptionBackend, report: CaptionReport) -> None:
-    readable: list[tuple[CaptionJob, Image.Image]] = []
+def _read_batch(batch: tuple[CaptionJob, ...]) -> list[tuple[CaptionJob, Image.Image | CaptionFailure]]:
+    loaded: list[tuple[CaptionJob, Image.Image | CaptionFailure]] = []
     for job in batch:
         try:
-            readable.append((job, read_image(job.image)))
+            loaded.append((job, read_image(job.image)))
         except UserInputError as error:
-            report.failures.append(CaptionFailure(job.image, str(error)))
+            loaded.append((job, CaptionFailure(job.image, str(error))))
+    return loaded
+
+
+def _caption_batch(loaded: list[tuple[CaptionJob, Image.Image | CaptionFailure]], profile: CharacterProfile,
+                   prompt: str, backend: CaptionBackend, report: CaptionReport) -> list[tuple[CaptionJob, str]]:
+    """Ask the VLM about the readable images; returns each job with its finished caption."""
+    readable = []
+    for job, image in loaded:
+        if isinstance(image, CaptionFailure):
+            report.failures.append(image)
+        else:
+            readable.append((job, image))
     if not readable:
-        return
+        return []
     generate_started = time.perf_counter()
     answers = backend.describe([image for _, image in readable], prompt)
     report.generate_seconds += time.perf_counter() - generate_started
+    captions = []
     for (job, _), answer in zip(readable, answers, strict=True):
         scene = parse_scene(answer, forbidden=profile.forbidden)
         if scene.is_empty:
             report.empty_scenes.append(job.image)
+        captions.append((job, assemble_caption(profile, scene)))
+    return captions
+
+
+def _write_captions(captions: list[tuple[CaptionJob, str]], report: CaptionReport) -> None:
+    for job, caption in captions:
         try:
-            atomic_write_text(job.caption, assemble_caption(profile, scene) + "\n")
+            atomic_write_text(job.caption, caption + "\n")
         except OSError as error:
             report.failures.append(CaptionFailure(job.image, f"cannot write {job.caption}: {error}"))
             continue
