@@ -25,6 +25,7 @@ METRIC_TITLES = {
     "technical_quality": "technical quality",
 }
 _WEIGHT_TOLERANCE = 1e-6
+IDENTITY_BACKBONES = ("clip", "dinov2")
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ class ClipSettings:
 
 @dataclass(frozen=True)
 class IdentitySettings:
+    backbone: str  # "clip" | "dinov2"
+    dino_weights: str
     aggregation: str
     k: int
     rule: LinearRule
@@ -139,13 +142,18 @@ def config_from_dict(data: dict[str, Any], *, source: str, path: Path | None = N
     k = get("identity", "k")
     if not isinstance(k, int) or k < 1:
         raise UserInputError("expected an integer >= 1", path=path, key="identity.k")
+    backbone = get("identity", "backbone")
+    if backbone not in IDENTITY_BACKBONES:
+        raise UserInputError(f"unknown backbone {backbone!r}; known: {', '.join(IDENTITY_BACKBONES)}",
+                             path=path, key="identity.backbone")
     batch = get("clip", "batch_size")
     if not isinstance(batch, int) or batch < 1:
         raise UserInputError("expected an integer >= 1", path=path, key="clip.batch_size")
     return EvaluationConfig(
         weights=weights,
         clip=ClipSettings(model=str(get("clip", "model")), weights=str(get("clip", "weights")), batch_size=batch),
-        identity=IdentitySettings(aggregation=str(get("identity", "aggregation")), k=k, rule=rule("identity")),
+        identity=IdentitySettings(backbone=backbone, dino_weights=str(get("identity", "dino_weights")),
+                                  aggregation=str(get("identity", "aggregation")), k=k, rule=rule("identity")),
         pose_variety=VarietySettings(rule=rule("pose_variety"),
                                      collapse_similarity=number("pose_variety", "collapse_similarity")),
         style=StyleSettings(

@@ -12,6 +12,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -47,13 +48,20 @@ class Evaluator:
     ``references``: a folder of the character's reference images (searched recursively).
     ``encoder``: a loaded :class:`ClipEncoder`; default: ``config.clip`` loaded on ``device``.
     ``cache_dir``: the embedding cache folder (default ``orchestrator.vision.default_cache_dir()``).
+    ``identity_encoder``: with ``[identity] backbone = "dinov2"``, a loaded DINOv2 encoder (default: loaded
+    from ``dino_weights``); identity is then measured in its space, everything else with CLIP.
     """
 
     def __init__(self, references: str | Path, *, encoder: ClipEncoder | None = None,
                  config: EvaluationConfig | None = None, cache_dir: str | Path | None = None,
-                 device: str = "cpu", progress: bool = False) -> None:
+                 device: str = "cpu", progress: bool = False, identity_encoder: Any = None) -> None:
         self.config = config or load_evaluation_config()
         self.encoder = encoder or load_clip(self.config.clip.model, self.config.clip.weights, device=device)
+        self.identity_encoder = identity_encoder
+        if self.identity_encoder is None and self.config.identity.backbone == "dinov2":
+            from orchestrator.evaluate._dino import load_dino
+
+            self.identity_encoder = load_dino(self.config.identity.dino_weights, device=device)
         self.cache = EmbeddingCache(cache_dir)
         self.measures = MeasuresCache(self.cache.cache_dir)
         self.progress = progress
@@ -62,8 +70,9 @@ class Evaluator:
         if not self.references.is_dir():
             raise UserInputError("reference folder not found", path=self.references,
                                  hint="pass --references DIR with images of the character")
-        reference_table = self._embed(list_image_files(self.references))
-        self.reference_embeddings = _rows(reference_table.vectors, self.encoder.embedding_dim)
+        identity_encoder = self.identity_encoder or self.encoder
+        reference_table = self._embed(list_image_files(self.references), identity_encoder)
+        self.reference_embeddings = _rows(reference_table.vectors, identity_encoder.embedding_dim)
         self.problems.extend(_failure_lines("reference", reference_table.failures))
         if len(reference_table) == 0:
             self.problems.append(f"reference folder {self.references} has no readable images: identity cannot "
@@ -72,6 +81,13 @@ class Evaluator:
         self.anchor_embeddings = embed_texts_cached(
             self.encoder, [style.target_anchor, *style.drift_anchors], self.cache)
         self._contexts: dict[tuple[Path, ...], tuple[ScoringContext, list[str]]] = {}
+
+    @property
+    def scoring_identity(self) -> str:
+        """The models behind the numbers: scores from different ones are not comparable (nor merged)."""
+        if self.identity_encoder is None:
+            return self.encoder.identity
+        return f"{self.encoder.identity} + identity {self.identity_encoder.identity}"
 
     def close(self) -> None:
         self.cache.close()
@@ -98,6 +114,9 @@ class Evaluator:
         table = self._embed([s.path for s in samples])
         measures, measure_failures = self.measures.measures_for(table.paths, table.hashes)
         failures = {**table.failures, **measure_failures}
+        identity_rows: dict[Path, np.ndarray] = {}
+        if self.identity_encoder is not None:
+            identity_rows = self._embed(table.paths, self.identity_encoder).as_dict()
         by_path = {s.path: s for s in samples}
         prompt_texts = {p.index: p.text for p in facts.prompts}
         texts = sorted({prompt_texts[s.prompt_index] for s in samples if s.prompt_index in prompt_texts})
@@ -111,7 +130,7 @@ class Evaluator:
             inputs.append(SampleInputs(
                 name=_relative(path, facts.run_dir), prompt_index=sample.prompt_index, seed=sample.seed,
                 embedding=vector, prompt_embedding=text_rows[text] if text is not None else None,
-                measures=measures[path]))
+                measures=measures[path], identity_embedding=identity_rows.get(path)))
         score = score_samples(epoch, inputs, context)
         score.warnings[:0] = _failure_lines("sample", failures)
         checkpoint = facts.checkpoints_by_epoch.get(epoch)
@@ -167,7 +186,7 @@ class Evaluator:
         if not facts.samples_by_epoch:
             problems.append(f"no sample images in {run_dir / 'sample'} (set sample_every_n_epochs and "
                             "sample_prompts for the run, or run `lora-pipeline test-checkpoints`)")
-        scores = read_scores(run_dir, self.encoder.identity) if epochs is not None else {}
+        scores = read_scores(run_dir, self.scoring_identity) if epochs is not None else {}
         for epoch in wanted:
             scores[epoch] = self.score_epoch(run_dir, epoch, facts=facts)
         best = choose_best(scores, self.config.weights, require_checkpoint=self.config.require_checkpoint)
@@ -175,16 +194,16 @@ class Evaluator:
         if best is None and not fatal:
             fatal.append("no epoch has a complete score (see the warnings per epoch)")
         result = EvaluationResult(run_dir=run_dir, epochs=dict(sorted(scores.items())), best=best,
-                                  problems=problems, config=self.config, encoder_identity=self.encoder.identity,
+                                  problems=problems, config=self.config, encoder_identity=self.scoring_identity,
                                   facts=facts, fatal=fatal)
         result.seconds = time.perf_counter() - started
         if write:
             result.scores_path, result.best_path = write_results(result, references=self.references)
         return result
 
-    def _embed(self, paths: list[Path]):  # type: ignore[no-untyped-def]
-        return embed_files(self.encoder, paths, cache=self.cache, batch_size=self.config.clip.batch_size,
-                           progress=self.progress)
+    def _embed(self, paths: list[Path], encoder: Any = None):  # type: ignore[no-untyped-def]
+        return embed_files(encoder or self.encoder, paths, cache=self.cache,
+                           batch_size=self.config.clip.batch_size, progress=self.progress)
 
 
 def evaluate_run(run_dir: str | Path, *, references: str | Path, epochs: list[int] | None = None,

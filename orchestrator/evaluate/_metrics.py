@@ -24,7 +24,7 @@ class ScoringContext:
     """Everything an epoch is compared with; built once per run (or once per search trial)."""
 
     config: EvaluationConfig
-    reference_embeddings: np.ndarray  # (R, D); R = 0 means identity cannot be scored
+    reference_embeddings: np.ndarray  # (R, D') in the identity backbone's space; R = 0: identity not scored
     training_embeddings: np.ndarray  # (T, D); may be empty (then copying is not checked)
     training_names: tuple[str, ...]  # one per training row, for the copying report
     style_centroid: np.ndarray | None  # (D,) mean direction of the training (else reference) images
@@ -41,6 +41,7 @@ class SampleInputs:
     embedding: np.ndarray
     prompt_embedding: np.ndarray | None
     measures: ImageMeasures
+    identity_embedding: np.ndarray | None = None  # DINOv2 row when that backbone is used, else None
 
 
 @dataclass
@@ -108,7 +109,9 @@ def score_samples(epoch: int, samples: list[SampleInputs], context: ScoringConte
         warnings.append(f"{int((~finite).sum())} sample(s) have non-finite embeddings (NaN image?)")
     embeddings = np.nan_to_num(embeddings)
 
-    identity_metric = _identity(embeddings, images, context, warnings)
+    identity_rows = (np.nan_to_num(np.stack([s.identity_embedding for s in samples]))
+                     if all(s.identity_embedding is not None for s in samples) else embeddings)
+    identity_metric = _identity(identity_rows, images, context, warnings)
     variety_metric, mean_similarity = _variety(embeddings, images, context, warnings)
     _style(embeddings, images, context)
     adherence_metric, mean_clip_t = _adherence(samples, embeddings, images, context, warnings)
@@ -236,7 +239,8 @@ def rule_descriptions(config: EvaluationConfig) -> dict[str, str]:
     style = config.style
     technical = config.technical
     return {
-        "identity": f"per sample x = {rule.describe()} (CLIP image-image); score = "
+        "identity": f"per sample x = {rule.describe()} ({'DINOv2' if identity.backbone == 'dinov2' else 'CLIP'} "
+                    f"image-image); score = "
                     f"{identity.rule.describe('x')}; epoch = mean over samples",
         "pose_variety": f"x = 1 - mean pairwise cosine similarity of the epoch's samples; score = "
                         f"{config.pose_variety.rule.describe('x')}; collapse warning when the mean similarity "

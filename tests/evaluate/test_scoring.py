@@ -213,3 +213,21 @@ def test_unreadable_run_record_does_not_stop_evaluation(tmp_path: Path, tiny_enc
     assert any("unreadable run record" in p for p in result.problems)
     assert result.epochs[2].total is not None
     assert Image.open(run.sample_path(2, 0)).size == (64, 64)
+
+
+def test_dinov2_backbone_scores_identity_in_its_own_space(tmp_path: Path, tiny_encoder):
+    run = make_run(tmp_path, epochs=(2,))
+    reference = run.references / "ref_0.png"
+    (run.references / "ref_1.png").unlink()
+    shutil.copy(reference, run.sample_path(2, 0))
+    config = with_overrides(load_evaluation_config(), {"identity": {"backbone": "dinov2", "dino_weights": "random"}})
+    result = evaluate_run(run.run_dir, references=run.references, encoder=tiny_encoder, config=config,
+                          cache_dir=tmp_path / "c")
+    images = {image.prompt_index: image for image in result.epochs[2].images}
+    assert images[0].identity == pytest.approx(1.0, abs=1e-5)
+    assert images[1].identity_similarity < 0.999
+    saved = json.loads(result.scores_path.read_text())
+    assert "+ identity dinov2:" in saved["encoder"]
+    assert "DINOv2 image-image" in saved["config"]["rules"]["identity"]
+    with pytest.raises(UserInputError, match="unknown backbone"):
+        with_overrides(config, {"identity": {"backbone": "siglip"}})
