@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -143,15 +143,20 @@ def caption_folder(image_dir: str | Path, profile: CharacterProfile, *, backend:
           ThreadPoolExecutor(max_workers=1) as reader, ThreadPoolExecutor(max_workers=1) as writer):
         task = bar.add_task("captioning", total=len(plan.jobs), rate="") if bar is not None else None
         upcoming = reader.submit(_read_batch, batches[0]) if batches else None
+        writing: Future[None] | None = None
         for index, batch in enumerate(batches):
             loaded = upcoming.result() if upcoming is not None else []
             upcoming = reader.submit(_read_batch, batches[index + 1]) if index + 1 < len(batches) else None
             captions = _caption_batch(loaded, profile, prompt, backend, report)
-            writer.submit(_write_captions, captions, report)
+            if writing is not None:
+                writing.result()  # at most one batch waits on disk; its errors surface here
+            writing = writer.submit(_write_captions, captions, report)
             if bar is not None and task is not None:
                 bar.advance(task, len(batch))
                 speed = bar.tasks[0].speed
                 bar.update(task, rate=f"{speed:.2f} images/s" if speed else "")
+        if writing is not None:
+            writing.result()
     report.seconds = time.perf_counter() - started
     if check_tokens:
         report.token_check = check_token_lengths(_captions_on_disk(plan), family=family)
