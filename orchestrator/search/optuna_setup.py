@@ -89,13 +89,32 @@ def make_storage(url: str, *, heartbeat_interval: int = 60, grace_period: int = 
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     # SQLite: wait for a lock instead of failing when the dashboard or a second process reads the file.
     engine_kwargs = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else {"pool_pre_ping": True}
-    return optuna.storages.RDBStorage(
+    storage = optuna.storages.RDBStorage(
         url,
         engine_kwargs=engine_kwargs,
         heartbeat_interval=heartbeat_interval,
         grace_period=grace_period,
         heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry),
     )
+    if url.startswith("sqlite"):
+        _use_write_ahead_log(storage)
+    return storage
+
+
+def _use_write_ahead_log(storage: optuna.storages.RDBStorage) -> None:
+    """SQLite in WAL mode with synchronous=NORMAL: a commit survives the death of any process (kill -9),
+    only a power cut may lose the last ones. Optuna commits every suggest, report and attribute, and
+    with a full fsync each (about 16 ms here) the bookkeeping alone took a second per trial."""
+    from sqlalchemy import event
+
+    def set_pragmas(connection: object, _record: object) -> None:
+        cursor = connection.cursor()  # type: ignore[attr-defined]
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    event.listen(storage.engine, "connect", set_pragmas)
+    storage.engine.dispose()  # connections opened while creating the tables get the pragmas too
 
 
 def redact_url(url: str) -> str:
