@@ -59,25 +59,38 @@ def test_empty_folder_exits_with_its_name(tmp_path, luca_path, capsys):
     assert f"{tmp_path}: no images" in capsys.readouterr().err
 
 
-def test_guide_wrapper_keeps_its_flags(frames, tmp_path, luca_path, tiny_qwen2_vl_dir):
-    out_dir = tmp_path / "captions"
-    result = subprocess.run(
-        [sys.executable, str(WRAPPER), "--image-dir", str(frames), "--output-dir", str(out_dir),
-         "--model", str(tiny_qwen2_vl_dir), "--character-profile", str(luca_path), "--device", "cpu",
-         "--max-new-tokens", "4", "--batch-size", "4"],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in out_dir.glob("*.txt")) == [f"frame_{i:03d}.txt" for i in range(4)]
-    assert not list(frames.glob("*.txt"))
-
-
-def test_wrapper_maps_model_names_to_backends():
+def _load_wrapper():
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("regenerate_captions_vlm", WRAPPER)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_guide_wrapper_runs_as_a_script(frames, luca_path, luca):
+    result = subprocess.run(
+        [sys.executable, str(WRAPPER), "--image-dir", str(frames), "--character-profile", str(luca_path),
+         "--model", "Qwen/Qwen2-VL-7B-Instruct", "--device", "cpu", "--dry-run"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert luca.name in result.stdout and "frame_000.png" in result.stdout
+
+
+def test_guide_wrapper_flags_write_captions_to_the_output_dir(frames, tmp_path, luca_path, tiny_qwen2_vl_dir):
+    out_dir = tmp_path / "captions"
+    argv = _load_wrapper().translate([
+        "--image-dir", str(frames), "--output-dir", str(out_dir), "--model", str(tiny_qwen2_vl_dir),
+        "--character-profile", str(luca_path), "--device", "cpu", "--max-new-tokens", "4", "--batch-size", "4",
+    ])
+    assert main(argv) == 0
+    assert sorted(p.name for p in out_dir.glob("*.txt")) == [f"frame_{i:03d}.txt" for i in range(4)]
+    assert not list(frames.glob("*.txt"))
+
+
+def test_wrapper_maps_model_names_to_backends():
+    module = _load_wrapper()
     base = ["--image-dir", "imgs", "--character-profile", "p.yaml"]
     assert module.translate([*base, "--model", "Qwen/Qwen2.5-VL-7B-Instruct"])[4:] == [
         "--model", "qwen2_5_vl", "--weights", "Qwen/Qwen2.5-VL-7B-Instruct"]
