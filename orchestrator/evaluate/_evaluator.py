@@ -66,6 +66,7 @@ class Evaluator:
         self.measures = MeasuresCache(self.cache.cache_dir)
         self.progress = progress
         self.problems: list[str] = []
+        self.fatal: list[str] = []  # problems that leave every total undefined
         self.references = Path(references)
         if not self.references.is_dir():
             raise UserInputError("reference folder not found", path=self.references,
@@ -75,7 +76,7 @@ class Evaluator:
         self.reference_embeddings = _rows(reference_table.vectors, identity_encoder.embedding_dim)
         self.problems.extend(_failure_lines("reference", reference_table.failures))
         if len(reference_table) == 0:
-            self.problems.append(f"reference folder {self.references} has no readable images: identity cannot "
+            self.fatal.append(f"reference folder {self.references} has no readable images: identity cannot "
                                  "be scored and no epoch gets a total")
         style = self.config.style
         self.anchor_embeddings = embed_texts_cached(
@@ -183,14 +184,14 @@ class Evaluator:
         _, context_problems = self.context_for(facts.training_image_dirs)
         problems = [*self.problems, *facts.problems, *context_problems]
         wanted = sorted(facts.samples_by_epoch) if epochs is None else sorted(set(epochs))
+        fatal = list(self.fatal)
         if not facts.samples_by_epoch:
-            problems.append(f"no sample images in {run_dir / 'sample'} (set sample_every_n_epochs and "
-                            "sample_prompts for the run, or run `lora-pipeline test-checkpoints`)")
+            fatal.append(f"no sample images in {run_dir / 'sample'} (set sample_every_n_epochs and "
+                         "sample_prompts for the run, or run `lora-pipeline test-checkpoints`)")
         scores = read_scores(run_dir, self.scoring_identity) if epochs is not None else {}
         for epoch in wanted:
             scores[epoch] = self.score_epoch(run_dir, epoch, facts=facts)
         best = choose_best(scores, self.config.weights, require_checkpoint=self.config.require_checkpoint)
-        fatal = [p for p in problems if "no readable images" in p or "no sample images" in p]
         if best is None and not fatal:
             fatal.append("no epoch has a complete score (see the warnings per epoch)")
         result = EvaluationResult(run_dir=run_dir, epochs=dict(sorted(scores.items())), best=best,

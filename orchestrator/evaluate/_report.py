@@ -59,7 +59,7 @@ def render_report(run_dir: Path, scores: dict[str, Any], best: dict[str, Any], *
     best_epoch = best.get("epoch")
     sections = [
         _best_section(best, scores),
-        _warnings_section([*scores.get("problems", []), *record_problems], epochs, record.failure),
+        _warnings_section([*scores.get("fatal", []), *scores.get("problems", []), *record_problems], epochs, record.failure),
         _section("Sample grid", '<p class="hint">Rows are prompts, columns are epochs (★ best). Click a sample or '
                  'use the arrow keys; the number is the sample\'s identity score, red tags are flags.</p>'
                  '<div id="grid-wrap"></div><div id="detail"></div>', "grid-section"),
