@@ -1,0 +1,100 @@
+"""The CLIP ViT-L/14 tokenizer folder, built offline from the BPE file that open_clip ships.
+
+sd-scripts looks for ``{tokenizer_cache_dir}/openai_clip-vit-large-patch14`` before it asks the hub.
+Real CLIP's vocabulary is derived from its BPE merges by a fixed rule (256 byte symbols, the same with
+the end-of-word mark, one token per merge, then the two special tokens), so the folder built here gives
+the same ids as the hub's: "a photo of a cat" -> 49406 320 1125 539 320 2368 49407.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+TOKENIZER_FOLDER_NAME = "openai_clip-vit-large-patch14"
+VOCAB_SIZE = 49408
+_MERGE_COUNT = 49152 - 256 - 2  # as in CLIP's own tokenizer: the first 48,894 merges of the file
+_START, _END = "<|startoftext|>", "<|endoftext|>"
+
+_TOKENIZER_CONFIG = {
+    "tokenizer_class": "CLIPTokenizer",
+    "model_max_length": 77,
+    "do_lower_case": True,
+    "add_prefix_space": False,
+    "errors": "replace",
+    "bos_token": _START,
+    "eos_token": _END,
+    "unk_token": _END,
+    "pad_token": _END,
+}
+_SPECIAL_TOKENS = {"bos_token": _START, "eos_token": _END, "unk_token": _END, "pad_token": _END}
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """GPT-2/CLIP's reversible map from bytes to printable characters (the first 256 vocabulary symbols)."""
+    printable = (
+        list(range(ord("!"), ord("~") + 1))
+        + list(range(ord("¡"), ord("¬") + 1))
+        + list(range(ord("®"), ord("ÿ") + 1))
+    )
+    codes = printable[:]
+    extra = 0
+    for byte in range(256):
+        if byte not in printable:
+            printable.append(byte)
+            codes.append(256 + extra)
+            extra += 1
+    return dict(zip(printable, (chr(code) for code in codes), strict=True))
+
+
+def open_clip_bpe_path() -> Path:
+    """The ``bpe_simple_vocab_16e6.txt.gz`` inside the installed open_clip package."""
+    import open_clip  # local import: only this builder needs open_clip
+
+    path = Path(open_clip.__file__).parent / "bpe_simple_vocab_16e6.txt.gz"
+    if not path.is_file():
+        raise FileNotFoundError(f"open_clip is installed but ships no BPE file at {path}")
+    return path
+
+
+def clip_vocab_and_merges(bpe_path: Path) -> tuple[dict[str, int], list[str]]:
+    """The token -> id map and the merge lines, exactly as CLIP derives them from its BPE file."""
+    lines = gzip.open(bpe_path).read().decode("utf-8").split("\n")
+    merges = lines[1 : _MERGE_COUNT + 1]
+    byte_symbols = list(_bytes_to_unicode().values())
+    tokens = byte_symbols + [symbol + "</w>" for symbol in byte_symbols]
+    tokens += ["".join(merge.split()) for merge in merges]
+    tokens += [_START, _END]
+    if len(tokens) != VOCAB_SIZE:
+        raise ValueError(f"{bpe_path} gives {len(tokens)} tokens, CLIP has {VOCAB_SIZE}")
+    return {token: index for index, token in enumerate(tokens)}, merges
+
+
+def build_clip_tokenizer_dir(cache_dir: str | Path, *, bpe_path: Path | None = None) -> Path:
+    """Write ``cache_dir/openai_clip-vit-large-patch14`` (vocab.json, merges.txt, configs); reuse it if complete.
+
+    ``cache_dir`` is what sd-scripts' ``tokenizer_cache_dir`` should point at. Returns the tokenizer folder.
+    """
+    target = Path(cache_dir) / TOKENIZER_FOLDER_NAME
+    if (target / "vocab.json").is_file() and (target / "tokenizer_config.json").is_file():
+        return target
+    vocab, merges = clip_vocab_and_merges(bpe_path or open_clip_bpe_path())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Build beside the target and rename, so an interrupted build never leaves a half folder that
+    # sd-scripts would then trust.
+    staging = Path(tempfile.mkdtemp(prefix=f".{TOKENIZER_FOLDER_NAME}.", dir=target.parent))
+    try:
+        (staging / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+        (staging / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8")
+        (staging / "tokenizer_config.json").write_text(json.dumps(_TOKENIZER_CONFIG, indent=2), encoding="utf-8")
+        (staging / "special_tokens_map.json").write_text(json.dumps(_SPECIAL_TOKENS, indent=2), encoding="utf-8")
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return target
