@@ -118,3 +118,44 @@ def test_evaluate_cli_writes_results_and_fails_clearly_on_empty_references(tmp_p
     assert main(argv) == 2
     assert "no readable images" in capsys.readouterr().err
     assert json.loads((run.run_dir / "evaluation" / "scores.json").read_text())["epochs"]["2"]["total"] is None
+
+
+FAKE_GEN_IMG = '''
+import argparse, sys
+from PIL import Image, PngImagePlugin
+parser = argparse.ArgumentParser()
+for flag in ["--ckpt", "--network_module", "--network_weights", "--network_mul", "--from_file", "--outdir",
+             "--images_per_prompt", "--batch_size", "--steps", "--scale", "--sampler", "--seed"]:
+    parser.add_argument(flag)
+parser.add_argument("--fp16", action="store_true")
+parser.add_argument("--sdpa", action="store_true")
+args = parser.parse_args()
+for i, line in enumerate(l for l in open(args.from_file) if l.strip()):
+    text, seed = line.split(" --")[0], line.split("--d ")[1].split()[0]
+    info = PngImagePlugin.PngInfo()
+    info.add_text("prompt", text)
+    info.add_text("seed", seed)
+    Image.new("RGB", (8, 8), (i * 40, 90, 200)).save(f"{args.outdir}/im_20260101120000_{i:03d}_{seed}.png", pnginfo=info)
+print("weights", args.network_weights)
+'''
+
+
+def test_test_checkpoints_runs_the_generator_and_its_images_map_back_to_prompts(tmp_path: Path):
+    import sys
+
+    from orchestrator.evaluate._checkpoint_tests import run_jobs
+    from orchestrator.kohya.outputs import read_generated_image
+
+    sd_scripts = tmp_path / "sd"
+    sd_scripts.mkdir()
+    (sd_scripts / "gen_img.py").write_text(FAKE_GEN_IMG)
+    run = make_run(tmp_path, epochs=(2,))
+    jobs = plan_checkpoint_tests(run.run_dir, base_model="m", trainer_python=sys.executable, sd_scripts=sd_scripts,
+                                 seeds=[100])
+    outcomes = run_jobs(jobs, report=lambda line: None)
+    assert [code for _, code in outcomes] == [0]
+    job = jobs[0]
+    assert "luca.safetensors" in (job.outdir / "generate.log").read_text()
+    prompts = read_prompt_file(job.prompts_file)
+    generated = [read_generated_image(p, prompts, epoch=2) for p in sorted(job.outdir.glob("im_*.png"))]
+    assert [(g.prompt_index, g.seed, g.epoch) for g in generated] == [(0, 100, 2), (1, 101, 2), (2, 102, 2)]

@@ -81,6 +81,9 @@ def test_all_black_sample_scores_zero_technical_quality(tmp_path: Path, tiny_enc
     config = load_evaluation_config()
     value, _, flags = technical_quality(measure_image(black()), config.technical)
     assert value == 0.0 and "black" in flags
+    grey_value, _, grey_flags = technical_quality(measure_image(Image.new("RGB", (64, 64), (128, 128, 128))),
+                                                  config.technical)
+    assert grey_value == 0.0 and grey_flags == ["blank"]
     run = make_run(tmp_path, epochs=(2,), images=lambda e, i: black() if i == 0 else None)
     from orchestrator.vision.synthetic import synthetic_scene
     for index in (1, 2):
