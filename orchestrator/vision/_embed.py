@@ -38,6 +38,7 @@ class EmbeddingTable:
     failures: dict[Path, ImageDecodeError] = field(default_factory=dict)
     computed: int = 0
     reused: int = 0
+    _positions: dict[Path, int] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -52,7 +53,10 @@ class EmbeddingTable:
         return dict(zip(self.paths, self.vectors, strict=True))
 
     def _index(self) -> dict[Path, int]:
-        return {path: i for i, path in enumerate(self.paths)}
+        # Built on first lookup; a table is not modified after embed_files returns it.
+        if self._positions is None or len(self._positions) != len(self.paths):
+            self._positions = {path: i for i, path in enumerate(self.paths)}
+        return self._positions
 
 
 def embed_files(
@@ -91,7 +95,8 @@ def embed_files(
             failures[path] = failed_by_hash[hashes[path]]
     kept = [p for p in paths if p not in failures]
     vectors = [found[hashes[p]] if hashes[p] in found else computed[hashes[p]] for p in kept]
-    matrix = np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, 0), dtype=np.float32)
+    matrix = (np.stack(vectors).astype(np.float32) if vectors
+              else np.zeros((0, encoder.embedding_dim), dtype=np.float32))
     return EmbeddingTable(paths=kept, hashes=[hashes[p] for p in kept], vectors=matrix,
                           failures={p: failures[p] for p in paths if p in failures},
                           computed=len(computed), reused=sum(1 for p in kept if hashes[p] in found))

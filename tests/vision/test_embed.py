@@ -70,3 +70,11 @@ def test_identical_files_are_decoded_once(tiny_encoder, frames, tmp_path):
     table = embed_files(tiny_encoder, [frames[0], copy, frames[1]], progress=False)
     assert table.computed == 2 and len(table) == 3
     assert np.array_equal(table[copy], table[frames[0]])
+
+
+def test_nothing_readable_gives_an_empty_table_of_the_right_width(tiny_encoder, tmp_path):
+    (tmp_path / "empty.png").write_bytes(b"")
+    table = embed_files(tiny_encoder, [tmp_path / "empty.png"], progress=False)
+    assert table.vectors.shape == (0, 32) and len(table) == 0
+    assert table.failures[tmp_path / "empty.png"].reason == "empty_file"
+    assert tmp_path / "empty.png" not in table
