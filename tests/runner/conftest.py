@@ -91,4 +91,52 @@ def fake_env(monkeypatch: pytest.MonkeyPatch):
     return setter
 
 
+PRESET = """
+[preset]
+name = "tiny_cli"
+family = "sd15"
+description = "two tiny epochs for the CLI tests"
+min_vram_gb = {vram}
+
+[dataset]
+resolution = 64
+batch_size = 1
+caption_extension = ".txt"
+
+[network]
+network_module = "networks.lora"
+network_dim = 4
+network_alpha = 1.0
+
+[training]
+max_train_epochs = 2
+seed = 42
+
+[saving]
+save_model_as = "safetensors"
+save_every_n_epochs = 1
+save_state = true
+
+[sample]
+sample_every_n_epochs = 1
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tmux_socket: str, fake_env) -> Path:
+    (tmp_path / "configs" / "training").mkdir(parents=True)
+    for name, vram in (("tiny_cli", 0.0), ("tiny_big", 100000.0)):
+        text = PRESET.format(vram=vram).replace('name = "tiny_cli"', f'name = "{name}"')
+        (tmp_path / "configs" / "training" / f"{name}.toml").write_text(text, encoding="utf-8")
+    make_dataset(tmp_path / "data" / "kohya" / "1_luca")
+    (tmp_path / "models" / "sd15").mkdir(parents=True)
+    (tmp_path / "prompts.txt").write_text("luca, a boy --d 7\n", encoding="utf-8")
+    for key, value in {"HOME": tmp_path, "SD_SCRIPTS": FAKE_SD_SCRIPTS, "TRAINER_PYTHON": sys.executable,
+                       "BASE_MODEL_SD15": tmp_path / "models" / "sd15", "PROMPTS_FILE": tmp_path / "prompts.txt",
+                       "DATASET_DIR": tmp_path / "data" / "kohya"}.items():
+        monkeypatch.setenv(f"LORA_PIPELINE_{key}", str(value))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
 __all__ = ["FAKE_SD_SCRIPTS", "make_dataset", "make_rendered", "replace"]
