@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,7 +72,8 @@ def plan_checkpoint_tests(run_dir: str | Path, *, base_model: str, trainer_pytho
     return jobs
 
 
-def run_jobs(jobs: Sequence[GenerationJob], *, report=print) -> list[tuple[GenerationJob, int]]:  # type: ignore[no-untyped-def]
+def run_jobs(jobs: Sequence[GenerationJob], *,
+             report: Callable[[str], object] = print) -> list[tuple[GenerationJob, int]]:
     """Run each job in turn (stdout+stderr to ``outdir/generate.log``); returns (job, exit code)."""
     outcomes = []
     for job in jobs:

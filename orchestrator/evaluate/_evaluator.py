@@ -24,7 +24,14 @@ from orchestrator.evaluate._results import read_scores, write_results
 from orchestrator.evaluate._rules import centroid
 from orchestrator.evaluate._run_facts import RunFacts, gather_run_facts
 from orchestrator.evaluate._selection import BestChoice, choose_best
-from orchestrator.vision import ClipEncoder, EmbeddingCache, embed_files, list_image_files, load_clip
+from orchestrator.vision import (
+    ClipEncoder,
+    EmbeddingCache,
+    EmbeddingTable,
+    embed_files,
+    list_image_files,
+    load_clip,
+)
 
 
 @dataclass
@@ -202,7 +209,7 @@ class Evaluator:
             result.scores_path, result.best_path = write_results(result, references=self.references)
         return result
 
-    def _embed(self, paths: list[Path], encoder: Any = None):  # type: ignore[no-untyped-def]
+    def _embed(self, paths: list[Path], encoder: Any = None) -> EmbeddingTable:
         return embed_files(encoder or self.encoder, paths, cache=self.cache,
                            batch_size=self.config.clip.batch_size, progress=self.progress)
 
@@ -242,7 +249,7 @@ def _rows(vectors: np.ndarray, dim: int) -> np.ndarray:
     return vectors if vectors.size else np.zeros((0, dim), dtype=np.float32)
 
 
-def _failure_lines(kind: str, failures: dict) -> list[str]:  # type: ignore[type-arg]
+def _failure_lines(kind: str, failures: dict[Path, Exception]) -> list[str]:
     return [f"unreadable {kind} image skipped: {error}" for error in failures.values()]
 
 

@@ -146,7 +146,8 @@ def weighted_total(metrics: dict[str, float | None], weights: dict[str, float]) 
     return float(sum(weights[m] * (metrics[m] or 0.0) for m in METRICS))
 
 
-def _identity(embeddings, images, context, warnings) -> float | None:  # type: ignore[no-untyped-def]
+def _identity(embeddings: np.ndarray, images: list[ImageScore], context: ScoringContext,
+              warnings: list[str]) -> float | None:
     settings = context.config.identity
     if context.reference_embeddings.shape[0] == 0:
         warnings.append("identity not scored: no reference embeddings")
@@ -159,7 +160,8 @@ def _identity(embeddings, images, context, warnings) -> float | None:  # type: i
     return float(np.mean([i.identity for i in images]))
 
 
-def _variety(embeddings, images, context, warnings) -> tuple[float | None, float | None]:  # type: ignore[no-untyped-def]
+def _variety(embeddings: np.ndarray, images: list[ImageScore], context: ScoringContext,
+             warnings: list[str]) -> tuple[float | None, float | None]:
     settings = context.config.pose_variety
     mean_similarity, per_image = mean_pairwise_cosine(embeddings)
     if not math.isfinite(mean_similarity):
@@ -173,7 +175,7 @@ def _variety(embeddings, images, context, warnings) -> tuple[float | None, float
     return settings.rule.apply(1.0 - mean_similarity), mean_similarity
 
 
-def _style(embeddings, images, context) -> None:  # type: ignore[no-untyped-def]
+def _style(embeddings: np.ndarray, images: list[ImageScore], context: ScoringContext) -> None:
     settings = context.config.style
     probabilities = softmax_first(cosine_to_each(embeddings, context.anchor_embeddings), settings.temperature)
     centroid_similarity = (cosine_to_each(embeddings, context.style_centroid)[:, 0]
@@ -189,7 +191,8 @@ def _style(embeddings, images, context) -> None:  # type: ignore[no-untyped-def]
         image.style = settings.centroid_share * part + (1 - settings.centroid_share) * image.style_target_probability
 
 
-def _adherence(samples, embeddings, images, context, warnings) -> tuple[float | None, float | None]:  # type: ignore[no-untyped-def]
+def _adherence(samples: list[SampleInputs], embeddings: np.ndarray, images: list[ImageScore],
+               context: ScoringContext, warnings: list[str]) -> tuple[float | None, float | None]:
     rule = context.config.prompt_adherence
     values = []
     for row, (sample, image) in enumerate(zip(samples, images, strict=True)):
@@ -207,7 +210,8 @@ def _adherence(samples, embeddings, images, context, warnings) -> tuple[float | 
     return float(np.mean([v[1] for v in values])), float(np.mean([v[0] for v in values]))
 
 
-def _copying(embeddings, images, context, warnings) -> None:  # type: ignore[no-untyped-def]
+def _copying(embeddings: np.ndarray, images: list[ImageScore], context: ScoringContext,
+             warnings: list[str]) -> None:
     if context.training_embeddings.shape[0] == 0:
         return
     similarity = cosine_to_each(embeddings, context.training_embeddings)

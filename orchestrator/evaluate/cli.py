@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from orchestrator.common.errors import UserInputError
+
+if TYPE_CHECKING:
+    from orchestrator.evaluate import EvaluationResult
 
 console = Console(soft_wrap=True, highlight=False)
 EXIT_INCOMPLETE = 2
@@ -84,7 +88,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_scores(result) -> None:  # type: ignore[no-untyped-def]
+def _print_scores(result: EvaluationResult) -> None:
     from orchestrator.evaluate import METRICS
 
     table = Table(title=f"{result.run_dir} ({result.seconds:.1f} s)")

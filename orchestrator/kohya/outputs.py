@@ -23,6 +23,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from orchestrator.common.errors import UserInputError
 
@@ -229,7 +230,7 @@ def parse_prompt_line(line: str, index: int) -> SamplePrompt:
                 break
     if "steps" in values:
         values["steps"] = max(1, min(1000, int(values["steps"])))  # sd-scripts clamps the same way
-    return SamplePrompt(index=index, text=parts[0].strip(), line=line.strip(), **values)  # type: ignore[arg-type]
+    return SamplePrompt(index=index, text=parts[0].strip(), line=line.strip(), **values)  # type: ignore[arg-type]  # values typed per field above
 
 
 def parse_prompt_text(text: str) -> list[SamplePrompt]:
@@ -269,18 +270,16 @@ class RunConfigFacts:
 
 def read_run_config(run_dir: str | Path) -> RunConfigFacts:
     """Read the run's rendered kohya configs; missing files give empty facts, malformed ones an error."""
-    import toml
-
     run_dir = Path(run_dir)
     training: dict[str, object] = {}
     training_file = run_dir / "config" / "training.toml"
     dataset_file = run_dir / "config" / "dataset.toml"
     if training_file.is_file():
-        training = _flatten_one_level(_load_toml(toml, training_file))
+        training = _flatten_one_level(_load_toml(training_file))
     image_dirs: list[Path] = []
     resolution = training.get("resolution")
     if dataset_file.is_file():
-        dataset = _load_toml(toml, dataset_file)
+        dataset = _load_toml(dataset_file)
         general = dataset.get("general", {}) or {}
         resolution = general.get("resolution", resolution)
         for block in dataset.get("datasets", []) or []:
@@ -299,14 +298,16 @@ def read_run_config(run_dir: str | Path) -> RunConfigFacts:
     )
 
 
-def _load_toml(toml_module, path: Path) -> dict:  # type: ignore[no-untyped-def]
+def _load_toml(path: Path) -> dict[str, Any]:
+    import toml
+
     try:
-        return toml_module.load(path)
-    except toml_module.TomlDecodeError as error:
+        return toml.load(path)
+    except toml.TomlDecodeError as error:
         raise UserInputError(f"malformed TOML: {error}", path=path) from error
 
 
-def _flatten_one_level(data: dict) -> dict[str, object]:
+def _flatten_one_level(data: dict[str, Any]) -> dict[str, object]:
     # sd-scripts flattens every table of --config_file one level into one namespace.
     flat: dict[str, object] = {}
     for key, value in data.items():
