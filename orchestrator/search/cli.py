@@ -27,6 +27,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     search.add_argument("--sampler", choices=["tpe", "random"], default="tpe")
     search.add_argument("--pruner", choices=["median", "hyperband", "none"], default="median")
     search.add_argument("--seed", type=int, help="sampler seed (resumes draw fresh numbers from it)")
+    search.add_argument("--patience", type=int, default=2,
+                        help="stop a trial after this many sample epochs without a better score; its best "
+                             "checkpoint is kept and it completes normally (0 = train every epoch; "
+                             "default: %(default)s)")
     _add_study_arguments(search, output_help="search folder (default: outputs/<study-name>)")
     _add_executor_arguments(search)
     search.set_defaults(handler=run_search_command)
@@ -87,7 +91,7 @@ def run_search_command(args: argparse.Namespace) -> int:
     settings = SearchSettings(
         space=load_search_space(space_path), base_config=read_toml(preset_path), output=output,
         trials=args.trials, study_name=args.study_name, storage_url=args.storage, sampler=args.sampler,
-        pruner=args.pruner, seed=args.seed, heartbeat_interval=args.heartbeat, grace_period=args.grace,
+        pruner=args.pruner, seed=args.seed, patience=args.patience, heartbeat_interval=args.heartbeat, grace_period=args.grace,
         references=args.references.resolve() if args.references else None,
     )
     return _run(settings, args, paths)

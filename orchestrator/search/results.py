@@ -71,7 +71,8 @@ def trial_entry(trial: FrozenTrial, superseded: set[int]) -> dict[str, Any]:
         "checkpoint": attrs.get("checkpoint"),
         "epoch_scores": {str(step): value for step, value in sorted(trial.intermediate_values.items())},
         "gpu_seconds": attrs.get("gpu_seconds"),
-        "reason": attrs.get("rejection_reason") or attrs.get("failure_cause") or attrs.get("prune_reason"),
+        "reason": (attrs.get("rejection_reason") or attrs.get("failure_cause") or attrs.get("prune_reason")
+                   or attrs.get("early_stop_reason")),
         "failed_rules": attrs.get("failed_rules", []),
         "adopted": bool(attrs.get("adopted", False)),
         "params": dict(trial.params),

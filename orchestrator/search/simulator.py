@@ -16,6 +16,7 @@ import random
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from orchestrator.common.atomic import atomic_write_json
@@ -46,12 +47,16 @@ class ResponseSurface:
         digest = hashlib.sha256(f"{self.seed}:{name}".encode()).digest()
         return random.Random(digest).gauss(0.0, 1.0)
 
+    @cached_property
+    def optimum(self) -> tuple[float, float, float]:
+        """(learning rate, alpha/dim ratio, text-encoder learning rate) where this surface peaks."""
+        return (8.5e-5 * math.exp(0.1 * self._shift("lr")), 0.5 + 0.06 * self._shift("ratio"),
+                5e-5 * math.exp(0.1 * self._shift("te")))
+
     def peak(self, flat: Mapping[str, Any]) -> tuple[float, float, bool]:
         """(best score, epoch of the best score, unstable) of a config."""
         choices = TrainingChoices.from_flat_config(flat)
-        lr_opt = 8.5e-5 * math.exp(0.1 * self._shift("lr"))
-        ratio_opt = 0.5 + 0.06 * self._shift("ratio")
-        te_opt = 5e-5 * math.exp(0.1 * self._shift("te"))
+        lr_opt, ratio_opt, te_opt = self.optimum
         dim_bonus = {64: -0.02, 128: 0.0, 256: -0.01}
         score = 0.82
         score -= 0.24 * (math.log2(choices.learning_rate / lr_opt)) ** 2
@@ -73,7 +78,14 @@ class ResponseSurface:
         return score, peak_epoch, unstable
 
     def score(self, flat: Mapping[str, Any], epoch: int) -> float:
-        peak, peak_epoch, unstable = self.peak(flat)
+        return self._curve(flat, *self.peak(flat), epoch)
+
+    def best_sampled_score(self, flat: Mapping[str, Any]) -> float:
+        """The noise-free score of the config's best sample epoch (what a perfect run of it reaches)."""
+        peak = self.peak(flat)
+        return max(self._curve(flat, *peak, epoch) for epoch in sample_epochs(flat))
+
+    def _curve(self, flat: Mapping[str, Any], peak: float, peak_epoch: float, unstable: bool, epoch: int) -> float:
         if unstable:
             # Divergence: the run falls apart once the learning rate has fully warmed up.
             peak_epoch = min(peak_epoch, 6.0)

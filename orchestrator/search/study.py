@@ -71,6 +71,9 @@ class SearchSettings:
     pruner: PrunerKind = "median"
     seed: int | None = None
     enforce_constraints: bool = True
+    # Stop a run whose score has not improved for this many sample epochs (0 = never): its best
+    # checkpoint is already on disk and later epochs only over-fit. The trial completes normally.
+    patience: int = 2
     write_files: bool = True  # False: no trial folders, no results file (benchmark only)
     heartbeat_interval: int = 60
     grace_period: int = 600
@@ -115,10 +118,19 @@ def load_worker_settings(storage_url: str, study_name: str, output: Path, **chan
         "output": output, "trials": int(attrs["target_trials"]), "study_name": study_name,
         "storage_url": storage_url, "references": Path(references) if references else None,
         "sampler": attrs.get("sampler", "tpe"), "pruner": attrs.get("pruner", "median"),
+        "patience": int(attrs.get("patience", 2)),
         "seed": None,  # each worker draws its own start-up trials; a shared seed would repeat them
     }
     values.update(changes)
     return SearchSettings(**values)
+
+
+def past_peak(scores: Mapping[int, float], patience: int) -> bool:
+    """True when none of the last ``patience`` sample epochs beat the best one before them."""
+    if patience <= 0 or len(scores) <= patience:
+        return False
+    ordered = [scores[epoch] for epoch in sorted(scores)]
+    return max(ordered[-patience:]) <= max(ordered[:-patience])
 
 
 class Search:
@@ -145,6 +157,7 @@ class Search:
         self._study_id = self.storage.get_study_id_from_name(settings.study_name)
         self._retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
         self.adopted: list[int] = []
+        self._stop_reasons: dict[int, str] = {}  # why the search asked a trial's trainer to stop
 
     # ----------------------------------------------------------------------------------------- loop
     def run(self, *, on_progress: Any = None) -> SearchSummary:
@@ -237,6 +250,7 @@ class Search:
     def _execute(self, trial: optuna.Trial, request: TrialRequest, *, adopt: bool,
                  already_reported: Mapping[int, float] | None = None) -> TrialOutcome | None:
         reported = set(already_reported or {})
+        scores = dict(already_reported or {})
         prunes = self.settings.pruner != "none"
 
         def report(epoch: int, score: float) -> bool:
@@ -245,8 +259,15 @@ class Search:
             if epoch not in reported:
                 trial.report(score, epoch)
                 reported.add(epoch)
+                scores[epoch] = score
                 self.write_results()
-            return prunes and trial.should_prune()
+            if prunes and trial.should_prune():
+                self._stop_reasons[trial.number] = "pruned"
+                return True
+            if past_peak(scores, self.settings.patience):
+                self._stop_reasons[trial.number] = "past_peak"
+                return True
+            return False
 
         trial_id = self.storage.get_trial_id_from_study_id_trial_number(self._study_id, trial.number)
         with heartbeat(self.storage, trial_id):
@@ -270,7 +291,11 @@ class Search:
             trial.set_user_attr(key, value)
         if outcome.failure_cause:
             return self._tell(trial, res.FAILED, TrialState.FAIL)
-        if outcome.stopped_early:
+        if outcome.stopped_early and self._stop_reasons.get(trial.number) == "past_peak":
+            trial.set_user_attr("early_stop_reason", f"no better score for {self.settings.patience} sample epochs "
+                                                     f"after epoch {outcome.best_epoch}: the rest of the run "
+                                                     "would only over-fit")
+        elif outcome.stopped_early:
             last = max(outcome.epoch_scores, default=0)
             trial.set_user_attr("prune_reason", f"stopped by the {self.settings.pruner} pruner after epoch "
                                                 f"{last} (score {outcome.epoch_scores.get(last, float('nan')):.4f})")
@@ -309,6 +334,7 @@ class Search:
         self.study.set_user_attr("target_trials", self.settings.trials)
         self.study.set_user_attr("sampler", self.settings.sampler)
         self.study.set_user_attr("pruner", self.settings.pruner)
+        self.study.set_user_attr("patience", self.settings.patience)
 
     def write_results(self) -> Path | None:
         if not self.settings.write_files:

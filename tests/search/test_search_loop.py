@@ -32,7 +32,8 @@ class CountingExecutor(SimulatedExecutor):
 
 
 def settings(space, base, tmp_path: Path, **changes) -> SearchSettings:
-    values = {"space": space, "base_config": base, "output": tmp_path, "trials": 6, "seed": 3, "pruner": "none"}
+    values = {"space": space, "base_config": base, "output": tmp_path, "trials": 6, "seed": 3, "pruner": "none",
+              "patience": 0}
     values.update(changes)
     return SearchSettings(**values)
 
@@ -178,3 +179,35 @@ def test_results_file_parses_after_every_state_change(short_space, base_config, 
     Search(settings(short_space, base_config, tmp_path, trials=3), Watching()).run()
     assert seen and all(any(t["outcome"] == "running" for t in data["trials"]) for data in seen)
     assert optuna.__version__.startswith("5")
+
+
+@pytest.mark.parametrize(("scores", "patience", "stop"), [
+    ({2: 0.5, 4: 0.6, 6: 0.59, 8: 0.58}, 2, True),
+    ({2: 0.5, 4: 0.6, 6: 0.59, 8: 0.61}, 2, False),
+    ({2: 0.5, 4: 0.6, 6: 0.59}, 2, False),
+    ({2: 0.6, 4: 0.6, 6: 0.6}, 2, True),  # a plateau is not progress
+    ({2: 0.5, 4: 0.6, 6: 0.59, 8: 0.58}, 0, False),
+])
+def test_past_peak_needs_patience_epochs_below_the_earlier_best(scores, patience, stop) -> None:
+    from orchestrator.search.study import past_peak
+
+    assert past_peak(scores, patience) is stop
+
+
+def test_a_run_past_its_peak_is_stopped_and_completes_with_its_best_epoch(space, base_config, tmp_path) -> None:
+    from orchestrator.search.space import parse_search_space
+
+    data = space.to_data()  # hot learning rates and long runs: the simulated score peaks mid-run
+    data["parameters"]["max_train_epochs"]["choices"] = [24]
+    data["parameters"]["learning_rate"].update(low=9e-5, high=1e-4)
+    data["parameters"]["network_alpha_ratio"].update(low=0.6, high=0.7)
+    executor = CountingExecutor()
+    Search(settings(parse_search_space(data), base_config, tmp_path, trials=3, patience=2, seed=7), executor).run()
+    stopped = [t for t in results(tmp_path)["trials"] if t["reason"] and t["reason"].startswith("no better score")]
+    assert stopped, "no trial peaked early enough to be stopped"
+    for entry in stopped:
+        epochs = executor.reports[entry["number"]]
+        assert entry["outcome"] == "complete" and entry["state"] == "complete"
+        assert max(epochs) < entry["params"]["max_train_epochs"]
+        scores = [entry["epoch_scores"][str(e)] for e in epochs]
+        assert max(scores[-2:]) <= max(scores[:-2]) and entry["value"] == max(scores)
