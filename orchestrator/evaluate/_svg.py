@@ -15,7 +15,8 @@ def line_chart(series: dict[str, list[tuple[float, float]]], *, title: str, x_la
     points = [(x, y) for values in series.values() for x, y in values if math.isfinite(y)]
     if not points:
         return f'<div class="chart-empty">{escape(title)}: no data</div>'
-    left, right, top, bottom = 56, 16, 28, 40
+    # Several series: the legend gets its own column on the right instead of covering the lines.
+    left, right, top, bottom = 56, (150 if len(series) > 1 else 16), 28, 40
     xs = [p[0] for p in points]
     x_min, x_max = min(xs), max(xs)
     if y_range is None:
@@ -57,9 +58,9 @@ def line_chart(series: dict[str, list[tuple[float, float]]], *, title: str, x_la
             parts.append(f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="2"/>')
             if len(segment) <= 40:
                 parts.extend(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{colour}"/>' for x, y in segment)
-    legend_x = left + 8
+    legend_x = width - right + 12 if len(series) > 1 else left + 8
     for index, (name, colour) in enumerate(zip(series, PALETTE * 4, strict=False)):
-        y = top + 12 + 14 * index
+        y = top + 8 + 16 * index
         parts.append(f'<rect x="{legend_x}" y="{y - 8}" width="10" height="10" fill="{colour}"/>'
                      f'<text x="{legend_x + 14}" y="{y + 1}" class="legend">{escape(name)}</text>')
     parts.append("</svg>")
