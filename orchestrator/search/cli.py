@@ -44,6 +44,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_executor_arguments(worker)
     worker.set_defaults(handler=run_worker_command)
 
+    status = subparsers.add_parser("search status", help="trials by outcome, best so far, running trials")
+    status.add_argument("output", type=Path, help="the search folder (holds trial_results.json)")
+    status.add_argument("--watch", type=float, metavar="SECONDS", help="redraw every SECONDS until Ctrl-C")
+    status.set_defaults(handler=run_status_command)
+
     analyze = subparsers.add_parser(
         "search analyze", help="best trial, effects, importances, plots and a ready-to-train preset")
     analyze.add_argument("output", type=Path, help="the search folder (holds trial_results.json)")
@@ -84,6 +89,9 @@ def run_search_command(args: argparse.Namespace) -> int:
         raise UserInputError("must be 0 or more", key="trials")
     if args.executor == "kohya" and args.references is None:
         raise UserInputError("--references DIR is required to score trials", key="references")
+    if args.executor == "kohya" and not args.references.is_dir():
+        raise UserInputError("reference folder not found", path=args.references,
+                             hint="a folder of images of the character, used to score every trial")
     preset_path = resolve_preset_path(args.base_config, paths.root)
     load_preset(preset_path, paths.root)  # refuse a broken base now, not after the first trial
     output = (args.output or paths.output_root / args.study_name).resolve()
@@ -188,3 +196,18 @@ def run_analyze_command(args: argparse.Namespace) -> int:
     print(f"wrote {output / ANALYSIS_DIR} ({len(analysis.plots)} plots), {output / 'best_parameters.json'}"
           + (f", {output / 'best_trial_config.toml'}" if (output / "best_trial_config.toml").is_file() else ""))
     return 0
+
+
+def run_status_command(args: argparse.Namespace) -> int:
+    import time
+
+    from orchestrator.search.monitor import status_lines
+
+    while True:
+        lines = status_lines(args.output.resolve())
+        if args.watch:
+            print("\033[2J\033[H", end="")  # clear the screen between redraws
+        print("\n".join(lines), flush=True)
+        if not args.watch:
+            return 0
+        time.sleep(args.watch)

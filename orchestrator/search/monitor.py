@@ -1,0 +1,64 @@
+"""``lora-pipeline search status OUTPUT``: where a search stands, read from its files only.
+
+Trials by outcome, the best so far, and for each running trial its epoch and last loss (from the
+run's ``run.json``), so that ``monitor_hyperparam_optuna.sh`` works while the search runs in tmux
+and without touching the study's database.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from orchestrator.search.results import RESULTS_FILE
+
+
+def running_trial_progress(directory: Path) -> str:
+    """``epoch 7/16, loss 0.0831`` from the trial's run record (or the simulator's progress file)."""
+    run_json = directory / "run" / "run.json"
+    if run_json.is_file():
+        from orchestrator.runner import load_run_record
+
+        try:
+            record = load_run_record(directory / "run")
+        except Exception as error:  # a record being replaced right now: say so, try again next time
+            return f"run record unreadable ({type(error).__name__})"
+        total = record.summary.get("epochs") or "?"
+        loss = record.last_loss
+        loss_text = f", loss {loss['avr_loss']:.4f}" if loss and loss.get("avr_loss") is not None else ""
+        session = f", tmux {record.tmux_session}" if record.tmux_session else ""
+        return f"epoch {record.current_epoch}/{total}{loss_text} ({record.status}{session})"
+    simulated = directory / "simulated_run.json"
+    if simulated.is_file():
+        try:
+            progress = json.loads(simulated.read_text())
+        except ValueError:
+            return "starting"
+        return f"epoch {progress['epochs_done']} (simulated)"
+    return "starting"
+
+
+def status_lines(output: Path) -> list[str]:
+    path = output / RESULTS_FILE
+    if not path.is_file():
+        return [f"no {RESULTS_FILE} in {output} yet (has the search started?)"]
+    try:
+        results: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return [f"{path} is being rewritten; try again"]
+    counts = ", ".join(f"{name} {count}" for name, count in sorted(results["counts"].items()))
+    lines = [
+        f"study {results['study_name']}: {results['counted_trials']}/{results['target_trials']} trials "
+        f"({counts}); GPU time {results['gpu_hours']:.1f} h; updated {results['updated_at']}",
+    ]
+    best = results.get("best")
+    if best:
+        lines.append(f"best so far: trial {best['number']} score {best['value']:.4f} at epoch {best['best_epoch']}")
+    for entry in results["trials"]:
+        if entry["outcome"] != "running" or not entry["directory"]:
+            continue
+        scores = entry["epoch_scores"]
+        last = f", last score {scores[max(scores, key=int)]:.4f} at epoch {max(scores, key=int)}" if scores else ""
+        lines.append(f"running: trial {entry['number']} {running_trial_progress(Path(entry['directory']))}{last}")
+    return lines
