@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orchestrator.captions.profile import CharacterProfile
+from orchestrator.captions.profile import CharacterProfile, load_profile
 from orchestrator.captions.scene import build_prompt, parse_scene
 from orchestrator.captions.template import assemble_caption
 from orchestrator.captions.tokens import TokenCheck, check_token_lengths
@@ -113,7 +113,7 @@ def read_image(path: Path) -> Image.Image:
         raise UserInputError(f"unreadable image: {error}", path=path) from error
 
 
-def caption_folder(image_dir: str | Path, profile: CharacterProfile, *, backend: CaptionBackend,
+def caption_folder(image_dir: str | Path, profile: CharacterProfile | str | Path, *, backend: CaptionBackend,
                    batch_size: int = 1, overwrite: bool = False, progress: bool = True,
                    output_dir: str | Path | None = None, family: str = "sd15",
                    check_tokens: bool = True) -> CaptionReport:
@@ -121,7 +121,7 @@ def caption_folder(image_dir: str | Path, profile: CharacterProfile, *, backend:
 
     Args:
         image_dir: folder of frames; captions go next to them as ``STEM.txt`` (or into ``output_dir``).
-        profile: the character's fixed text (:func:`orchestrator.captions.profile.load_profile`).
+        profile: the character's fixed text, or the path of its YAML file (see ``load_profile``).
         backend: a loaded VLM (:func:`orchestrator.captions.backends.load_qwen_backend`).
         batch_size: images per ``generate`` call.
         overwrite: re-caption images that already have a caption (replaced atomically).
@@ -131,6 +131,8 @@ def caption_folder(image_dir: str | Path, profile: CharacterProfile, *, backend:
     """
     if batch_size < 1:
         raise UserInputError(f"batch size must be at least 1, got {batch_size}", key="batch_size")
+    if not isinstance(profile, CharacterProfile):
+        profile = load_profile(profile)
     started = time.perf_counter()
     plan = plan_captions(image_dir, output_dir=output_dir, overwrite=overwrite)
     report = CaptionReport(image_dir=Path(image_dir), skipped_existing=[j.caption for j in plan.existing])

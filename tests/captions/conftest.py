@@ -14,6 +14,14 @@ LUCA_PROFILE = PROJECT_ROOT / "configs" / "characters" / "luca.yaml"
 ALBERTO_PROFILE = PROJECT_ROOT / "configs" / "characters" / "alberto.yaml"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread():
+    # Six engineers share two cores: a second OpenMP thread only spins against the neighbours.
+    import torch
+
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(scope="session")
 def tiny_qwen2_vl_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from orchestrator.captions.tiny_model import build_tiny_qwen2_vl

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from orchestrator.cli import main
 
 WRAPPER = Path(__file__).resolve().parents[2] / "scripts" / "training" / "regenerate_captions_vlm.py"
@@ -52,6 +54,12 @@ def test_bad_profile_and_missing_weights_exit_with_the_named_problem(frames, tmp
                  "--device", "cpu"]) == 2
     assert "/no/such/model: model path does not exist" in capsys.readouterr().err
     assert not list(frames.glob("*.txt"))
+
+
+def test_batch_size_below_one_is_refused_before_loading_anything(frames, luca_path, capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["caption", str(frames), "--profile", str(luca_path), "--batch-size", "0"])
+    assert caught.value.code == 2 and "must be at least 1" in capsys.readouterr().err
 
 
 def test_empty_folder_exits_with_its_name(tmp_path, luca_path, capsys):

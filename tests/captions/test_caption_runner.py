@@ -126,6 +126,13 @@ def test_bad_batch_size_is_refused(frames, luca, tiny_backend):
         caption_folder(frames, luca, backend=tiny_backend, batch_size=0, progress=False)
 
 
+def test_profile_may_be_given_as_a_path(frames, luca_path, luca, tiny_backend):
+    report = caption_folder(frames, luca_path, backend=tiny_backend, batch_size=4, progress=False,
+                            check_tokens=False)
+    assert len(report.written) == 4
+    assert all(luca.character_text in path.read_text() for path in report.written)
+
+
 def test_token_check_flags_captions_past_the_clip_window(frames, tiny_backend, tmp_path, luca_path):
     long_profile = tmp_path / "long.yaml"
     text = luca_path.read_text().replace(
