@@ -76,8 +76,8 @@ def print_dry_run(plan, profile) -> None:
     print(f"image:   {job.image}")
     print(f"caption: {job.caption} ({len(plan.jobs)} to write, {len(plan.existing)} already captioned)")
     print("messages sent to the VLM (qwen-vl-utils format, wrapped in the model's chat template):")
-    print(json.dumps(build_messages(str(job.image), prompt), indent=2))
-    print("prompt text:")
+    print(json.dumps(build_messages(str(job.image), "<PROMPT>"), indent=2))
+    print("PROMPT:")
     print(prompt)
 
 
