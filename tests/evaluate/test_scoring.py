@@ -234,3 +234,12 @@ def test_dinov2_backbone_scores_identity_in_its_own_space(tmp_path: Path, tiny_e
     assert "DINOv2 image-image" in saved["config"]["rules"]["identity"]
     with pytest.raises(UserInputError, match="unknown backbone"):
         with_overrides(config, {"identity": {"backbone": "siglip"}})
+
+
+def test_dinov2_weights_that_cannot_be_fetched_offline_give_a_clear_error(tmp_path: Path, monkeypatch):
+    from orchestrator.evaluate._dino import load_dino
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(UserInputError, match="could not load DINOv2 weights 'facebook/dinov2-small'"):
+        load_dino("facebook/dinov2-small")
