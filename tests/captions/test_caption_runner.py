@@ -121,6 +121,14 @@ def test_two_images_with_one_stem_are_refused(frames, luca, tiny_backend, make_i
         plan_captions(frames)
 
 
+def test_output_dir_that_is_a_file_is_refused(frames, tmp_path):
+    not_a_folder = tmp_path / "captions"
+    not_a_folder.write_text("")
+    with pytest.raises(UserInputError, match="output folder is a file") as caught:
+        plan_captions(frames, output_dir=not_a_folder)
+    assert caught.value.path == not_a_folder
+
+
 def test_bad_batch_size_is_refused(frames, luca, tiny_backend):
     with pytest.raises(UserInputError, match="batch size"):
         caption_folder(frames, luca, backend=tiny_backend, batch_size=0, progress=False)
