@@ -70,8 +70,13 @@ def parse_scene(answer: str, *, forbidden: tuple[str, ...] = ()) -> SceneDescrip
     return SceneDescription(**values)
 
 
+# "material", "materials", "Poses": every singular/plural spelling names its field.
+_LABELS: dict[str, str] = {
+    alias: name for name in SCENE_FIELDS for alias in (name, name.rstrip("s"), name.rstrip("s") + "s")
+}
 _LABEL_RE = re.compile(
-    r"^[\s\-*•#>\d.)]*\**\s*(?P<label>" + "|".join(SCENE_FIELDS) + r")s?\s*\**\s*[:=\-–]\s*(?P<value>.*)$",
+    r"^[\s\-*•#>\d.)]*\**\s*(?P<label>" + "|".join(sorted(_LABELS, key=len, reverse=True))
+    + r")\s*\**\s*[:=\-–]\s*(?P<value>.*)$",
     re.IGNORECASE,
 )
 
@@ -81,7 +86,7 @@ def _parse_labelled_lines(answer: str) -> dict[str, str]:
     for line in answer.splitlines():
         match = _LABEL_RE.match(line)
         if match:
-            found.setdefault(match["label"].lower(), match["value"])
+            found.setdefault(_LABELS[match["label"].lower()], match["value"])
     return found
 
 
@@ -97,10 +102,9 @@ def _parse_json(answer: str) -> dict[str, str] | None:
         return None
     found = {}
     for key, value in data.items():
-        label = str(key).strip().lower().rstrip("s")
-        if label in SCENE_FIELDS or f"{label}s" in SCENE_FIELDS:
-            label = label if label in SCENE_FIELDS else f"{label}s"
-            found[label] = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+        name = _LABELS.get(str(key).strip().lower())
+        if name is not None:
+            found[name] = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
     return found
 
 

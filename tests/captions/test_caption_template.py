@@ -46,15 +46,15 @@ def test_labelled_lines_are_parsed():
 
 def test_markdown_bullets_bold_labels_and_chatter_are_tolerated():
     answer = ("Sure! Here is the description:\n- **Pose**: sitting on a rock.\n* Expression - big smile\n"
-              "1. LIGHTING = soft overcast light\nI hope this helps.")
+              "1. LIGHTING = soft overcast light\nMaterial: denim\nI hope this helps.")
     scene = parse_scene(answer)
     assert (scene.pose, scene.expression, scene.lighting) == ("sitting on a rock", "big smile",
                                                               "soft overcast light")
-    assert scene.setting == "" and scene.action == ""
+    assert scene.setting == "" and scene.action == "" and scene.materials == "denim"
 
 
 def test_json_answer_is_parsed():
-    answer = 'Answer: {"pose": "running", "expression": "wide grin", "materials": ["wet shirt", "sand"]}'
+    answer = 'Answer: {"Poses": "running", "expression": "wide grin", "material": ["wet shirt", "sand"]}'
     scene = parse_scene(answer)
     assert (scene.pose, scene.expression, scene.materials) == ("running", "wide grin", "wet shirt, sand")
 
