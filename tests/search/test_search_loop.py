@@ -106,10 +106,10 @@ def test_an_executor_exception_is_recorded_as_that_trials_failure(short_space, b
 
 def test_the_pruner_stops_a_losing_trial_mid_run_and_keeps_its_scores(space, base_config, tmp_path) -> None:
     executor = CountingExecutor()
-    search = Search(settings(space, base_config, tmp_path, trials=14, pruner="median", seed=5), executor)
+    search = Search(settings(space, base_config, tmp_path, trials=9, pruner="median", seed=5), executor)
     search.run()
     pruned = [t for t in results(tmp_path)["trials"] if t["outcome"] == "pruned"]
-    assert pruned, "the median pruner stopped no trial in 14"
+    assert pruned, "the median pruner stopped no trial in 9"
     for entry in pruned:
         epochs = executor.reports[entry["number"]]
         planned = entry["params"]["max_train_epochs"]
@@ -211,3 +211,32 @@ def test_a_run_past_its_peak_is_stopped_and_completes_with_its_best_epoch(space,
         assert max(epochs) < entry["params"]["max_train_epochs"]
         scores = [entry["epoch_scores"][str(e)] for e in epochs]
         assert max(scores[-2:]) <= max(scores[:-2]) and entry["value"] == max(scores)
+
+
+def test_optuna_objects_follow_the_guide_without_deprecated_knobs() -> None:
+    import warnings
+
+    from orchestrator.common.errors import UserInputError
+    from orchestrator.search.optuna_setup import make_pruner, make_sampler, redact_url
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # Optuna 5 raises FutureWarning for deprecated knobs
+        sampler = make_sampler("tpe", seed=1)
+    assert isinstance(sampler, optuna.samplers.TPESampler)
+    assert sampler._multivariate is True and sampler._n_startup_trials == 5 and sampler._constant_liar is True
+    assert isinstance(make_sampler("random", seed=1), optuna.samplers.RandomSampler)
+    assert isinstance(make_pruner("median", max_epochs=24), optuna.pruners.MedianPruner)
+    assert isinstance(make_pruner("hyperband", max_epochs=24), optuna.pruners.HyperbandPruner)
+    assert isinstance(make_pruner("none", max_epochs=24), optuna.pruners.NopPruner)
+    with pytest.raises(UserInputError):
+        make_pruner("asha", max_epochs=24)  # type: ignore[arg-type]
+    assert redact_url("postgresql://luca:s3cret@db:5432/optuna") == "postgresql://luca:***@db:5432/optuna"
+    assert redact_url("sqlite:///x/optuna_study.db") == "sqlite:///x/optuna_study.db"
+
+
+def test_hyperband_prunes_through_the_same_seam(space, base_config, tmp_path) -> None:
+    executor = CountingExecutor()
+    Search(settings(space, base_config, tmp_path, trials=8, pruner="hyperband", seed=5), executor).run()
+    pruned = [t for t in results(tmp_path)["trials"] if t["outcome"] == "pruned"]
+    assert pruned and all(t["reason"].startswith("stopped by the hyperband pruner") for t in pruned)
+    assert all(max(executor.reports[t["number"]]) < t["params"]["max_train_epochs"] for t in pruned)
