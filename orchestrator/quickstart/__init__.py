@@ -1,0 +1,20 @@
+"""`lora-pipeline quickstart`: every stage, for real, on a generated toy character.
+
+>>> from orchestrator.quickstart import QuickstartOptions, run_quickstart
+>>> result = run_quickstart(QuickstartOptions(out=Path("quickstart_out")))   # doctest: +SKIP
+>>> [(stage.name, round(stage.seconds)) for stage in result.stages]          # doctest: +SKIP
+"""
+
+from orchestrator.quickstart.chain import QuickstartResult, StageTiming, run_quickstart
+from orchestrator.quickstart.steps import STEPS, QuickstartFailed, QuickstartOptions, QuickstartState, Step
+
+__all__ = [
+    "STEPS",
+    "QuickstartFailed",
+    "QuickstartOptions",
+    "QuickstartResult",
+    "QuickstartState",
+    "StageTiming",
+    "Step",
+    "run_quickstart",
+]
