@@ -29,6 +29,7 @@ STAGE_MODULES: tuple[str, ...] = (
     "orchestrator.dataset.cli",
     "orchestrator.runner.cli",
     "orchestrator.search.cli",
+    "orchestrator.quickstart.cli",
 )
 
 
