@@ -129,17 +129,24 @@ def load_qwen_backend(backend: str = "qwen2_vl", weights: str | None = None, *, 
     model_class = getattr(transformers, BACKENDS[backend][0])
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     try:
+        config = transformers.AutoConfig.from_pretrained(resolved)
         # The image budget is set per message (qwen-vl-utils resizes), not on the processor.
         processor = transformers.AutoProcessor.from_pretrained(resolved)
+        if config.model_type != backend:
+            raise UserInputError(
+                f"these weights are a {config.model_type!r} model, not {backend!r}",
+                path=resolved if is_local else None, key=None if is_local else "weights",
+                hint=f"pass --model {config.model_type}" if config.model_type in BACKENDS else None,
+            )
         model = model_class.from_pretrained(resolved, dtype=dtype)
     except OSError as error:
         if is_local:
             raise UserInputError(f"cannot load the model: {error}", path=resolved) from error
         offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
+        reason = ("HF_HUB_OFFLINE is set and it is not in the local Hugging Face cache" if offline
+                  else f"it is not in the local cache and could not be downloaded ({_first_line(error)})")
         raise UserInputError(
-            f"cannot load hub model {resolved!r}: {'HF_HUB_OFFLINE is set and it' if offline else 'it'} "
-            "is not in the local Hugging Face cache and the hub cannot be reached",
-            key="weights",
+            f"cannot load hub model {resolved!r}: {reason}", key="weights",
             hint=f"download it where there is network (huggingface-cli download {resolved}) and pass "
             "--weights PATH",
         ) from error
@@ -149,3 +156,7 @@ def load_qwen_backend(backend: str = "qwen2_vl", weights: str | None = None, *, 
     log.info("loaded %s weights %s on %s", backend, resolved, device)
     return QwenVLBackend(name=backend, weights=resolved, model=model, processor=processor, device=device,
                          max_new_tokens=max_new_tokens, min_pixels=min_pixels, max_pixels=max_pixels)
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]

@@ -71,3 +71,9 @@ def test_qwen2_5_vl_backend_loads_and_generates(tmp_path):
     assert backend.processor.tokenizer.padding_side == "left"
     answers = backend.describe([Image.new("RGB", (64, 48), (1, 2, 3))] * 2, "pose?")
     assert len(answers) == 2 and all(isinstance(a, str) for a in answers)
+
+
+def test_weights_of_the_other_family_are_named(tiny_qwen2_vl_dir):
+    with pytest.raises(UserInputError, match="'qwen2_vl' model, not 'qwen2_5_vl'") as caught:
+        load_qwen_backend("qwen2_5_vl", str(tiny_qwen2_vl_dir))
+    assert "--model qwen2_vl" in str(caught.value) and caught.value.path == tiny_qwen2_vl_dir
