@@ -5,6 +5,9 @@ subprocess per job, one GPU job at a time, each with its own log. Output layout:
 
     RUN_DIR/checkpoint_samples/e{epoch:06d}/seed{SEED|own}/im_*.png   (+ generate.log)
     RUN_DIR/checkpoint_samples/prompts_seed{SEED|own}.txt
+
+``evaluate`` scores these images for checkpoints that have no training-time samples
+(``orchestrator.evaluate._run_facts.find_generated_samples``).
 """
 
 from __future__ import annotations
@@ -17,11 +20,9 @@ from pathlib import Path
 
 from orchestrator.common.atomic import atomic_write_text
 from orchestrator.common.errors import UserInputError
-from orchestrator.evaluate._run_facts import gather_run_facts
+from orchestrator.evaluate._run_facts import GENERATED_FOLDER, gather_run_facts
 from orchestrator.kohya.command import TrainerCommand
 from orchestrator.kohya.generate import GenerationSettings, build_generation_command, prompt_file_with_seed
-
-OUTPUT_FOLDER = "checkpoint_samples"
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def plan_checkpoint_tests(run_dir: str | Path, *, base_model: str, trainer_pytho
     if missing:
         raise UserInputError(f"no checkpoint for epoch(s) {missing}; checkpoints exist for {sorted(checkpoints)}",
                              path=run_dir)
-    root = run_dir / OUTPUT_FOLDER
+    root = run_dir / GENERATED_FOLDER
     jobs = []
     for seed in (list(seeds) if seeds else [None]):
         label = f"seed{seed}" if seed is not None else "seed_own"
@@ -90,3 +91,4 @@ def run_jobs(jobs: Sequence[GenerationJob], *,
             for line in log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-10:]:
                 report(f"  | {line}")
     return outcomes
+

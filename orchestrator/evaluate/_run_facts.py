@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,13 @@ from orchestrator.kohya.outputs import (
     SamplePrompt,
     find_checkpoints,
     find_samples,
+    read_generated_image,
     read_prompt_file,
     read_run_config,
 )
+
+#: Where ``test-checkpoints`` writes its images: ``{GENERATED_FOLDER}/e{epoch:06d}/seed{SEED|_own}/``.
+GENERATED_FOLDER = "checkpoint_samples"
 
 
 @dataclass(frozen=True)
@@ -134,10 +139,6 @@ def gather_run_facts(run_dir: str | Path, *, prompts_file: str | Path | None = N
         if no_checkpoint:
             problems.append(f"samples of epoch(s) {no_checkpoint} have no checkpoint on disk: they are scored "
                             "but cannot be chosen as best")
-    no_samples = sorted(set(checkpoints) - set(by_epoch))
-    if no_samples:
-        problems.append(f"checkpoint(s) of epoch(s) {no_samples} have no samples: not scored "
-                        "(`lora-pipeline test-checkpoints` can generate some)")
     chosen_prompts = Path(prompts_file) if prompts_file else config.sample_prompts
     prompts: list[SamplePrompt] = []
     if chosen_prompts is not None:
@@ -145,6 +146,18 @@ def gather_run_facts(run_dir: str | Path, *, prompts_file: str | Path | None = N
     else:
         problems.append("no prompt file (--prompts, or sample_prompts in config/training.toml): "
                         "prompt adherence cannot be scored")
+    no_samples = []
+    for epoch in sorted(set(checkpoints) - set(by_epoch)):
+        generated, seed_pass = find_generated_samples(run_dir, epoch, prompts)
+        if generated:
+            by_epoch[epoch] = generated
+            problems.append(f"epoch {epoch} has no training-time samples: scored from its test-checkpoints "
+                            f"images ({seed_pass}, {len(generated)} image(s))")
+        else:
+            no_samples.append(epoch)
+    if no_samples:
+        problems.append(f"checkpoint(s) of epoch(s) {no_samples} have no samples: not scored "
+                        "(`lora-pipeline test-checkpoints` can generate some)")
     highest = max((s.prompt_index for group in by_epoch.values() for s in group), default=-1)
     if prompts and highest >= len(prompts):
         problems.append(f"prompt file {chosen_prompts} has {len(prompts)} prompt(s) but samples use index "
@@ -154,6 +167,23 @@ def gather_run_facts(run_dir: str | Path, *, prompts_file: str | Path | None = N
     return RunFacts(run_dir=run_dir, output_name=output_name, record=record, samples_by_epoch=by_epoch,
                     checkpoints_by_epoch=checkpoints, prompts=prompts, prompts_file=chosen_prompts,
                     training_image_dirs=image_dirs, problems=problems)
+
+
+def find_generated_samples(run_dir: Path, epoch: int, prompts: Sequence[SamplePrompt]) -> tuple[list[SampleImage], str]:
+    """The test-checkpoints images of ``epoch`` from one seed pass (the prompts' own seeds first, else the
+    lowest seed), one per prompt, and that pass's folder name; ``([], "")`` when there are none."""
+    folder = Path(run_dir) / GENERATED_FOLDER / f"e{epoch:06d}"
+    passes = sorted((p for p in folder.glob("seed*") if p.is_dir()),
+                    key=lambda p: (p.name != "seed_own", int(p.name[4:]) if p.name[4:].isdigit() else 0))
+    for seed_pass in passes:
+        found: dict[int, SampleImage] = {}
+        for path in sorted(seed_pass.glob("im_*.png")):
+            sample = read_generated_image(path, list(prompts), epoch)
+            if sample is not None:
+                found.setdefault(sample.prompt_index, sample)
+        if found:
+            return [found[i] for i in sorted(found)], seed_pass.name
+    return [], ""
 
 
 def _rows(value: Any) -> list[dict[str, Any]]:

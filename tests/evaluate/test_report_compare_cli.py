@@ -159,3 +159,23 @@ def test_test_checkpoints_runs_the_generator_and_its_images_map_back_to_prompts(
     prompts = read_prompt_file(job.prompts_file)
     generated = [read_generated_image(p, prompts, epoch=2) for p in sorted(job.outdir.glob("im_*.png"))]
     assert [(g.prompt_index, g.seed, g.epoch) for g in generated] == [(0, 100, 2), (1, 101, 2), (2, 102, 2)]
+
+
+def test_checkpoint_without_training_samples_is_scored_from_its_test_checkpoints_images(tmp_path: Path,
+                                                                                      tiny_encoder):
+    import sys
+
+    from orchestrator.evaluate._checkpoint_tests import run_jobs
+
+    sd_scripts = tmp_path / "sd"
+    sd_scripts.mkdir()
+    (sd_scripts / "gen_img.py").write_text(FAKE_GEN_IMG)
+    run = make_run(tmp_path, epochs=(2,), checkpoints=(2, 4))
+    jobs = plan_checkpoint_tests(run.run_dir, base_model="m", trainer_python=sys.executable, sd_scripts=sd_scripts,
+                                 epochs=[4])
+    assert [code for _, code in run_jobs(jobs, report=lambda line: None)] == [0]
+    result = evaluate_run(run.run_dir, references=run.references, encoder=tiny_encoder, cache_dir=tmp_path / "c")
+    assert sorted(result.epochs) == [2, 4]
+    assert [image.name.split("/")[-1][:3] for image in result.epochs[4].images] == ["im_"] * 3
+    assert any("epoch 4 has no training-time samples: scored from its test-checkpoints images (seed_own" in p
+               for p in result.problems)
