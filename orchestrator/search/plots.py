@@ -14,9 +14,13 @@ _OUTCOME_COLOURS = {"complete": "tab:blue", "pruned": "tab:orange", "failed": "t
 
 def write_plots(folder: Path, entries: Sequence[dict[str, Any]], analysis: Analysis) -> list[Path]:
     """Every plot that has data; returns the files written."""
+    import logging
+
     import matplotlib
 
     matplotlib.use("Agg")
+    # Trial numbers as bar labels are strings on purpose; matplotlib logs a notice for each such plot.
+    logging.getLogger("matplotlib.category").setLevel(logging.WARNING)
     import matplotlib.pyplot as plt
 
     written: list[Path] = []
