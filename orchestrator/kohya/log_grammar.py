@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 # --- events ------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RunSummary:
     images_x_repeats: int | None
     batches_per_epoch: int | None
@@ -38,13 +38,13 @@ class RunSummary:
     total_steps: int | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EpochStarted:
     epoch: int
     total_epochs: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StepProgress:
     step: int
     total_steps: int
@@ -53,32 +53,32 @@ class StepProgress:
     s_per_it: float | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ValidationLoss:
     epoch: int
     loss: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CheckpointSaved:
     epoch: int
     path: str
     is_final: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SamplesGenerated:
     epoch: int
     step: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StateSaved:
     epoch: int
     is_last: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Finished:
     """``model saved.``: sd-scripts wrote the final network."""
 
@@ -90,7 +90,7 @@ FAILURE_CAUSES = ("cuda_oom", "nan_loss", "import_error", "traceback", "no_data"
 _CAUSE_RANK = {cause: rank for rank, cause in enumerate(reversed(FAILURE_CAUSES))}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Failure:
     cause: str  # one of FAILURE_CAUSES
     message: str
@@ -116,8 +116,6 @@ _RICH_INDENT = " " * 29
 
 # --- line grammar --------------------------------------------------------------------------------
 
-_RATE = re.compile(r"([\d.]+)(s/it|it/s)")
-_POSTFIX_LOSS = re.compile(r"avr_loss=([^,\]\s]+)")
 _VAL_LOSS = re.compile(r"val_epoch_avg_loss=([^,\]\s]+)")
 _COUNTER = re.compile(r"\|\s*(\d+)/(\d+) \[([^\]]*)\]")
 _EPOCH = re.compile(r"^epoch (\d+)/(\d+)$")
@@ -136,6 +134,9 @@ _ARGPARSE_ERROR = re.compile(r"^\S+\.py: error: ")
 _OOM_MARKERS = ("CUDA out of memory", "OutOfMemoryError", "CUDA error: out of memory")
 _IMPORT_ERRORS = ("ImportError", "ModuleNotFoundError")
 _CONTEXT_LINES = 40
+_BULK_CHARS = 1 << 16  # a line this long with more than _BULK_DRAWINGS bar drawings is a backlog,
+_BULK_DRAWINGS = 1024
+_BULK_SAMPLES = 64  # sampled at this many windows
 
 
 def _parse_number(text: str) -> float | None:
@@ -152,7 +153,6 @@ class _Progress:
     epoch: int = 0
     total_epochs: int | None = None
     summary: dict[str, int] = field(default_factory=dict)
-    last_step: tuple[int, float | None] | None = None
     last_validation: tuple[int, float] | None = None
     in_traceback: bool = False
     traceback_lines: list[str] = field(default_factory=list)
@@ -175,6 +175,8 @@ class LogParser:
         self._record: list[str] = []  # a rich record whose continuation lines may still come
         self.recent: deque[str] = deque(maxlen=_CONTEXT_LINES)
         self.state = _Progress()
+        self._pending_step: tuple[str, str, str, str] | None = None  # step, total, bracket, drawing
+        self._last_step: tuple[str, str] | None = None
 
     # -- public --
 
@@ -188,20 +190,71 @@ class LogParser:
 
     def feed(self, text: str) -> list[LogEvent]:
         events: list[LogEvent] = []
-        segments = _SEGMENT_SPLIT.split(self._tail + text)
-        self._tail = segments.pop()  # unfinished: the next chunk may extend it
-        for segment in segments:
-            self._segment(segment, events)
+        lines = (self._tail + text).split("\n")
+        last = lines.pop()
+        cut = last.rfind("\r")
+        self._tail = last[cut + 1:]  # unfinished: the next chunk may extend it
+        for line in lines:
+            self._physical_line(line, events)
+        if cut > 0:
+            self._physical_line(last[:cut], events)
+        pending = self._pending_step
+        if pending is not None and not math.isfinite(_parse_number(_loss_text(pending[2]) or "0") or 0.0):
+            self._flush_step(events)  # a NaN/inf loss must not wait for the next drawing
         return events
 
     def close(self) -> list[LogEvent]:
         events: list[LogEvent] = []
-        if self._tail:
-            self._segment(self._tail, events)
-            self._tail = ""
+        tail, self._tail = self._tail, ""
+        self._pieces([tail], events)
+        self._flush_step(events)
         self._flush_record(events)
         self._end_traceback(events)
         return events
+
+    def _physical_line(self, line: str, events: list[LogEvent]) -> None:
+        if len(line) > _BULK_CHARS and "\x1b" not in line:
+            drawings = line.count("\r")
+            if drawings > _BULK_DRAWINGS and line.count("\rsteps:") >= drawings - 1:
+                self._bulk_steps(line, events)
+                return
+        self._pieces(line.split("\r"), events)
+
+    def _bulk_steps(self, line: str, events: list[LogEvent]) -> None:
+        """Thousands of training-bar drawings on one line: a backlog (catching up on a long log).
+
+        They are sampled with plain ``str.find``: windows of three consecutive drawings at
+        ``_BULK_SAMPLES`` evenly spaced places, each giving the steps it shows in full, then the line's
+        last drawings exactly. Live following reads a few drawings per poll, so every step is seen there.
+        """
+        first = line.find("\r")
+        self._pieces([line[:first]], events)
+        end = len(line)
+        exact_from = line.rfind("\r", 0, line.rfind("\r", 0, line.rfind("\r")))
+        for sample in range(_BULK_SAMPLES):
+            start = line.find("\r", first + sample * (end - first) // _BULK_SAMPLES)
+            stop = start
+            for _ in range(3):
+                stop = line.find("\r", stop + 1)
+            if start < 0 or stop < 0 or stop > exact_from:
+                break
+            self._pieces(line[start + 1:stop].split("\r"), events)
+            self._pending_step = None  # its fresh drawing may lie outside the window: not reported
+        self._pieces(line[exact_from + 1:].split("\r"), events)
+
+    def _pieces(self, pieces: list[str], events: list[LogEvent]) -> None:
+        # Plain str.split and a prefix test keep the bulk of a log (the training bar) out of regexes.
+        step = self._step
+        for piece in pieces:
+            if not piece:
+                continue
+            if "\x1b" in piece:
+                for segment in _SEGMENT_SPLIT.split(piece):
+                    self._segment(segment, events)
+            elif piece.startswith("steps:"):
+                step(piece, events)
+            else:
+                self._segment(piece, events)
 
     # -- segments --
 
@@ -211,10 +264,10 @@ class LogParser:
         stripped = segment.strip()
         if not stripped:
             return
-        # Progress bars are the bulk of a log: recognise them by prefix before anything else.
         if stripped.startswith("steps:"):
             self._step(stripped, events)
             return
+        self._flush_step(events)
         if stripped.startswith("epoch validation steps:"):
             self._validation(stripped, events)
             return
@@ -240,24 +293,57 @@ class LogParser:
     # -- progress bars --
 
     def _step(self, text: str, events: list[LogEvent]) -> None:
-        counter = _COUNTER.search(text)
-        if counter is None:
+        """A training-bar drawing: ``steps:  50%|█████     | 3/6 [00:06<00:06,  2.32s/it, avr_loss=1.15]``.
+
+        Each step is drawn twice (the stale loss, then the fresh one), so a step is held back until a
+        drawing of another step (or any other line) shows that its last drawing was seen.
+        """
+        bracket = text.find(" [", 6)
+        bar_end = text.rfind("| ", 6, bracket)  # the bar's closing edge (an empty bar is all spaces)
+        if bracket < 0 or bar_end < 0:
             return
-        step, total = int(counter[1]), int(counter[2])
-        inside = counter[3]
-        loss_match = _POSTFIX_LOSS.search(inside)
-        loss = _parse_number(loss_match[1]) if loss_match else None
-        if step == 0 or loss is None or (step, loss) == self.state.last_step:
+        close = text.find("]", bracket)
+        if close >= 0 and text[close + 1:].strip():  # a printed line glued after the drawing
+            glued, text = text[close + 1:], text[:close + 1]
+            self._step(text, events)
+            self._segment(glued, events)
             return
-        self.state.last_step = (step, loss)
-        rate = _RATE.search(inside)
+        step_text, slash, total_text = text[bar_end + 2:bracket].strip().partition("/")
+        inside = text[bracket + 2:]
+        if not slash or "avr_loss=" not in inside:
+            return  # the bare drawing before the first loss, or not a bar at all
+        pending = self._pending_step
+        if pending is not None:
+            if pending[0] == step_text:
+                self._pending_step = (step_text, total_text, inside, text)
+                return
+            self._flush_step(events)
+        if self._last_step is not None and self._last_step[0] == step_text \
+                and self._last_step[1] == _loss_text(inside):
+            return  # a closing re-draw of the step already reported
+        self._pending_step = (step_text, total_text, inside, text)
+
+    def _flush_step(self, events: list[LogEvent]) -> None:
+        pending = self._pending_step
+        if pending is None:
+            return
+        self._pending_step = None
+        step_text, total_text, inside, text = pending
+        if not step_text.isdigit() or not total_text.isdigit():
+            return
+        loss_text = _loss_text(inside) or ""
+        self._last_step = (step_text, loss_text)
+        loss = _parse_number(loss_text)
         s_per_it = None
-        if rate is not None and (value := _parse_number(rate[1])):
-            s_per_it = value if rate[2] == "s/it" else 1.0 / value
-        events.append(StepProgress(step, total, self.state.epoch, loss, s_per_it))
-        if not math.isfinite(loss):
-            self._fail(Failure("nan_loss", f"loss became {loss_match[1]} at step {step}",
-                               (text,)), events)
+        for part in inside.split(", ")[1:]:
+            part = part.strip()
+            if part.endswith(("s/it", "it/s")) and (value := _parse_number(part[:-4])):
+                s_per_it = value if part.endswith("s/it") else 1.0 / value
+                break
+        step = int(step_text)
+        events.append(StepProgress(step, int(total_text), self.state.epoch, loss, s_per_it))
+        if loss is not None and not math.isfinite(loss):
+            self._fail(Failure("nan_loss", f"loss became {loss_text} at step {step}", (text,)), events)
 
     def _validation(self, text: str, events: list[LogEvent]) -> None:
         counter = _COUNTER.search(text)
@@ -345,6 +431,14 @@ class LogParser:
         if failure.outranks(self.state.failure):
             self.state.failure = failure
         events.append(failure)
+
+
+def _loss_text(inside: str) -> str | None:
+    """``avr_loss``'s value in a bar's bracket (``00:06<00:06,  2.32s/it, avr_loss=1.15]``)."""
+    at = inside.rfind("avr_loss=")
+    if at < 0:
+        return None
+    return inside[at + 9:].split(",", 1)[0].rstrip("] ")
 
 
 def _join_wrapped(parts: list[str]) -> str:

@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator.kohya.log_grammar import Failure, LogEvent, LogParser, SamplesGenerated
+from orchestrator.kohya.log_grammar import (
+    EpochStarted,
+    Failure,
+    Finished,
+    LogEvent,
+    LogParser,
+    SamplesGenerated,
+)
 from orchestrator.kohya.outputs import find_checkpoints, find_samples
 from orchestrator.runner import tmux
 from orchestrator.runner.files import RunFiles, pid_alive
@@ -58,7 +65,8 @@ class LogTail:
     def _apply(self, events: list[LogEvent], on_event: EventCallback | None) -> None:
         for event in events:
             self.record.apply(event)
-            if isinstance(event, SamplesGenerated) or self.record.samples:
+            # Sample files appear after their log line: look again when the next epoch starts too.
+            if isinstance(event, (SamplesGenerated, EpochStarted, Finished)):
                 refresh_samples(self.record)
             if on_event is not None:
                 on_event(event, self.record)

@@ -101,7 +101,6 @@ class RunRecord:
 
     def apply(self, event: LogEvent, *, seen_at: str | None = None) -> None:
         """Fold one log event into the record (idempotent: replaying a log changes nothing)."""
-        seen_at = seen_at or now_iso()
         if isinstance(event, StepProgress):
             step = event.step + self.step_offset
             # A step is logged twice (stale then fresh loss) and a resume re-runs steps: later wins.
@@ -115,6 +114,7 @@ class RunRecord:
             self.losses.append(entry)
             self.summary.setdefault("total_steps", event.total_steps + self.step_offset)
         elif isinstance(event, EpochStarted):
+            seen_at = seen_at or now_iso()
             self._close_epoch(event.epoch - 1, seen_at)
             if not any(entry["epoch"] == event.epoch for entry in self.epochs):
                 self.epochs.append({"epoch": event.epoch, "started_at": seen_at, "wall_seconds": None})
@@ -135,7 +135,7 @@ class RunRecord:
             self.summary.update({k: v for k, v in values.items() if v is not None})
         elif isinstance(event, Finished):
             self.finished_logged = True
-            self._close_epoch(self.current_epoch, seen_at)
+            self._close_epoch(self.current_epoch, seen_at or now_iso())
         elif isinstance(event, Failure):
             current = Failure(**{**self.failure, "lines": tuple(self.failure["lines"])}) if self.failure else None
             if event.outranks(current):

@@ -162,3 +162,30 @@ def test_feeding_in_small_random_chunks_gives_the_same_events_as_the_whole_log()
 def test_ansi_colours_do_not_hide_lines():
     events = parse_text("\x1b[32mepoch 1/3\x1b[0m\n\x1b[1mmodel saved.\x1b[0m\n")
     assert events == [EpochStarted(1, 3), Finished()]
+
+
+def test_a_bar_still_empty_at_zero_percent_is_read():
+    # A long run's first steps draw "  0%|          |": the bar itself holds "| ".
+    events = parse_text("epoch 1/9\n\rsteps:   0%|          | 1/1000 [00:01<16:39,  1.00s/it, avr_loss=0.123]"
+                        "\rsteps:   0%|          | 2/1000 [00:02<16:38,  1.00s/it, avr_loss=0.121]\n")
+    assert [(e.step, e.avr_loss) for e in events if isinstance(e, StepProgress)] == [(1, 0.123), (2, 0.121)]
+
+
+def test_a_line_printed_right_after_a_bar_drawing_is_still_read():
+    events = parse_text("epoch 1/1\n\rsteps: 100%|██████████| 2/2 [00:02<00:00,  1.00s/it, avr_loss=0.5]"
+                        "saving checkpoint: /out/tiny.safetensors\nmodel saved.\n")
+    assert [type(e).__name__ for e in events] == ["EpochStarted", "StepProgress", "CheckpointSaved", "Finished"]
+
+
+def test_a_long_backlog_on_one_line_is_sampled_with_each_reported_loss_its_own_steps():
+    # Catching up on a long log: 3000 steps drawn twice each (stale loss, then fresh) on one line.
+    drawings = []
+    for step in range(1, 3001):
+        bar = f"\rsteps:  10%|█         | {step}/30000 [00:01<00:09,  1.00s/it"
+        drawings.append(f"{bar}, avr_loss={step - 1}]{bar}, avr_loss={step}]")
+    events = parse_text("epoch 1/10\n" + "".join(drawings) + "\nepoch 2/10\n")
+    steps = [e for e in events if isinstance(e, StepProgress)]
+    assert 20 <= len(steps) <= 400
+    assert all(e.avr_loss == e.step for e in steps)  # never a stale loss under another step's number
+    assert steps[-1].step == 3000 and isinstance(events[-1], EpochStarted)
+    assert [e.step for e in steps] == sorted({e.step for e in steps})
