@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from orchestrator.captions.backends import BACKENDS, DEFAULT_MAX_NEW_TOKENS, build_messages
-from orchestrator.captions.profile import load_profile
-from orchestrator.captions.runner import CaptionReport, plan_captions
+from orchestrator.captions.profile import CharacterProfile, load_profile
+from orchestrator.captions.runner import CaptionPlan, CaptionReport, plan_captions
 from orchestrator.captions.scene import build_prompt
 from orchestrator.captions.tokens import MAX_TOKENS
 
@@ -70,7 +71,7 @@ def run_caption(args: argparse.Namespace) -> int:
     return 1 if report.failures else 0
 
 
-def print_dry_run(plan, profile) -> None:
+def print_dry_run(plan: CaptionPlan, profile: CharacterProfile) -> None:
     job = (plan.jobs or plan.existing)[0]
     prompt = build_prompt(profile)
     print(f"image:   {job.image}")
@@ -101,7 +102,7 @@ def print_report(report: CaptionReport) -> None:
         print(f"error: {failure.reason}", file=sys.stderr)
 
 
-def _names(paths) -> str:
+def _names(paths: Iterable[Path]) -> str:
     names = [Path(p).name for p in paths]
     more = f" (+{len(names) - _LISTED} more)" if len(names) > _LISTED else ""
     return ", ".join(names[:_LISTED]) + more
