@@ -12,6 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from orchestrator.common.errors import PipelineError
+
+
+class SearchAborted(PipelineError):
+    """Raised by an executor for a problem that every trial would hit (no GPU, trainer not installed,
+    disk full): the search records the trial as failed and stops instead of failing trial after trial."""
+
+
 # Called once per evaluated (sample) epoch with that epoch's score; returns True when the search wants the
 # trainer stopped (the pruner decided the trial is a clear loser).
 ReportEpoch = Callable[[int, float], bool]

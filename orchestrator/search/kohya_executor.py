@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.config.paths import ProjectPaths
-from orchestrator.search.executor import ReportEpoch, TrialOutcome, TrialRequest
+from orchestrator.search.executor import ReportEpoch, SearchAborted, TrialOutcome, TrialRequest
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +41,16 @@ class KohyaExecutor:
     # ---------------------------------------------------------------------------------- protocol
     def run(self, request: TrialRequest, report: ReportEpoch) -> TrialOutcome:
         from orchestrator.kohya.render import render_run
-        from orchestrator.runner import start_training
+        from orchestrator.runner import PreflightFailed, start_training
 
         rendered = render_run(request.directory / "config.toml", overrides={"output_name": _output_name(request)},
                               paths=self.paths, run_dir=request.run_dir)
         try:
             handle = start_training(rendered, paths=self.paths, session_name=_session_name(request),
                                     gpus=self.gpus, allow_cpu=self.allow_cpu, tmux_socket=self.tmux_socket)
-        except Exception as error:  # pre-flight refused, tmux missing, session taken: this trial fails
+        except PreflightFailed as error:  # no GPU, no trainer, no disk: every trial would fail the same way
+            raise SearchAborted(f"pre-flight refused trial {request.number}: {error}") from error
+        except Exception as error:  # e.g. a leftover tmux session of the same name: this trial fails
             return TrialOutcome(failure_cause=f"not started: {error}")
         return self._follow(request, handle, report, TrialOutcome())
 
@@ -106,7 +108,13 @@ class KohyaExecutor:
             if isinstance(event, EpochStarted):
                 score_finished_epochs(event.epoch, record)
 
-        record = handle.follow(on_event, poll_seconds=self.poll_seconds)
+        try:
+            record = handle.follow(on_event, poll_seconds=self.poll_seconds)
+        except Exception:
+            # Scoring or following broke (the trial will be failed): do not leave the GPU busy behind us.
+            # Ctrl-C is not caught: the trainer keeps running and the next `search` re-adopts it.
+            stop_run(request.run_dir, timeout=self.stop_timeout, reason="search_error")
+            raise
         if not stopped and record.status == "succeeded":
             score_finished_epochs(float("inf"), record)
         return self._conclude(request, record, report, outcome, stopped=stopped)

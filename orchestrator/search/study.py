@@ -31,7 +31,7 @@ from optuna.trial import TrialState
 from orchestrator.common.errors import UserInputError
 from orchestrator.search import results as res
 from orchestrator.search.constraints import TrainingChoices, check_constraints
-from orchestrator.search.executor import TrialExecutor, TrialOutcome, TrialRequest
+from orchestrator.search.executor import SearchAborted, TrialExecutor, TrialOutcome, TrialRequest
 from orchestrator.search.merge import flatten_training_tables, merge_trial_config
 from orchestrator.search.optuna_setup import (
     MAX_RETRY,
@@ -275,6 +275,10 @@ class Search:
                 if adopt:
                     return self.executor.adopt(request, report)
                 return self.executor.run(request, report)
+            except SearchAborted as error:
+                trial.set_user_attr("failure_cause", str(error))
+                self._tell(trial, res.FAILED, TrialState.FAIL)
+                raise
             except Exception as error:  # a bug or a crash in one trial must not end the whole search
                 log.exception("trial %d failed", trial.number)
                 return TrialOutcome(failure_cause=f"{type(error).__name__}: {error}")

@@ -174,3 +174,31 @@ def test_a_trainer_that_outlived_its_orchestrator_is_readopted(kohya_world, tiny
     assert entry["adopted"] and entry["outcome"] == "complete" and sorted(entry["epoch_scores"]) == ["1", "2", "3"]
     assert json.loads(run_json.read_text())["status"] == "succeeded"
     assert len(list((tmp_path / "logs" / "training").glob("trial_0000_*.log"))) == 1, "trained twice"
+
+
+def test_a_failing_report_stops_the_trainer_before_the_error_propagates(kohya_world, tiny_encoder, tmp_path,
+                                                                        monkeypatch) -> None:
+    from orchestrator.runner.files import RunFiles, pid_alive
+
+    monkeypatch.setenv("FAKE_SD_SCRIPTS_STEP_SECONDS", "0.3")
+
+    def broken_report(epoch: int, score: float) -> bool:
+        raise RuntimeError("storage went away")
+
+    with pytest.raises(RuntimeError, match="storage went away"):
+        _executor(kohya_world, tiny_encoder).run(_request(tmp_path), broken_report)
+    files = RunFiles(tmp_path / "search" / "trials" / "trial_0000" / "run")
+    assert not pid_alive(files.read(files.trainer)["pid"])
+    assert files.read(files.stop)["reason"] == "search_error"
+
+
+def test_a_refused_preflight_aborts_the_search_instead_of_failing_every_trial(kohya_world, tiny_encoder,
+                                                                             tmp_path) -> None:
+    from dataclasses import replace
+
+    from orchestrator.search.executor import SearchAborted
+
+    paths, references, socket_name = kohya_world
+    broken = (replace(paths, trainer_python=str(tmp_path / "no-python")), references, socket_name)
+    with pytest.raises(SearchAborted, match="pre-flight refused trial 0"):
+        _executor(broken, tiny_encoder).run(_request(tmp_path), lambda epoch, score: False)

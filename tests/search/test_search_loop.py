@@ -240,3 +240,17 @@ def test_hyperband_prunes_through_the_same_seam(space, base_config, tmp_path) ->
     pruned = [t for t in results(tmp_path)["trials"] if t["outcome"] == "pruned"]
     assert pruned and all(t["reason"].startswith("stopped by the hyperband pruner") for t in pruned)
     assert all(max(executor.reports[t["number"]]) < t["params"]["max_train_epochs"] for t in pruned)
+
+
+def test_a_problem_every_trial_would_hit_fails_that_trial_and_stops_the_search(short_space, base_config,
+                                                                              tmp_path) -> None:
+    from orchestrator.search.executor import SearchAborted
+
+    class NoGpu(SimulatedExecutor):
+        def run(self, request, report):
+            raise SearchAborted("pre-flight refused: no GPU")
+
+    with pytest.raises(SearchAborted):
+        Search(settings(short_space, base_config, tmp_path, trials=5), NoGpu()).run()
+    trained = [t for t in results(tmp_path)["trials"] if t["outcome"] != "rejected"]
+    assert [(t["outcome"], t["reason"]) for t in trained] == [("failed", "pre-flight refused: no GPU")]
