@@ -12,6 +12,7 @@ from pathlib import Path
 from orchestrator.config.paths import add_location_arguments, paths_from_args
 
 DEFAULT_STALL_MINUTES = 30.0
+WAIT_POLL_SECONDS = 0.25  # --wait returns at most this long after the trainer has ended
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -94,7 +95,8 @@ def _train(args: argparse.Namespace) -> int:
     print(f"  monitor     lora-pipeline monitor {shlex.quote(str(rendered.run_dir))}")
     print(f"  stop        lora-pipeline stop {shlex.quote(str(rendered.run_dir))}")
     if args.wait:
-        return _report(follow_with_retry(handle, retry_oom=args.retry_oom, on_event=_printer()))
+        return _report(follow_with_retry(handle, retry_oom=args.retry_oom, on_event=_printer(),
+                                         poll_seconds=WAIT_POLL_SECONDS))
     _spawn_watcher(rendered.run_dir, args, paths.root)
     if args.attach:
         socket = ["-L", record.tmux_socket] if record.tmux_socket else []

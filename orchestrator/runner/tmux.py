@@ -18,6 +18,7 @@ from pathlib import Path
 from orchestrator.common.errors import PipelineError, UserInputError
 
 SOCKET_ENV = "LORA_PIPELINE_TMUX_SOCKET"
+POSIX_SHELL = "/bin/sh"
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_\-]+")  # tmux forbids '.' and ':' in session names
 
 
@@ -75,12 +76,13 @@ def start_session(name: str, argv: Sequence[str], *, cwd: Path, socket_name: str
     if server.has_session(name, exact=True):
         raise UserInputError(f"tmux session {name!r} already exists", key="session",
                              hint=f"attach with `tmux attach -t {name}`, kill it, or pass --session OTHER")
+    # A plain POSIX sh (no rc files: starts at once, the same quoting rules as shlex) reads the
+    # command; it stays after the trainer ends so that a person who attaches sees the output.
     session = server.new_session(session_name=name, start_directory=str(cwd), attach=False,
-                                 x=width, y=height)
+                                 x=width, y=height, window_command=POSIX_SHELL)
     pane = session.active_window.active_pane
     assert pane is not None
-    # HISTFILE off: the trainer's command line (paths) is not written to the user's shell history.
-    pane.send_keys(shlex.join(list(argv)), enter=True, suppress_history=True)
+    pane.send_keys(shlex.join(list(argv)), enter=True)
 
 
 def kill_session(name: str, socket_name: str | None = None) -> None:

@@ -1,0 +1,145 @@
+"""Wrapper overhead: ``lora-pipeline train --wait`` against the same sd-scripts command run directly.
+
+Side by side in one run, on one tiny project (3 images, 64 px, 2 epochs, batch 1):
+
+1. ``lora-pipeline train bench_cpu --wait --allow-cpu`` (render, pre-flight, tmux session, supervisor,
+   live log following into run.json), timed from the command's start to its exit;
+2. the very argv, cwd and environment the runner used (read back from the run's ``launch.json``),
+   run directly with ``subprocess`` and its output sent to a file.
+
+``--trainer real`` (default when available) runs the real ``train_network.py`` on CPU with the
+random-weight SD1.5 model of the test cache (``LORA_PIPELINE_SD_SCRIPTS``, ``.venv-trainer``,
+``~/.cache/lora-pipeline-tests``); ``--trainer fake`` runs the test double with paced steps.
+The direct run goes second, so it has the warmer page cache: the ratio errs against the wrapper.
+
+    .venv/bin/python bench/runner_overhead.py [--trainer real|fake]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FAKE = ROOT / "tests" / "fakes" / "fake_sd_scripts"
+CACHE = Path(os.environ.get("LORA_PIPELINE_TEST_CACHE", Path.home() / ".cache" / "lora-pipeline-tests"))
+PRESET = """[preset]
+name = "bench_cpu"
+family = "sd15"
+description = "the contract's tiny CPU run"
+min_vram_gb = 0.0
+
+[dataset]
+resolution = 64
+batch_size = 1
+enable_bucket = false
+caption_extension = ".txt"
+
+[network]
+network_module = "networks.lora"
+network_dim = 4
+network_alpha = 1.0
+
+[optimizer]
+optimizer_type = "AdamW"
+learning_rate = 1e-4
+lr_scheduler = "constant"
+
+[training]
+max_train_epochs = 2
+seed = 42
+mixed_precision = "no"
+cache_latents = true
+max_data_loader_n_workers = 0
+
+[saving]
+save_model_as = "safetensors"
+save_every_n_epochs = 1
+
+[sample]
+sample_every_n_epochs = 1
+sample_sampler = "euler_a"
+"""
+
+
+def real_locations() -> dict[str, str] | None:
+    sd_scripts = Path(os.environ.get("LORA_PIPELINE_SD_SCRIPTS", ROOT / "sd-scripts"))
+    python = Path(os.environ.get("LORA_PIPELINE_TRAINER_PYTHON", ROOT / ".venv-trainer" / "bin" / "python"))
+    model, tokenizers = CACHE / "sd15-random", CACHE / "tokenizers"
+    if not ((sd_scripts / "train_network.py").is_file() and python.exists() and model.is_dir()
+            and tokenizers.is_dir()):
+        return None
+    return {"SD_SCRIPTS": str(sd_scripts), "TRAINER_PYTHON": str(python), "BASE_MODEL_SD15": str(model),
+            "TOKENIZER_CACHE_DIR": str(tokenizers)}
+
+
+def make_project(root: Path, locations: dict[str, str]) -> dict[str, str]:
+    from PIL import Image
+
+    (root / "configs" / "training").mkdir(parents=True)
+    (root / "configs" / "training" / "bench_cpu.toml").write_text(PRESET, encoding="utf-8")
+    images = root / "data" / "kohya" / "1_bench"
+    images.mkdir(parents=True)
+    for index in range(3):
+        Image.new("RGB", (64, 64), (80 * index, 120, 200)).save(images / f"img_{index}.png")
+        (images / f"img_{index}.txt").write_text("sks thing", encoding="utf-8")
+    (root / "prompts.txt").write_text("sks thing --n blurry --w 64 --h 64 --d 1234 --s 2\n", encoding="utf-8")
+    env = dict(os.environ)
+    env.update({f"LORA_PIPELINE_{key}": value for key, value in locations.items()})
+    env.update({"LORA_PIPELINE_HOME": str(root), "LORA_PIPELINE_DATASET_DIR": str(root / "data" / "kohya"),
+                "LORA_PIPELINE_PROMPTS_FILE": str(root / "prompts.txt"), "HF_HUB_OFFLINE": "1",
+                "TRANSFORMERS_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": "",
+                "LORA_PIPELINE_TMUX_SOCKET": f"lp-bench-{uuid.uuid4().hex[:8]}"})
+    return env
+
+
+def main() -> None:
+    options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    options.add_argument("--trainer", choices=["real", "fake"], default=None)
+    args = options.parse_args()
+    real = real_locations()
+    trainer = args.trainer or ("real" if real else "fake")
+    if trainer == "real" and real is None:
+        sys.exit("real sd-scripts, .venv-trainer or the test model cache is missing; use --trainer fake")
+    locations = real if trainer == "real" else {"SD_SCRIPTS": str(FAKE), "TRAINER_PYTHON": sys.executable,
+                                                "BASE_MODEL_SD15": str(FAKE)}
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        env = make_project(root, locations)
+        if trainer == "fake":
+            env.update({"FAKE_SD_SCRIPTS_STEP_SECONDS": "0.5", "FAKE_SD_SCRIPTS_MODE": ""})
+        try:
+            start = time.perf_counter()
+            wrapped = subprocess.run([sys.executable, "-m", "orchestrator", "train", "bench_cpu", "--wait",
+                                      "--allow-cpu", "--out", str(root / "wrapped")], cwd=root, env=env,
+                                     capture_output=True, text=True)
+            wrapped_seconds = time.perf_counter() - start
+            if wrapped.returncode != 0:
+                sys.exit(f"the wrapped run failed:\n{wrapped.stdout}\n{wrapped.stderr}")
+            spec = json.loads((root / "wrapped" / ".runner" / "launch.json").read_text())
+            direct_env = {**env, **spec["env"]}
+            with open(root / "direct.log", "wb") as log:
+                start = time.perf_counter()
+                direct = subprocess.run(spec["argv"], cwd=spec["cwd"], env=direct_env, stdout=log,
+                                        stderr=subprocess.STDOUT)
+                direct_seconds = time.perf_counter() - start
+            if direct.returncode != 0:
+                sys.exit(f"the direct run failed (exit {direct.returncode}); see its log")
+        finally:
+            subprocess.run(["tmux", "-L", env["LORA_PIPELINE_TMUX_SOCKET"], "kill-server"],
+                           capture_output=True)
+    print(f"trainer: {trainer} ({locations['SD_SCRIPTS']})")
+    print(f"lora-pipeline train --wait: {wrapped_seconds:7.2f} s  (render, pre-flight, tmux, supervisor, follow)")
+    print(f"same argv run directly   : {direct_seconds:7.2f} s")
+    print(f"wrapper overhead ratio   : {wrapped_seconds / direct_seconds:7.3f}  (target <= 1.02)")
+
+
+if __name__ == "__main__":
+    main()
