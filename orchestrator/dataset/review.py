@@ -37,14 +37,25 @@ button{font:inherit;padding:5px 12px;margin-right:6px;cursor:pointer}
 .badge{float:right;font-size:11px;padding:1px 6px;border-radius:8px;background:#3b8f3b;color:#fff}
 .borderline .badge{background:#b8860b}
 textarea{width:100%;height:70px;display:none;margin-top:6px}
+.card.hidden{display:none}
 """
 
 _SCRIPT = """
 const cards = Array.from(document.querySelectorAll('.card'));
 const counter = document.getElementById('kept-count');
+const filter = document.getElementById('filter');
 function refresh() {
   counter.textContent = cards.filter(c => !c.classList.contains('reject')).length;
+  document.getElementById('rescued-count').textContent =
+    cards.filter(c => c.dataset.default === 'reject' && !c.classList.contains('reject')).length;
+  cards.forEach(c => {
+    const kept = !c.classList.contains('reject');
+    const show = filter.value === 'all' || (filter.value === 'keep' && kept) ||
+      (filter.value === 'reject' && !kept) || (filter.value === 'borderline' && c.classList.contains('borderline'));
+    c.classList.toggle('hidden', !show);
+  });
 }
+filter.addEventListener('change', refresh);
 function toggle(card) {
   card.classList.toggle('reject');
   card.querySelector('.state').textContent = card.classList.contains('reject') ? 'reject' : 'keep';
@@ -94,12 +105,15 @@ def write_review_page(path: Path, records: list[FrameRecord], summary: dict[str,
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Curation review ({len(shown)} frames)</title>
 <style>{_STYLE}</style></head><body>
-<header><h1>Curation review: keeping <span id="kept-count">0</span> of {len(shown)}</h1>
+<header><h1>Curation review: keeping <span id="kept-count">0</span> of {len(shown)}
+(<span id="rescued-count">0</span> borderline rescued)</h1>
 <p>{html.escape(summary['funnel'])}; {counts['borderline']} borderline (unticked).
 Identity: {html.escape(identity['rule'])}, threshold {identity['threshold']:g}.</p>
 <p>Click a frame to toggle keep / reject, then export and run
 <code>lora-pipeline curate apply {html.escape(str(path.parent))} --decisions decisions.json</code>.</p>
 <button id="export">Export decisions</button><button id="reset">Reset</button>
+<label>Show <select id="filter"><option value="all">all</option><option value="keep">kept</option>
+<option value="reject">rejected</option><option value="borderline">borderline</option></select></label>
 <textarea id="decisions-output" readonly></textarea></header>
 <main id="grid">
 {''.join(cards)}

@@ -36,6 +36,10 @@ out.id = 'captured';
 out.textContent = document.getElementById('decisions-output').value;
 document.body.appendChild(out);
 document.body.dataset.toggled = [firstAccepted.dataset.id, firstBorderline.dataset.id].join('|');
+const filter = document.getElementById('filter');
+filter.value = 'borderline';
+filter.dispatchEvent(new Event('change'));
+document.body.dataset.visible = all.filter(c => !c.classList.contains('hidden')).length;
 </script>
 """
 
@@ -61,6 +65,8 @@ def test_clicks_toggle_and_export_feeds_curate_apply(frame_set, tiny_encoder, tm
     assert dom.count('class="card') == len(shown)
     assert re.search(r'id="kept-count">(\d+)<', dom).group(1) == str(
         sum(r.verdict == "accepted" for r in result.records))  # one dropped, one rescued
+    assert re.search(r'id="rescued-count">(\d+)<', dom).group(1) == "1"
+    assert re.search(r'data-visible="(\d+)"', dom).group(1) == str(sum(r.verdict == "borderline" for r in shown))
     exported = json.loads(html.unescape(re.search(r'<pre id="captured">(.*?)</pre>', dom, re.S).group(1)))
     assert exported["decisions"][accepted_id] == "reject"
     assert exported["decisions"][borderline_id] == "keep"
