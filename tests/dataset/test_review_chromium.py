@@ -36,9 +36,9 @@ out.id = 'captured';
 out.textContent = document.getElementById('decisions-output').value;
 document.body.appendChild(out);
 document.body.dataset.toggled = [firstAccepted.dataset.id, firstBorderline.dataset.id].join('|');
-const filter = document.getElementById('filter');
-filter.value = 'borderline';
-filter.dispatchEvent(new Event('change'));
+const showSelect = document.getElementById('filter');
+showSelect.value = 'borderline';
+showSelect.dispatchEvent(new Event('change'));
 document.body.dataset.visible = all.filter(c => !c.classList.contains('hidden')).length;
 </script>
 """
