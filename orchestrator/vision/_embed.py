@@ -2,8 +2,9 @@
 
 Pipeline: content hashes (memoised) -> cache lookup -> for the misses only, a bounded window of
 decode+preprocess jobs runs in a thread pool while the model embeds the previous batch (Pillow,
-resizing and torch ops release the GIL). At most ``batch_size * (workers + 2)`` decoded images exist
-at once, so memory does not grow with the number of files. A file that cannot be decoded is
+resizing and torch ops release the GIL). At most ``batch_size * (workers + 3)`` decoded images exist
+at once (the queued window plus the batch in the model), so memory does not grow with the number
+of files. A file that cannot be decoded is
 recorded in ``failures`` and the rest go on.
 """
 
@@ -149,7 +150,7 @@ def _embed_stream(encoder: ClipEncoder, paths: list[Path], hashes: dict[Path, st
 
     window: deque[tuple[Path, Future[Any]]] = deque()
     remaining = iter(paths)
-    limit = batch_size * (workers + 2)
+    limit = batch_size * (workers + 2)  # queued jobs; the batch being embedded is on top
 
     def refill() -> None:
         while len(window) < limit:

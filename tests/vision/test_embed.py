@@ -78,3 +78,36 @@ def test_nothing_readable_gives_an_empty_table_of_the_right_width(tiny_encoder, 
     assert table.vectors.shape == (0, 32) and len(table) == 0
     assert table.failures[tmp_path / "empty.png"].reason == "empty_file"
     assert tmp_path / "empty.png" not in table
+
+
+def test_decoded_images_in_flight_stay_bounded(tiny_encoder, tmp_path):
+    """Streaming: with 120 files, batch 4 and 2 workers, at most 4 * (2 + 3) images are decoded and
+    not yet embedded (queued window + the batch in the model), whatever the number of files."""
+
+    class CountingEncoder(ClipEncoder):
+        prepared = embedded = most_ahead = 0
+
+        def __init__(self, inner: ClipEncoder) -> None:
+            super().__init__(inner.model, self._count(inner.preprocess), inner.tokenizer,
+                             identity=inner.identity, device="cpu")
+
+        def _count(self, preprocess):
+            def wrapped(image):
+                CountingEncoder.prepared += 1
+                return preprocess(image)
+            return wrapped
+
+        def embed_tensors(self, batch):
+            CountingEncoder.most_ahead = max(CountingEncoder.most_ahead, CountingEncoder.prepared - self.embedded)
+            CountingEncoder.embedded += len(batch)
+            return super().embed_tensors(batch)
+
+    paths = []
+    for index in range(120):
+        path = tmp_path / f"{index:04d}.png"
+        synthetic_scene(index, (48, 36)).save(path, compress_level=0)
+        paths.append(path)
+    encoder = CountingEncoder(tiny_encoder)
+    table = embed_files(encoder, paths, batch_size=4, workers=2, progress=False)
+    assert len(table) == 120 and CountingEncoder.embedded == 120
+    assert 4 < CountingEncoder.most_ahead <= 4 * (2 + 3)  # > one batch: decoding runs ahead
