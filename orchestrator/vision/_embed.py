@@ -4,8 +4,7 @@ Pipeline: content hashes (memoised) -> cache lookup -> for the misses only, a bo
 decode+preprocess jobs runs in a thread pool while the model embeds the previous batch (Pillow,
 resizing and torch ops release the GIL). At most ``batch_size * (workers + 3)`` decoded images exist
 at once (the queued window plus the batch in the model), so memory does not grow with the number
-of files. A file that cannot be decoded is
-recorded in ``failures`` and the rest go on.
+of files. A file that cannot be decoded is recorded in ``failures`` and the rest go on.
 """
 
 from __future__ import annotations
