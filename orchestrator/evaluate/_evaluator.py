@@ -124,15 +124,17 @@ class Evaluator:
         failures = {**table.failures, **measure_failures}
         identity_rows: dict[Path, np.ndarray] = {}
         if self.identity_encoder is not None:
-            identity_rows = self._embed(table.paths, self.identity_encoder).as_dict()
+            identity_table = self._embed(table.paths, self.identity_encoder)
+            identity_rows = identity_table.as_dict()
+            failures.update(identity_table.failures)
         by_path = {s.path: s for s in samples}
         prompt_texts = {p.index: p.text for p in facts.prompts}
         texts = sorted({prompt_texts[s.prompt_index] for s in samples if s.prompt_index in prompt_texts})
         text_rows = dict(zip(texts, embed_texts_cached(self.encoder, texts, self.cache), strict=True))
         inputs = []
         for path, vector in zip(table.paths, table.vectors, strict=True):
-            if path not in measures:
-                continue
+            if path not in measures or (self.identity_encoder is not None and path not in identity_rows):
+                continue  # unreadable for one of the models: already listed in the failures
             sample = by_path[path]
             text = prompt_texts.get(sample.prompt_index)
             inputs.append(SampleInputs(
