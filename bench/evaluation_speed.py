@@ -113,6 +113,7 @@ def main() -> None:
         embed_texts_cached(encoder, [p.text for p in read_prompt_file(root / "prompts.txt")], evaluator.cache)
         prompt_texts = time.perf_counter() - start
         raw = scoring = 0.0
+        rows_before = evaluator.cache.count(encoder.identity)
         by_epoch: dict[int, list[Path]] = {}
         for path in samples:
             by_epoch.setdefault(int(path.name.split("_e")[1][:6]), []).append(path)
@@ -124,6 +125,7 @@ def main() -> None:
         start = time.perf_counter()
         first = evaluator.evaluate(run_dir)
         scoring += time.perf_counter() - start
+        computed = evaluator.cache.count(encoder.identity) - rows_before
         start = time.perf_counter()
         second = evaluator.evaluate(run_dir)
         cached = time.perf_counter() - start
@@ -151,7 +153,8 @@ def main() -> None:
         print(f"scoring / raw forward = {scoring / raw:.2f}x   (target <= 1.5); counting the prompt texts in: "
               f"{(scoring + prompt_texts) / raw:.2f}x")
         print(f"scoring / cached re-score = {scoring / cached:.1f}x   (target >= 20)")
-        print(f"identical totals after re-score: {same}; best epoch {first.best.epoch if first.best else None}")
+        print(f"image embeddings computed by the scoring (2): {computed} of {n} samples; identical totals after "
+              f"re-score: {same}; best epoch {first.best.epoch if first.best else None}")
 
 
 if __name__ == "__main__":
