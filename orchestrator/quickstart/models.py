@@ -17,6 +17,7 @@ from orchestrator.common.errors import UserInputError
 RANDOM_CLIP_MODEL = "ViT-B-32"
 REAL_CLIP_MODEL = "ViT-L-14"
 VLM_BACKEND = "qwen2_vl"
+RANDOM_VLM = "Qwen2-VL caption model"
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,10 @@ class QuickstartModels:
     @property
     def any_random(self) -> bool:
         return bool(self.random)
+
+    @property
+    def vlm_is_random(self) -> bool:
+        return RANDOM_VLM in self.random
 
 
 def default_model_cache() -> Path:
@@ -67,7 +72,7 @@ def resolve_models(*, cache_dir: Path, base_model: str | None, clip_weights: str
         if not (folder / "config.json").is_file():
             build_tiny_qwen2_vl(folder, kind=VLM_BACKEND)
         vlm_weights = str(folder)
-        random.append("Qwen2-VL caption model")
+        random.append(RANDOM_VLM)
     return QuickstartModels(base_model=base_model, tokenizer_cache_dir=tokenizers, clip_model=clip_model,
                             clip_weights=clip_weights, vlm_weights=vlm_weights, random=tuple(random))
 

@@ -24,6 +24,9 @@ SEARCH_SPACE_FILE = _PACKAGE / "search_space.toml"
 OUTPUT_NAME = "quickstart_toy"
 SUBSET_NAME = "toyhero"
 STUDY_NAME = "quickstart"
+#: 16 good frames (about 17 survive curation): enough for every stage to show its work, few enough
+#: that four 2-epoch CPU runs fit the quickstart's 15 minutes.
+QUICKSTART_TOY = ToyDatasetSpec(good=16)
 
 #: What a GPU changes so that the same command is a real (short) training: full resolution, fp16, more
 #: repeats and epochs. Keys are kohya arguments or ``dataset.<key>``, as for ``--set``.
@@ -33,7 +36,7 @@ CUDA_OVERRIDES: dict[str, object] = {
 }
 REPEATS = {"cpu": 1, "cuda": 10}
 SAMPLE_SIZE = {"cpu": 64, "cuda": 512}
-SAMPLE_STEPS = {"cpu": 4, "cuda": 20}
+SAMPLE_STEPS = {"cpu": 2, "cuda": 20}
 SAMPLE_PROMPTS = (
     "standing on a beach, smiling",
     "running in a village street, waving",
@@ -65,7 +68,7 @@ class QuickstartOptions:
     sd_scripts: Path | None = None  # default: configs/paths.toml (LORA_PIPELINE_SD_SCRIPTS)
     trainer_python: str | None = None
     trials: int = 3
-    toy: ToyDatasetSpec = field(default_factory=ToyDatasetSpec)
+    toy: ToyDatasetSpec = field(default_factory=lambda: QUICKSTART_TOY)
     model_cache: Path | None = None
     tmux_socket: str | None = None
     progress: bool = True
@@ -173,10 +176,15 @@ def prepare_step(state: QuickstartState) -> dict[str, Any]:
 def caption_step(state: QuickstartState) -> dict[str, Any]:
     from orchestrator.captions import caption_folder, load_qwen_backend
     from orchestrator.captions.profile import profile_from_mapping
+    from orchestrator.captions.tiny_model import TINY_MAX_PIXELS, TINY_PATCH_PIXELS
     from orchestrator.dataset import validate_kohya_dataset
 
     assert state.kohya_dir is not None and state.models is not None
-    backend = load_qwen_backend("qwen2_vl", state.models.vlm_weights, device=state.options.device)
+    budget: dict[str, int] = {}
+    if state.models.vlm_is_random:
+        # Its words are noise whatever the budget: a few visual tokens and a short answer keep it quick.
+        budget = {"min_pixels": TINY_PATCH_PIXELS, "max_pixels": TINY_MAX_PIXELS, "max_new_tokens": 32}
+    backend = load_qwen_backend("qwen2_vl", state.models.vlm_weights, device=state.options.device, **budget)
     report = caption_folder(state.kohya_dir, profile_from_mapping(TOY_PROFILE), backend=backend, batch_size=8,
                             progress=state.options.progress)
     del backend  # the trainer needs the memory next
