@@ -4,8 +4,8 @@ Started as ``python supervisor.py SPEC.json`` (standard library only, so it runs
 starts in milliseconds). The spec names the trainer's argv, cwd, extra environment, the log file, the
 run's lock file and the folder for the status files:
 
-- ``trainer.json``: ``{"pid", "supervisor_pid", "started_at"}`` once the trainer is running;
-- ``exit.json``: ``{"exit_code", "signal", "finished_at", "error"}`` when it has ended.
+- ``trainer.json``: ``{"pid", "supervisor_pid", "started_at", "started_unix"}`` once the trainer runs;
+- ``exit.json``: ``{"exit_code", "signal", "finished_at", "finished_unix", "error"}`` when it has ended.
 
 The supervisor holds an exclusive ``flock`` on the run's lock file for as long as the trainer lives, so
 a second run on the same folder is refused even after the orchestrator that started this one died.
@@ -103,7 +103,8 @@ def main(spec_path: str) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, forward)
     _write_json(os.path.join(status_dir, "trainer.json"),
-                {"pid": child.pid, "supervisor_pid": os.getpid(), "started_at": _now()})
+                {"pid": child.pid, "supervisor_pid": os.getpid(), "started_at": _now(),
+                 "started_unix": time.time()})
     state = {"echo": True}
     assert child.stdout is not None
     fd = child.stdout.fileno()
@@ -119,7 +120,7 @@ def main(spec_path: str) -> int:
     code = child.wait()
     log.close()
     _write_json(exit_file, {"exit_code": code if code >= 0 else None, "signal": -code if code < 0 else None,
-                            "finished_at": _now(), "error": None})
+                            "finished_at": _now(), "finished_unix": time.time(), "error": None})
     os.close(lock_fd)
     return 0 if code == 0 else 1
 
