@@ -20,7 +20,7 @@ from typing import Any
 
 from orchestrator.kohya.checkout import inspect_checkout
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
+_KOHYA_SUBSET = re.compile(r"^\d+_.+$")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 # A saved LoRA (fp16) weighs about this many MB per unit of network_dim; a state adds the fp32
 # weights and two AdamW moments. Measured on SD1.5 / SDXL LoRAs of dim 32-128.
@@ -99,51 +99,33 @@ def check_vram(min_vram_gb: float, gpu_ids: list[int] | None, *, allow_cpu: bool
     return report
 
 
-def _caption_extension(subset: dict[str, Any], general: dict[str, Any]) -> str:
-    return str(subset.get("caption_extension", general.get("caption_extension", ".caption")))
+def check_dataset(dataset: dict[str, Any]) -> PreflightReport:
+    """Every subset folder passes the dataset stage's integrity check (images = captions, none corrupt).
 
+    Problems are grouped: one line per kind of problem and folder, naming the first case.
+    """
+    from orchestrator.dataset.layout import validate_kohya_dataset
 
-def check_dataset(dataset: dict[str, Any], *, verify_images: bool = True) -> PreflightReport:
-    """Images = captions in every subset, no unreadable image."""
     report = PreflightReport()
-    general = dataset.get("general", {}) or {}
     subsets = [s for block in dataset.get("datasets", []) or [] for s in block.get("subsets", []) or []]
     if not subsets:
         report.problems.append("dataset: the dataset config has no subsets (no image folders)")
     for subset in subsets:
         folder = Path(str(subset.get("image_dir", "")))
-        if not folder.is_dir():
-            report.problems.append(f"dataset: image folder {folder} does not exist")
+        if not _KOHYA_SUBSET.match(folder.name):
+            report.problems.append(f"dataset: {folder} is not a kohya subset folder named "
+                                   "{repeats}_{name} (run `lora-pipeline dataset prepare`)")
             continue
-        images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not images:
-            report.problems.append(f"dataset: no images in {folder}")
-            continue
-        extension = _caption_extension(subset, general)
-        uncaptioned = [p.name for p in images if not p.with_suffix(extension).is_file()]
-        if uncaptioned:
-            report.problems.append(f"dataset: {len(uncaptioned)} of {len(images)} images in {folder} have no "
-                                   f"{extension} caption (first: {uncaptioned[0]})")
-        if verify_images:
-            broken = _unreadable_images(images)
-            if broken:
-                report.problems.append(f"dataset: {len(broken)} unreadable image(s) in {folder} "
-                                       f"(first: {broken[0]})")
-        report.notes.append(f"dataset: {folder}: {len(images)} images")
+        checked = validate_kohya_dataset(folder)
+        by_code: dict[str, list] = {}
+        for problem in checked.problems:
+            by_code.setdefault(problem.code, []).append(problem)
+        for code, problems in by_code.items():
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            report.problems.append(f"dataset: {code.replace('_', ' ')}: {problems[0]}{more}")
+        if not checked.problems:
+            report.notes.append(f"dataset: {folder}: {checked.counts_line()}")
     return report
-
-
-def _unreadable_images(images: list[Path]) -> list[str]:
-    from PIL import Image
-
-    broken = []
-    for path in images:
-        try:
-            with Image.open(path) as image:
-                image.verify()
-        except Exception:  # noqa: BLE001 - any decoder error means the trainer would crash on it
-            broken.append(path.name)
-    return broken
 
 
 def check_base_model(model: str | None) -> PreflightReport:

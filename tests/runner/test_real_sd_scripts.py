@@ -25,7 +25,7 @@ def real_rendered(root: Path, model: Path, tokenizers: Path, *, epochs: int) -> 
     run_dir = root / "out put"  # a space: the real trainer gets its paths verbatim too
     config_dir = run_dir / "config"
     config_dir.mkdir(parents=True, exist_ok=True)
-    image_dir = root / "data" / "img"
+    image_dir = root / "data" / "1_img"
     if not image_dir.is_dir():
         make_dataset(image_dir, count=3)
     prompts = root / "prompts.txt"

@@ -188,8 +188,8 @@ def test_preflight_reports_every_problem_on_its_own_line(tmp_path, tmux_socket, 
     with pytest.raises(PreflightFailed) as caught:
         start_training(rendered, paths=project_paths.with_overrides(trainer_python=str(tmp_path / "nopython")))
     problems = caught.value.report.problems
-    assert any("have no .txt caption" in p for p in problems)
-    assert any("unreadable image" in p for p in problems)
+    assert any(p.startswith("dataset: missing caption:") and "frame_000" in p for p in problems)
+    assert any(p.startswith("dataset: unreadable image:") and "frame_001.png" in p for p in problems)
     assert any("no-model does not exist" in p for p in problems)
     assert any("trainer Python" in p for p in problems)
     assert not (rendered.run_dir / "run.json").exists()  # nothing started
