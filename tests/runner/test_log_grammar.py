@@ -189,3 +189,18 @@ def test_a_long_backlog_on_one_line_is_sampled_with_each_reported_loss_its_own_s
     assert all(e.avr_loss == e.step for e in steps)  # never a stale loss under another step's number
     assert steps[-1].step == 3000 and isinstance(events[-1], EpochStarted)
     assert [e.step for e in steps] == sorted({e.step for e in steps})
+
+
+def test_a_backlog_fed_in_chunks_still_reports_only_fresh_losses():
+    drawings = []
+    for step in range(1, 4001):
+        bar = f"\rsteps:  10%|█         | {step}/40000 [00:01<00:09,  1.00s/it"
+        drawings.append(f"{bar}, avr_loss={step - 1}]{bar}, avr_loss={step}]")
+    text = "epoch 1/10\n" + "".join(drawings) + "\nmodel saved.\n"
+    parser, events = LogParser(), []
+    for start in range(0, len(text), 250_007):  # > _BULK_DRAWINGS per chunk
+        events += parser.feed(text[start:start + 250_007])
+    events += parser.close()
+    steps = [e for e in events if isinstance(e, StepProgress)]
+    assert all(e.avr_loss == e.step for e in steps) and steps[-1].step == 4000
+    assert isinstance(events[-1], Finished)
