@@ -35,10 +35,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _quickstart(args: argparse.Namespace) -> int:
+    import logging
+
     from orchestrator.common.errors import UserInputError
     from orchestrator.quickstart.chain import print_timings, print_where, run_quickstart
     from orchestrator.quickstart.steps import QuickstartOptions
 
+    # Each tmux session start logs an INFO line; the quickstart prints its own account of them.
+    logging.getLogger("libtmux").setLevel(logging.WARNING)
     if args.trials < 1:
         raise UserInputError("must be at least 1", key="trials")
     options = QuickstartOptions(
