@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -127,14 +128,20 @@ def main() -> None:
                 sys.exit(f"the wrapped run failed:\n{wrapped.stdout}\n{wrapped.stderr}")
             status = root / "wrapped" / ".runner"
             spec = json.loads((status / "launch.json").read_text())
-            trainer_seconds = (json.loads((status / "exit.json").read_text())["finished_unix"]
-                               - json.loads((status / "trainer.json").read_text())["started_unix"])
+            exit_info = json.loads((status / "exit.json").read_text())
+            trainer_seconds = exit_info["finished_unix"] - json.loads((status / "trainer.json").read_text())[
+                "started_unix"]
+            wrapped_cpu = exit_info["cpu_seconds"]
             direct_env = {**env, **spec["env"]}
             with open(root / "direct.log", "wb") as log:
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 start = time.perf_counter()
                 direct = subprocess.run(spec["argv"], cwd=spec["cwd"], env=direct_env, stdout=log,
                                         stderr=subprocess.STDOUT)
                 direct_seconds = time.perf_counter() - start
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                direct_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+            direct_steps = (root / "direct.log").read_bytes().count(b"model saved.")
             if direct.returncode != 0:
                 sys.exit(f"the direct run failed (exit {direct.returncode}); see its log")
         finally:
@@ -143,7 +150,8 @@ def main() -> None:
     print(f"trainer: {trainer} ({locations['SD_SCRIPTS']})")
     print(f"lora-pipeline train --wait: {wrapped_seconds:7.2f} s  (render, pre-flight, tmux, supervisor, follow)")
     print(f"  of which the trainer ran: {trainer_seconds:7.2f} s  (supervisor's clock, same run)")
-    print(f"same argv run directly   : {direct_seconds:7.2f} s")
+    print(f"same argv run directly   : {direct_seconds:7.2f} s  ('model saved.' seen: {bool(direct_steps)})")
+    print(f"trainer CPU time         : {wrapped_cpu:7.2f} s wrapped, {direct_cpu:.2f} s direct")
     print(f"overhead within the run  : {wrapped_seconds - trainer_seconds:7.2f} s -> ratio "
           f"{wrapped_seconds / trainer_seconds:.3f}  (target <= 1.02)")
     print(f"side-by-side ratio       : {wrapped_seconds / direct_seconds:7.3f}  (includes load changes "

@@ -5,7 +5,8 @@ starts in milliseconds). The spec names the trainer's argv, cwd, extra environme
 run's lock file and the folder for the status files:
 
 - ``trainer.json``: ``{"pid", "supervisor_pid", "started_at", "started_unix"}`` once the trainer runs;
-- ``exit.json``: ``{"exit_code", "signal", "finished_at", "finished_unix", "error"}`` when it has ended.
+- ``exit.json``: ``{"exit_code", "signal", "finished_at", "finished_unix", "cpu_seconds", "error"}`` when
+  it has ended (``cpu_seconds``: the trainer's user + system time).
 
 The supervisor holds an exclusive ``flock`` on the run's lock file for as long as the trainer lives, so
 a second run on the same folder is refused even after the orchestrator that started this one died.
@@ -117,10 +118,18 @@ def main(spec_path: str) -> int:
             break
         log.write(data)
         _echo(data, state)
-    code = child.wait()
+    while True:
+        try:
+            _, status, usage = os.wait4(child.pid, 0)  # wait4: the trainer's CPU time comes with it
+            break
+        except InterruptedError:
+            continue
+    code = os.waitstatus_to_exitcode(status)
+    child.returncode = code
     log.close()
     _write_json(exit_file, {"exit_code": code if code >= 0 else None, "signal": -code if code < 0 else None,
-                            "finished_at": _now(), "finished_unix": time.time(), "error": None})
+                            "finished_at": _now(), "finished_unix": time.time(),
+                            "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2), "error": None})
     os.close(lock_fd)
     return 0 if code == 0 else 1
 
