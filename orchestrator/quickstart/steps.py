@@ -115,6 +115,22 @@ def quickstart_paths(options: QuickstartOptions, base: ProjectPaths) -> ProjectP
     )
 
 
+def check_step(state: QuickstartState) -> dict[str, Any]:
+    """Fail in seconds, not after curation and captions, when training cannot start at all."""
+    from orchestrator.kohya.checkout import TRAINING_SCRIPTS, inspect_checkout
+    from orchestrator.runner import PreflightFailed
+    from orchestrator.runner.preflight import check_tools
+
+    report = check_tools(sd_scripts=state.paths.sd_scripts, trainer_python=state.paths.trainer_python,
+                         script_name=TRAINING_SCRIPTS["sd15"])
+    for warning in report.warnings:
+        print(f"warning: {warning}")
+    if not report.ok:
+        raise PreflightFailed(report)
+    return {"sd_scripts": inspect_checkout(state.paths.sd_scripts).describe(),
+            "trainer_python": state.paths.trainer_python}
+
+
 def models_step(state: QuickstartState) -> dict[str, Any]:
     from orchestrator.quickstart.models import default_model_cache
     from orchestrator.vision import load_clip
@@ -316,6 +332,7 @@ def report_step(state: QuickstartState) -> dict[str, Any]:
 
 
 STEPS: tuple[Step, ...] = (
+    Step("check", "tmux, sd-scripts and the trainer Python are there", check_step),
     Step("models", "build or load the models", models_step),
     Step("toy dataset", "draw the toy character's frames and references", toy_dataset_step),
     Step("curate", "quality, near-duplicates and identity against the references", curate_step),

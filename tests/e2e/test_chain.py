@@ -57,7 +57,7 @@ def _json(path: Path) -> dict:
 def test_every_stage_ran_and_the_summary_says_so(chain) -> None:
     summary = _json(chain.out / "quickstart_summary.json")
     assert summary["complete"] is True
-    assert [s["name"] for s in summary["stages"]] == ["models", "toy dataset", "curate", "prepare", "caption",
+    assert [s["name"] for s in summary["stages"]] == ["check", "models", "toy dataset", "curate", "prepare", "caption",
                                                       "train", "evaluate", "search", "report"]
     assert all(s["status"] == "ok" and s["seconds"] >= 0 for s in summary["stages"])
     assert summary["total_seconds"] == pytest.approx(sum(s["seconds"] for s in summary["stages"]), abs=0.1)
