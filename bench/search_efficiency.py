@@ -10,15 +10,18 @@ Strategies, each over the same seeds (a seed moves the surface's optimum and see
   guide        TPE (multivariate, 5 start-up trials), no rules, no pruning   <- the guide's script
   tpe+rules    TPE, unsafe trials rejected before training
   +median      TPE, rules, median pruning after each sample epoch
-  ours         TPE, rules, median pruning, and a run stops 2 sample epochs after its peak
-               (the defaults of `lora-pipeline search`)
-  ours+hb      the same with --pruner hyperband
+  median+stop  TPE, rules, median pruning, and a run stops 2 sample epochs after its peak
+               (the defaults of `lora-pipeline search` before the warm start and the catch-up pruner)
+  ours         TPE, rules, catch-up pruning (stop a run once it cannot reach the best finished score),
+               stop 2 sample epochs after the peak (the defaults of `lora-pipeline search`)
+  ours+warm    ours with --warm-start: the study starts from the space file's preset (luca_final_v1_pure)
+  ours+hb      ours with --pruner hyperband
 
 Reported: GPU-hours until a completed trial is within 2% of the best reachable score (the best
 noise-free score over 3000 random safe configs and everything any strategy found), the best score
 after 20 trained trials, and the search's own time between trials (real SQLite storage, real files).
 
-Run: .venv/bin/python bench/search_efficiency.py [--seeds 20] [--budget 40] [--workers 2]
+Run: .venv/bin/python bench/search_efficiency.py [--seeds 20] [--first-seed 0] [--budget 40] [--workers 2]
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from orchestrator.search.constraints import TrainingChoices, check_constraints  
 from orchestrator.search.merge import flatten_training_tables, merge_trial_config  # noqa: E402
 from orchestrator.search.simulator import ResponseSurface, SimulatedExecutor  # noqa: E402
 from orchestrator.search.space import SearchSpace, load_search_space  # noqa: E402
+from orchestrator.search.warm_start import load_warm_start  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SPACE = ROOT / "configs" / "search" / "luca_tpe_v2_1.toml"
@@ -54,7 +58,10 @@ STRATEGIES = {
     "guide": {"sampler": "tpe", "enforce_constraints": False, "pruner": "none", "patience": 0},
     "tpe+rules": {"sampler": "tpe", "enforce_constraints": True, "pruner": "none", "patience": 0},
     "+median": {"sampler": "tpe", "enforce_constraints": True, "pruner": "median", "patience": 0},
-    "ours": {"sampler": "tpe", "enforce_constraints": True, "pruner": "median", "patience": 2},
+    "median+stop": {"sampler": "tpe", "enforce_constraints": True, "pruner": "median", "patience": 2},
+    "ours": {"sampler": "tpe", "enforce_constraints": True, "pruner": "catchup", "patience": 2},
+    "ours+warm": {"sampler": "tpe", "enforce_constraints": True, "pruner": "catchup", "patience": 2,
+                  "warm_start": True},
     "ours+hb": {"sampler": "tpe", "enforce_constraints": True, "pruner": "hyperband", "patience": 2},
 }
 WITHIN = 0.02
@@ -74,9 +81,12 @@ def run_strategy(name: str, seed: int, budget: int) -> list[TrialPoint]:
 
     space = load_search_space(SPACE)
     surface = ResponseSurface(seed=seed)
+    strategy = dict(STRATEGIES[name])
+    # As the CLI does: the base preset (not in the space here, so skipped) and the space file's presets.
+    warm = load_warm_start(space, ROOT, base=("bench_base", BASE)).points if strategy.pop("warm_start", False) else []
     settings = SearchSettings(space=space, base_config=BASE, output=Path(tempfile.gettempdir()) / "unused",
                               trials=budget, storage_url="memory", seed=seed, write_files=False,
-                              study_name=f"{name}_{seed}", **STRATEGIES[name])
+                              study_name=f"{name}_{seed}", warm_start=tuple(warm), **strategy)
     search = Search(settings, SimulatedExecutor(surface=surface, record_progress=False))
     search.run()
     points = []
@@ -173,13 +183,15 @@ def wrapper_gaps(trials: int = 12) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--first-seed", type=int, default=0, help="validate on other seeds, e.g. 100")
     parser.add_argument("--budget", type=int, default=40, help="trained trials per strategy and seed")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     started = time.perf_counter()
     with ProcessPoolExecutor(args.workers) as pool:
-        seeds = list(pool.map(one_seed, range(args.seeds), [args.budget] * args.seeds))
-    print(f"{args.seeds} seeds, up to {args.budget} trained trials each; target = within {WITHIN:.0%} of the "
+        seeds = list(pool.map(one_seed, range(args.first_seed, args.first_seed + args.seeds),
+                              [args.budget] * args.seeds))
+    print(f"{args.seeds} seeds from {args.first_seed}, up to {args.budget} trained trials each; target = within {WITHIN:.0%} of the "
           f"best reachable score (mean reference {statistics.mean(s['reference'] for s in seeds):.4f})\n")
     print(f"{'strategy':<10} {'GPU-h to target':>16} {'(p25-p75)':>14} {'reached':>8} {'best@20':>9} {'sd':>7} "
           f"{'GPU-h/20 trials':>16} {'pruned/20':>10}")
@@ -196,7 +208,7 @@ def main() -> None:
               f"{statistics.mean(r['pruned'] for r in rows):>10.1f}")
     guide = table["guide"]
     print()
-    for name in ("ours", "ours+hb"):
+    for name in ("median+stop", "ours", "ours+warm", "ours+hb"):
         ours = table[name]
         wins = sum(s["strategies"][name]["best_after_20"] >= s["strategies"]["guide"]["best_after_20"] for s in seeds)
         print(f"{name} / guide median GPU-hours to target: {ours['median_hours'] / guide['median_hours']:.0%} "

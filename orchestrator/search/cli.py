@@ -25,7 +25,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                        "(required unless --executor simulated)")
     search.add_argument("--trials", type=int, default=20, help="trained trials in total (default: %(default)s)")
     search.add_argument("--sampler", choices=["tpe", "random"], default="tpe")
-    search.add_argument("--pruner", choices=["median", "hyperband", "none"], default="median")
+    search.add_argument("--pruner", choices=["catchup", "median", "hyperband", "none"], default="catchup",
+                        help="catchup: stop a trial once it can no longer reach the best finished score "
+                             "(default); median: the guide's median pruner after epoch 4; hyperband; none")
+    search.add_argument("--warm-start", action="store_true",
+                        help="train the base preset and the space file's [warm_start] presets first (each one "
+                             "that lies in the search space; once, when the study is created). Off by default: "
+                             "on the simulator it anchors TPE on the reference's choices (see README)")
     search.add_argument("--seed", type=int, help="sampler seed (resumes draw fresh numbers from it)")
     search.add_argument("--patience", type=int, default=2,
                         help="stop a trial after this many sample epochs without a better score; its best "
@@ -92,12 +98,22 @@ def run_search_command(args: argparse.Namespace) -> int:
     if args.executor == "kohya" and not args.references.is_dir():
         raise UserInputError("reference folder not found", path=args.references,
                              hint="a folder of images of the character, used to score every trial")
+    from orchestrator.search.warm_start import load_warm_start
+
     preset_path = resolve_preset_path(args.base_config, paths.root)
-    load_preset(preset_path, paths.root)  # refuse a broken base now, not after the first trial
+    base = load_preset(preset_path, paths.root)  # refuse a broken base now, not after the first trial
     output = (args.output or paths.output_root / args.study_name).resolve()
     space_path = args.space if args.space.is_absolute() or args.space.is_file() else paths.root / args.space
+    space = load_search_space(space_path)
+    base_config = read_toml(preset_path)
+    warm_start: tuple = ()
+    if args.warm_start:
+        plan = load_warm_start(space, paths.root, base=(base.name, base_config))
+        for note in plan.notes:
+            print(note)
+        warm_start = tuple(plan.points)
     settings = SearchSettings(
-        space=load_search_space(space_path), base_config=read_toml(preset_path), output=output,
+        space=space, base_config=base_config, output=output, warm_start=warm_start,
         trials=args.trials, study_name=args.study_name, storage_url=args.storage, sampler=args.sampler,
         pruner=args.pruner, seed=args.seed, patience=args.patience, heartbeat_interval=args.heartbeat, grace_period=args.grace,
         references=args.references.resolve() if args.references else None,

@@ -13,6 +13,10 @@ Optuna 5.0 and what the guide asked for (guide: ``TPESampler(multivariate=True, 
   of them, so no FutureWarning is raised and Optuna's current defaults apply.
 * ``constraints_func`` is deprecated in 5.0; the safety rules are given per trial with
   ``Trial.set_constraint`` instead, which TPE reads to rank infeasible trials below feasible ones.
+* Pruning: besides the guide's ``median`` (and ``hyperband``, ``none``) the default is ``catchup``
+  (``pruning.CatchUpPruner``): a median pruner at an early epoch compares learning *speed*, so it kills
+  slow learners that would have peaked highest; the catch-up pruner stops a run only when even the
+  largest later gain of any finished run could not bring it to the best finished score.
 * ``RetryFailedTrialCallback`` and ``RDBStorage(failed_trial_callback=...)`` are deprecated aliases;
   we use ``RetryHeartbeatStaleTrialCallback`` and ``heartbeat_stale_trial_callback``.
 """
@@ -31,9 +35,11 @@ import optuna
 from orchestrator.common.errors import UserInputError
 
 SamplerKind = Literal["tpe", "random"]
-PrunerKind = Literal["median", "hyperband", "none"]
+PrunerKind = Literal["catchup", "median", "hyperband", "none"]
+PRUNER_KINDS: tuple[str, ...] = ("catchup", "median", "hyperband", "none")
+DEFAULT_PRUNER: PrunerKind = "catchup"
 STARTUP_TRIALS = 5  # the guide: 5 random trials before TPE models the space
-PRUNER_WARMUP_EPOCHS = 4  # never prune on the first sample epochs: every run starts out noisy
+PRUNER_WARMUP_EPOCHS = 4  # median/hyperband: early epochs measure learning speed, not the final score
 MAX_RETRY = 2  # a trial whose worker died is retried at most twice
 
 
@@ -46,19 +52,27 @@ def quiet_optuna_notices() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-def make_sampler(kind: SamplerKind, *, seed: int | None) -> optuna.samplers.BaseSampler:
+def make_sampler(kind: SamplerKind, *, seed: int | None, warm_start_trials: int = 0) -> optuna.samplers.BaseSampler:
+    """``warm_start_trials``: enqueued reference configs; TPE counts them among its start-up trials, so they
+    are added to keep the guide's 5 *random* start-up trials."""
     if kind == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if kind == "tpe":
         return optuna.samplers.TPESampler(
-            multivariate=True, n_startup_trials=STARTUP_TRIALS, constant_liar=True, seed=seed
+            multivariate=True, n_startup_trials=STARTUP_TRIALS + warm_start_trials, constant_liar=True, seed=seed
         )
     raise UserInputError(f"unknown sampler {kind!r}; use tpe or random", key="sampler")
 
 
 def make_pruner(kind: PrunerKind, *, max_epochs: int) -> optuna.pruners.BasePruner:
-    """``median``: stop a trial whose score at an epoch is below the median of earlier trials at that
+    """``catchup``: stop a trial that can no longer reach the best finished score, from the first sample
+    epoch on (the bound already allows for the largest later gain seen), once 5 trials have finished;
+    ``median``: stop a trial whose score at an epoch is below the median of earlier trials at that
     epoch; ``hyperband``: successive halving over epochs (resource = epoch); ``none``: never stop."""
+    if kind == "catchup":
+        from orchestrator.search.pruning import CatchUpPruner
+
+        return CatchUpPruner(n_startup_trials=STARTUP_TRIALS)
     if kind == "median":
         return optuna.pruners.MedianPruner(
             n_startup_trials=STARTUP_TRIALS, n_warmup_steps=PRUNER_WARMUP_EPOCHS
@@ -68,7 +82,7 @@ def make_pruner(kind: PrunerKind, *, max_epochs: int) -> optuna.pruners.BasePrun
                                               reduction_factor=3)
     if kind == "none":
         return optuna.pruners.NopPruner()
-    raise UserInputError(f"unknown pruner {kind!r}; use median, hyperband or none", key="pruner")
+    raise UserInputError(f"unknown pruner {kind!r}; use {', '.join(PRUNER_KINDS)}", key="pruner")
 
 
 def default_storage_url(output: Path) -> str:

@@ -73,6 +73,9 @@ class SearchSpace:
     parameters: tuple[ParamSpec, ...]
     derived: tuple[DerivedSpec, ...]
     source: Path | None = None
+    # Presets tried first (``[warm_start] presets``, see warm_start.py). Not part of ``to_data``: they are
+    # enqueued once when the study is created, and a worker joining it never needs them.
+    warm_start_presets: tuple[str, ...] = ()
 
     @property
     def parameter_names(self) -> tuple[str, ...]:
@@ -138,12 +141,17 @@ def parse_search_space(data: Mapping[str, Any], *, source: Path | None = None) -
     derived = tuple(
         _parse_derived(name, table, names, source) for name, table in data.get("derived", {}).items()
     )
+    warm_start = data.get("warm_start", {})
+    presets = warm_start.get("presets", []) if isinstance(warm_start, dict) else None
+    if not isinstance(presets, list) or not all(isinstance(name, str) and name for name in presets):
+        raise UserInputError("must be a list of preset names or files", path=source, key="warm_start.presets")
     return SearchSpace(
         name=str(meta.get("name", source.stem if source else "search")),
         description=str(meta.get("description", "")),
         parameters=parameters,
         derived=derived,
         source=source,
+        warm_start_presets=tuple(presets),
     )
 
 

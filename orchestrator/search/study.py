@@ -34,6 +34,7 @@ from orchestrator.search.constraints import TrainingChoices, check_constraints
 from orchestrator.search.executor import SearchAborted, TrialExecutor, TrialOutcome, TrialRequest
 from orchestrator.search.merge import flatten_training_tables, merge_trial_config
 from orchestrator.search.optuna_setup import (
+    DEFAULT_PRUNER,
     MAX_RETRY,
     PrunerKind,
     SamplerKind,
@@ -46,6 +47,7 @@ from orchestrator.search.optuna_setup import (
     redact_url,
 )
 from orchestrator.search.space import SearchSpace
+from orchestrator.search.warm_start import WarmStartPoint
 from orchestrator.search.workspace import (
     WorkerIdentity,
     create_trial_directory,
@@ -68,7 +70,7 @@ class SearchSettings:
     study_name: str = DEFAULT_STUDY_NAME
     storage_url: str | None = None  # None = sqlite:///OUTPUT/optuna_study.db
     sampler: SamplerKind = "tpe"
-    pruner: PrunerKind = "median"
+    pruner: PrunerKind = DEFAULT_PRUNER
     seed: int | None = None
     enforce_constraints: bool = True
     # Stop a run whose score has not improved for this many sample epochs (0 = never): its best
@@ -78,6 +80,8 @@ class SearchSettings:
     heartbeat_interval: int = 60
     grace_period: int = 600
     references: Path | None = None
+    # Known-good configs trained first (warm_start.py); enqueued once, when this study is created.
+    warm_start: tuple[WarmStartPoint, ...] = ()
 
     @property
     def storage(self) -> str:
@@ -117,7 +121,7 @@ def load_worker_settings(storage_url: str, study_name: str, output: Path, **chan
         "space": parse_search_space(attrs["search_space"]), "base_config": attrs["base_config"],
         "output": output, "trials": int(attrs["target_trials"]), "study_name": study_name,
         "storage_url": storage_url, "references": Path(references) if references else None,
-        "sampler": attrs.get("sampler", "tpe"), "pruner": attrs.get("pruner", "median"),
+        "sampler": attrs.get("sampler", "tpe"), "pruner": attrs.get("pruner", DEFAULT_PRUNER),
         "patience": int(attrs.get("patience", 2)),
         "seed": None,  # each worker draws its own start-up trials; a shared seed would repeat them
     }
@@ -153,7 +157,8 @@ class Search:
         existing = len(self.study.get_trials(deepcopy=False))
         # A resumed run must not replay the first run's random start-up suggestions.
         seed = None if settings.seed is None else settings.seed + existing
-        self.study.sampler = make_sampler(settings.sampler, seed=seed)
+        self.study.sampler = make_sampler(settings.sampler, seed=seed,
+                                          warm_start_trials=len(self.study.user_attrs.get("warm_start", [])))
         self._study_id = self.storage.get_study_id_from_name(settings.study_name)
         self._retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
         self.adopted: list[int] = []
@@ -323,10 +328,21 @@ class Search:
         counted = res.counted_trials(self.study.get_trials(deepcopy=False))
         return sum(1 for trial in counted if trial.number < number) >= self.settings.trials
 
+    def _enqueue_warm_start(self) -> None:
+        """Only for a new study: a resumed run or a worker must not train the references again. Enqueued
+        before the space is stored, so a first run that dies in between enqueues them on its resume;
+        ``skip_if_exists`` keeps that from doubling them."""
+        for point in self.settings.warm_start:
+            self.study.enqueue_trial(point.params, user_attrs={"warm_start": point.name}, skip_if_exists=True)
+        if self.settings.warm_start:
+            self.study.set_user_attr("warm_start", [point.name for point in self.settings.warm_start])
+
     def _check_study_space(self) -> None:
+        """Store the study's settings when it is new (and enqueue the warm start), else check them."""
         stored = self.study.user_attrs.get("search_space")
         current = self.settings.space.to_data()
         if stored is None:
+            self._enqueue_warm_start()
             self.study.set_user_attr("search_space", current)
             self.study.set_user_attr("base_config", dict(self.settings.base_config))
             if self.settings.references is not None:

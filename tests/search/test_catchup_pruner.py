@@ -1,0 +1,82 @@
+"""The catch-up pruner: a run is stopped only when it can no longer reach the best finished score."""
+
+from __future__ import annotations
+
+import json
+
+import optuna
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState, create_trial
+
+from orchestrator.search.optuna_setup import make_pruner, quiet_optuna_notices
+from orchestrator.search.pruning import CatchUpPruner
+from orchestrator.search.results import RESULTS_FILE
+from orchestrator.search.simulator import SimulatedExecutor
+from orchestrator.search.study import Search, SearchSettings
+
+X = {"x": FloatDistribution(0.0, 1.0)}
+
+
+def finished(study: optuna.Study, curve: dict[int, float]) -> None:
+    study.add_trial(create_trial(params={"x": 0.5}, distributions=X, value=max(curve.values()),
+                                 intermediate_values=curve, state=TrialState.COMPLETE))
+
+
+def running(study: optuna.Study, curve: dict[int, float]) -> optuna.trial.FrozenTrial:
+    trial = study.ask(X)
+    for epoch, score in curve.items():
+        trial.report(score, epoch)
+    return study._storage.get_trial(trial._trial_id)
+
+
+def study_with(curves: list[dict[int, float]]) -> optuna.Study:
+    quiet_optuna_notices()
+    study = optuna.create_study(direction="maximize")
+    for curve in curves:
+        finished(study, curve)
+    return study
+
+
+# Best finished score 0.80. Largest gain after epoch 4: the slow run, 0.74 -> 0.79 = 0.05.
+FAST = {2: 0.70, 4: 0.78, 6: 0.80, 8: 0.79}
+SLOW = {2: 0.60, 4: 0.74, 6: 0.77, 8: 0.79}
+
+
+def test_a_run_that_could_still_catch_up_is_kept_and_one_that_cannot_is_stopped() -> None:
+    study = study_with([FAST, SLOW])
+    pruner = CatchUpPruner(n_startup_trials=2)
+    assert not pruner.prune(study, running(study, {2: 0.60, 4: 0.76}))  # 0.76 + 0.05 >= 0.80
+    assert pruner.prune(study, running(study, {2: 0.60, 4: 0.74}))  # 0.74 + 0.05 < 0.80
+    # A slow start is not held against a run: at epoch 2 the largest gain seen is 0.19 (0.60 -> 0.79).
+    assert not pruner.prune(study, running(study, {2: 0.62}))
+    assert pruner.prune(study, running(study, {2: 0.60}))
+
+
+def test_nothing_is_stopped_before_enough_runs_finished_or_where_none_got_that_far() -> None:
+    study = study_with([FAST, SLOW])
+    assert not CatchUpPruner(n_startup_trials=3).prune(study, running(study, {2: 0.30, 4: 0.40}))
+    assert not CatchUpPruner(n_startup_trials=2).prune(study, running(study, {10: 0.40}))  # no run reached epoch 10
+    assert not CatchUpPruner(n_startup_trials=2, n_warmup_steps=6).prune(study, running(study, {4: 0.40}))
+
+
+def test_catchup_is_the_default_pruner_and_is_built_without_deprecated_knobs() -> None:
+    assert SearchSettings.__dataclass_fields__["pruner"].default == "catchup"
+    pruner = make_pruner("catchup", max_epochs=24)
+    assert isinstance(pruner, CatchUpPruner) and pruner.n_startup_trials == 5
+
+
+def test_the_catchup_pruner_stops_trials_through_the_seam_and_keeps_their_scores(space, base_config,
+                                                                                  tmp_path) -> None:
+    settings = SearchSettings(space=space, base_config=base_config, output=tmp_path, trials=10, seed=5,
+                              pruner="catchup", patience=0)
+    search = Search(settings, SimulatedExecutor())
+    search.run()
+    trials = json.loads((tmp_path / RESULTS_FILE).read_text())["trials"]
+    pruned = [t for t in trials if t["outcome"] == "pruned"]
+    complete = [t for t in trials if t["outcome"] == "complete"]
+    assert pruned, "the catch-up pruner stopped no trial in 10"
+    best = max(t["value"] for t in complete)
+    for entry in pruned:
+        scores = {int(epoch): score for epoch, score in entry["epoch_scores"].items()}
+        assert max(scores) < entry["params"]["max_train_epochs"] and max(scores.values()) < best
+        assert entry["reason"].startswith("stopped by the catchup pruner")
