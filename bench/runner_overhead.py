@@ -103,9 +103,53 @@ def make_project(root: Path, locations: dict[str, str]) -> dict[str, str]:
     return env
 
 
+def run_direct(argv: list[str], cwd: str, env: dict[str, str], log_path: Path) -> tuple[float, float, bool]:
+    """Wall seconds, CPU seconds and whether ``model saved.`` was printed."""
+    with open(log_path, "wb") as log:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        completed = subprocess.run(argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        seconds = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if completed.returncode != 0:
+        sys.exit(f"the direct run failed (exit {completed.returncode}); see {log_path}")
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return seconds, cpu, b"model saved." in log_path.read_bytes()
+
+
+def direct_command(root: Path, env: dict[str, str]) -> tuple[list[str], str, dict[str, str]]:
+    """The argv the runner would build, rendered here (for --direct-first, before any wrapped run)."""
+    os.environ.update(env)
+    from orchestrator.config.paths import load_paths
+    from orchestrator.kohya.command import build_training_command
+    from orchestrator.kohya.render import render_run
+
+    paths = load_paths(root)
+    rendered = render_run("bench_cpu", paths=paths, run_dir=root / "direct")
+    command = build_training_command(trainer_python=paths.trainer_python, sd_scripts=paths.sd_scripts,
+                                     script_name=rendered.script_name, config_file=rendered.config_file)
+    return command.argv, str(command.cwd), {**env, **command.env}
+
+
+def run_wrapped(root: Path, env: dict[str, str]) -> tuple[float, float, float]:
+    """Wall seconds of `train --wait`, the trainer's own wall seconds and CPU seconds in that run."""
+    start = time.perf_counter()
+    wrapped = subprocess.run([sys.executable, "-m", "orchestrator", "train", "bench_cpu", "--wait",
+                              "--allow-cpu", "--out", str(root / "wrapped")], cwd=root, env=env,
+                             capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if wrapped.returncode != 0:
+        sys.exit(f"the wrapped run failed:\n{wrapped.stdout}\n{wrapped.stderr}")
+    status = root / "wrapped" / ".runner"
+    exit_info = json.loads((status / "exit.json").read_text())
+    trainer = json.loads((status / "trainer.json").read_text())
+    return seconds, exit_info["finished_unix"] - trainer["started_unix"], exit_info["cpu_seconds"]
+
+
 def main() -> None:
     options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     options.add_argument("--trainer", choices=["real", "fake"], default=None)
+    options.add_argument("--direct-first", action="store_true", help="run the direct command first")
     args = options.parse_args()
     real = real_locations()
     trainer = args.trainer or ("real" if real else "fake")
@@ -119,38 +163,23 @@ def main() -> None:
         if trainer == "fake":
             env.update({"FAKE_SD_SCRIPTS_STEP_SECONDS": "0.5", "FAKE_SD_SCRIPTS_MODE": ""})
         try:
-            start = time.perf_counter()
-            wrapped = subprocess.run([sys.executable, "-m", "orchestrator", "train", "bench_cpu", "--wait",
-                                      "--allow-cpu", "--out", str(root / "wrapped")], cwd=root, env=env,
-                                     capture_output=True, text=True)
-            wrapped_seconds = time.perf_counter() - start
-            if wrapped.returncode != 0:
-                sys.exit(f"the wrapped run failed:\n{wrapped.stdout}\n{wrapped.stderr}")
-            status = root / "wrapped" / ".runner"
-            spec = json.loads((status / "launch.json").read_text())
-            exit_info = json.loads((status / "exit.json").read_text())
-            trainer_seconds = exit_info["finished_unix"] - json.loads((status / "trainer.json").read_text())[
-                "started_unix"]
-            wrapped_cpu = exit_info["cpu_seconds"]
-            direct_env = {**env, **spec["env"]}
-            with open(root / "direct.log", "wb") as log:
-                before = resource.getrusage(resource.RUSAGE_CHILDREN)
-                start = time.perf_counter()
-                direct = subprocess.run(spec["argv"], cwd=spec["cwd"], env=direct_env, stdout=log,
-                                        stderr=subprocess.STDOUT)
-                direct_seconds = time.perf_counter() - start
-                after = resource.getrusage(resource.RUSAGE_CHILDREN)
-                direct_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-            direct_steps = (root / "direct.log").read_bytes().count(b"model saved.")
-            if direct.returncode != 0:
-                sys.exit(f"the direct run failed (exit {direct.returncode}); see its log")
+            if args.direct_first:
+                argv, cwd, direct_env = direct_command(root, env)
+                direct_seconds, direct_cpu, direct_ok = run_direct(argv, cwd, direct_env, root / "direct.log")
+                wrapped_seconds, trainer_seconds, wrapped_cpu = run_wrapped(root, env)
+            else:
+                wrapped_seconds, trainer_seconds, wrapped_cpu = run_wrapped(root, env)
+                spec = json.loads((root / "wrapped" / ".runner" / "launch.json").read_text())
+                direct_seconds, direct_cpu, direct_ok = run_direct(spec["argv"], spec["cwd"],
+                                                                   {**env, **spec["env"]}, root / "direct.log")
         finally:
             subprocess.run(["tmux", "-L", env["LORA_PIPELINE_TMUX_SOCKET"], "kill-server"],
                            capture_output=True)
-    print(f"trainer: {trainer} ({locations['SD_SCRIPTS']})")
+    print(f"trainer: {trainer} ({locations['SD_SCRIPTS']}); order: "
+          f"{'direct, wrapped' if args.direct_first else 'wrapped, direct'}")
     print(f"lora-pipeline train --wait: {wrapped_seconds:7.2f} s  (render, pre-flight, tmux, supervisor, follow)")
     print(f"  of which the trainer ran: {trainer_seconds:7.2f} s  (supervisor's clock, same run)")
-    print(f"same argv run directly   : {direct_seconds:7.2f} s  ('model saved.' seen: {bool(direct_steps)})")
+    print(f"same argv run directly   : {direct_seconds:7.2f} s  ('model saved.' seen: {direct_ok})")
     print(f"trainer CPU time         : {wrapped_cpu:7.2f} s wrapped, {direct_cpu:.2f} s direct")
     print(f"overhead within the run  : {wrapped_seconds - trainer_seconds:7.2f} s -> ratio "
           f"{wrapped_seconds / trainer_seconds:.3f}  (target <= 1.02)")
