@@ -24,7 +24,7 @@ _BAR_WIDTH = 30
 class GpuStats:
     index: int
     name: str
-    utilisation: int
+    utilisation: int | None
     memory_used_gb: float
     memory_total_gb: float
     temperature_c: int | None
@@ -43,30 +43,14 @@ def read_machine() -> MachineStats:
     """GPU utilisation, VRAM and temperature (pynvml), CPU and RAM (psutil); never raises."""
     import psutil
 
+    from orchestrator.common.gpu import query_gpus
+
     memory = psutil.virtual_memory()
     cpu = psutil.cpu_percent(interval=None)
-    gpus: list[GpuStats] = []
-    note = None
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-        try:
-            for index in range(pynvml.nvmlDeviceGetCount()):
-                handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-                info = pynvml.nvmlDeviceGetMemoryInfo(handle)
-                name = pynvml.nvmlDeviceGetName(handle)
-                try:
-                    temperature = int(pynvml.nvmlDeviceGetTemperature(handle, pynvml.NVML_TEMPERATURE_GPU))
-                except Exception:  # noqa: BLE001 - some boards do not report it
-                    temperature = None
-                gpus.append(GpuStats(index, name.decode() if isinstance(name, bytes) else str(name),
-                                     int(pynvml.nvmlDeviceGetUtilizationRates(handle).gpu),
-                                     info.used / 2**30, info.total / 2**30, temperature))
-        finally:
-            pynvml.nvmlShutdown()
-    except Exception as error:  # noqa: BLE001 - no driver: the screen says so instead of failing
-        note = f"no GPU information ({type(error).__name__})"
+    found = query_gpus()
+    gpus = [GpuStats(g.index, g.name, g.utilization_percent, (g.total_mib - g.free_mib) / 1024,
+                     g.total_mib / 1024, g.temperature_c) for g in found.gpus]
+    note = None if found.available else f"no GPU information ({found.reason})"
     return MachineStats(gpus, note, cpu, memory.used / 2**30, memory.total / 2**30)
 
 
@@ -140,7 +124,8 @@ def snapshot_text(record: RunRecord, machine: MachineStats | None = None, *, end
     if machine is not None:
         for gpu in machine.gpus:
             temperature = f"  {gpu.temperature_c}°C" if gpu.temperature_c is not None else ""
-            lines.append(f"gpu {gpu.index}    {gpu.name}  util {gpu.utilisation}%  VRAM "
+            utilisation = "?" if gpu.utilisation is None else gpu.utilisation
+            lines.append(f"gpu {gpu.index}    {gpu.name}  util {utilisation}%  VRAM "
                          f"{gpu.memory_used_gb:.1f}/{gpu.memory_total_gb:.1f} GB{temperature}")
         if machine.gpu_note:
             lines.append(f"gpu      {machine.gpu_note}")

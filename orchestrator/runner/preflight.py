@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestrator.common.gpu import query_gpus
 from orchestrator.kohya.checkout import inspect_checkout
 
 _KOHYA_SUBSET = re.compile(r"^\d+_.+$")
@@ -40,43 +41,10 @@ class PreflightReport:
         return not self.problems
 
 
-@dataclass(frozen=True)
-class GpuInfo:
-    index: int
-    name: str
-    free_gb: float
-    total_gb: float
-
-
-def read_gpus() -> tuple[list[GpuInfo], str | None]:
-    """The GPUs pynvml sees, or ``([], reason)`` when there is no driver (never raises)."""
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-    except Exception as error:  # noqa: BLE001 - no library, no driver, no device: all mean "no GPU"
-        return [], f"no NVIDIA driver ({type(error).__name__}: {error})"
-    try:
-        gpus = []
-        for index in range(pynvml.nvmlDeviceGetCount()):
-            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-            memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
-            name = pynvml.nvmlDeviceGetName(handle)
-            gpus.append(GpuInfo(index, name.decode() if isinstance(name, bytes) else str(name),
-                                memory.free / 2**30, memory.total / 2**30))
-        return gpus, None if gpus else "pynvml sees no GPU"
-    except Exception as error:  # noqa: BLE001
-        return [], f"pynvml failed: {error}"
-    finally:
-        try:
-            pynvml.nvmlShutdown()
-        except Exception:  # noqa: BLE001
-            pass
-
-
 def check_vram(min_vram_gb: float, gpu_ids: list[int] | None, *, allow_cpu: bool = False) -> PreflightReport:
     report = PreflightReport()
-    gpus, reason = read_gpus()
+    found = query_gpus()
+    gpus, reason = list(found.gpus), found.reason
     if not gpus:
         if min_vram_gb <= 0 or allow_cpu:
             report.notes.append(f"no GPU: {reason}; this is a CPU run (slow)")
@@ -91,11 +59,11 @@ def check_vram(min_vram_gb: float, gpu_ids: list[int] | None, *, allow_cpu: bool
     if gpu_ids is None:
         chosen = chosen[:1]
     for gpu in chosen:
-        if gpu.free_gb < min_vram_gb:
-            report.problems.append(f"VRAM: GPU {gpu.index} ({gpu.name}) has {gpu.free_gb:.1f} GB free, "
+        if gpu.free_gib < min_vram_gb:
+            report.problems.append(f"VRAM: GPU {gpu.index} ({gpu.name}) has {gpu.free_gib:.1f} GB free, "
                                    f"the preset needs ≥ {min_vram_gb:g} GB (close other GPU programs)")
         else:
-            report.notes.append(f"GPU {gpu.index} ({gpu.name}): {gpu.free_gb:.1f}/{gpu.total_gb:.1f} GB free")
+            report.notes.append(f"GPU {gpu.index} ({gpu.name}): {gpu.free_gib:.1f}/{gpu.total_mib / 1024:.1f} GB free")
     return report
 
 
