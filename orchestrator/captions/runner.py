@@ -22,13 +22,14 @@ from orchestrator.captions.tokens import TokenCheck, check_token_lengths
 from orchestrator.common.atomic import atomic_write_text
 from orchestrator.common.errors import UserInputError
 from orchestrator.common.progress import progress_bar
+from orchestrator.kohya.dataset_files import TRAINABLE_IMAGE_SUFFIXES
 
 if TYPE_CHECKING:
     from PIL import Image
 
     from orchestrator.captions.backends import CaptionBackend
 
-IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+IMAGE_SUFFIXES: tuple[str, ...] = tuple(sorted(TRAINABLE_IMAGE_SUFFIXES))
 
 
 @dataclass(frozen=True)

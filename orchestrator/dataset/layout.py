@@ -17,9 +17,10 @@ from pathlib import Path
 from PIL import Image
 
 from orchestrator.common.errors import UserInputError
+from orchestrator.kohya.dataset_files import TRAINABLE_IMAGE_SUFFIXES
 
 #: Image suffixes kohya's dataset loader picks up (lower-case; matched case-insensitively).
-KOHYA_IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp"})
+KOHYA_IMAGE_SUFFIXES = TRAINABLE_IMAGE_SUFFIXES
 CAPTION_SUFFIX = ".txt"
 # kohya's latent cache files live beside the images: expected, never a problem.
 _IGNORED_SUFFIXES = frozenset({".npz"})

@@ -25,12 +25,6 @@ while [[ $# -gt 0 ]]; do
 done
 [[ -n "$source_dir" && -n "$output_dir" ]] || usage
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-if [[ -x "$root/.venv/bin/lora-pipeline" ]]; then
-    cli=("$root/.venv/bin/lora-pipeline")
-elif command -v lora-pipeline >/dev/null 2>&1; then
-    cli=(lora-pipeline)
-else
-    cli=(python3 -m orchestrator)
-fi
+# shellcheck source=scripts/training/_cli.sh
+source "$(dirname "${BASH_SOURCE[0]}")/_cli.sh"
 exec "${cli[@]}" dataset prepare "$source_dir" --out "$output_dir" --repeat "$repeat" --name "$name" "${extra[@]}"
