@@ -15,7 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "random weights: the chain is real, the images are noise.")
     parser.add_argument("--out", type=Path, default=Path("quickstart_out"), help="output folder (default: %(default)s)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
-                        help="cpu: 64 px, 2 epochs (~10 min on 2 cores); cuda: 512 px, fp16 (default: %(default)s)")
+                        help="cpu: 64 px, 2 epochs (~3 min on 2 quiet cores); cuda: 512 px, fp16, 4 epochs (default: %(default)s)")
     parser.add_argument("--base-model", metavar="PATH|HUB_ID",
                         help="SD1.5 base model (default: a random-weight SD1.5 built locally)")
     parser.add_argument("--clip-weights", metavar="TAG|PATH",
