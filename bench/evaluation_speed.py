@@ -89,9 +89,14 @@ def main() -> None:
 
     import torch
 
-    from orchestrator.evaluate import Evaluator, evaluate_run, load_evaluation_config, with_overrides
+    from orchestrator.evaluate import (
+        Evaluator,
+        evaluate_run,
+        load_evaluation_config,
+        with_overrides,
+        write_report,
+    )
     from orchestrator.evaluate._embedding import embed_texts_cached
-    from orchestrator.evaluate._report import write_report
     from orchestrator.kohya.outputs import read_prompt_file
     from orchestrator.vision import load_clip
 

@@ -14,6 +14,7 @@ Example (the search's objective: build the evaluator once, score each sample epo
 from orchestrator.evaluate._config import METRICS, EvaluationConfig, load_evaluation_config, with_overrides
 from orchestrator.evaluate._evaluator import EvaluationResult, Evaluator, evaluate_run, score_epoch
 from orchestrator.evaluate._metrics import EpochScore, ImageScore, rule_descriptions
+from orchestrator.evaluate._report import write_report
 from orchestrator.evaluate._rules import LinearRule
 from orchestrator.evaluate._selection import BestChoice, choose_best
 
@@ -32,4 +33,5 @@ __all__ = [
     "rule_descriptions",
     "score_epoch",
     "with_overrides",
+    "write_report",
 ]

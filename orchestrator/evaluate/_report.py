@@ -121,10 +121,11 @@ def _image_details(image: dict[str, Any]) -> str:
     keys = ("name", "seed", "identity_similarity", "identity", "mean_similarity_to_others", "style",
             "style_centroid_similarity", "style_target_probability", "clip_t", "prompt_adherence", "technical",
             "nearest_training_image", "nearest_training_similarity", "copied", "flags")
-    lines = [f"{key}: {_fmt(image.get(key))}" for key in keys if image.get(key) not in (None, [], "")]
+    # Plain text: the page shows it with textContent, so HTML escaping here would show as "&#x27;".
+    lines = [f"{key}: {_plain(image.get(key))}" for key in keys if image.get(key) not in (None, [], "")]
     parts = image.get("technical_parts") or {}
     if parts:
-        lines.append("technical parts: " + ", ".join(f"{k} {_fmt(v)}" for k, v in parts.items()))
+        lines.append("technical parts: " + ", ".join(f"{k} {_plain(v)}" for k, v in parts.items()))
     return "\n".join(lines)
 
 
@@ -231,6 +232,14 @@ def _json_for_script(data: Any) -> str:
 
 def _num(value: Any) -> float:
     return float(value) if isinstance(value, (int, float)) else float("nan")
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_plain(item) for item in value)
+    if isinstance(value, float) and not isinstance(value, bool):
+        return f"{value:.3f}" if math.isfinite(value) else "—"
+    return "—" if value is None else str(value)
 
 
 def _fmt(value: Any) -> str:

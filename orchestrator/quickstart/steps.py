@@ -320,7 +320,7 @@ def search_step(state: QuickstartState) -> dict[str, Any]:
 
 
 def report_step(state: QuickstartState) -> dict[str, Any]:
-    from orchestrator.evaluate._report import write_report
+    from orchestrator.evaluate import write_report
     from orchestrator.search.analyze import analyze
 
     assert state.run_dir is not None

@@ -17,8 +17,10 @@ _EXPORTS = {
     "ResponseSurface": "simulator", "SimulatedExecutor": "simulator",
     "SearchSpace": "space", "load_search_space": "space",
     "Search": "study", "SearchSettings": "study", "SearchSummary": "study", "DEFAULT_STUDY_NAME": "study",
-    "KohyaExecutor": "kohya_executor", "analyze": "analyze",
+    "KohyaExecutor": "kohya_executor",
 }
+# The analysis is `orchestrator.search.analyze.analyze`: a lazy name equal to its module's name would be
+# shadowed by the submodule once that is imported.
 __all__ = sorted(_EXPORTS)
 
 

@@ -12,10 +12,9 @@ import pytest
 from PIL import Image
 
 from orchestrator.cli import main
-from orchestrator.evaluate import evaluate_run
+from orchestrator.evaluate import evaluate_run, write_report
 from orchestrator.evaluate._checkpoint_tests import plan_checkpoint_tests
 from orchestrator.evaluate._compare import comparison_rows, load_evaluated_run, write_comparison_page
-from orchestrator.evaluate._report import write_report
 from orchestrator.kohya.outputs import parse_prompt_line, read_prompt_file
 from tests.evaluate.fake_run import make_run
 
@@ -47,6 +46,25 @@ def test_report_is_self_contained_and_holds_every_sample(tmp_path: Path, tiny_en
     assert "http://" not in html and "https://" not in html and "<link" not in html
     assert "0.803" in html and "0.885" in html  # literature reference points
     assert "clamp((x - 0.15) / (0.35 - 0.15), 0, 1)" in html  # the adherence rule, printed
+
+
+def test_sample_details_are_plain_text_for_the_detail_panel(tmp_path: Path, tiny_encoder):
+    """The panel shows details with textContent: HTML entities there would be shown literally."""
+    from PIL import Image
+
+    from orchestrator.vision.synthetic import synthetic_scene
+
+    def black_first(epoch, index):
+        return Image.new("RGB", (64, 64)) if index == 0 else synthetic_scene(1000 * epoch + index, (64, 64))
+
+    run, _ = _evaluated(tmp_path, tiny_encoder, images=black_first)
+    html = write_report(run.run_dir).read_text()
+    grid = json.loads(html.split('id="grid-data">')[1].split("</script>")[0])
+    details = [cell["details"] for cell in grid["cells"].values()]
+    assert all(d.startswith("name: ") for d in details)
+    flagged = [line for d in details for line in d.splitlines() if line.startswith("flags: ")]
+    assert flagged and all("'" not in line and "[" not in line for line in flagged)
+    assert not any("&#x27;" in d or "&amp;" in d for d in details)
 
 
 @pytest.mark.chromium
