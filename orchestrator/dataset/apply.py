@@ -8,12 +8,11 @@ swapped in, so an interrupted apply leaves the previous selection intact.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.common.atomic import atomic_write_json
+from orchestrator.common.atomic import atomic_folder, atomic_write_json
 from orchestrator.common.errors import UserInputError
 from orchestrator.common.hashing import file_sha256
 from orchestrator.dataset.records import ACCEPTED, MANIFEST_NAME, FrameRecord, read_manifest
@@ -74,11 +73,8 @@ def apply_decisions(out_dir: Path, decisions: dict[str, str] | None = None) -> S
     decisions = decisions or {}
     chosen = final_set(records, decisions)
     names = _copy_names(chosen)
-    staging = out_dir / f".{SELECTED_DIR}.partial-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
     copied = []
-    try:
+    with atomic_folder(out_dir / SELECTED_DIR) as staging:
         for record, name in zip(chosen, names, strict=True):
             source = Path(record.path)
             if not source.is_file():
@@ -87,9 +83,6 @@ def apply_decisions(out_dir: Path, decisions: dict[str, str] | None = None) -> S
                 raise UserInputError("frame changed since curation; run `lora-pipeline curate` again", path=source)
             shutil.copy2(source, staging / name)
             copied.append((source, out_dir / SELECTED_DIR / name))
-        _swap_in(staging, out_dir / SELECTED_DIR)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     selection = Selection(
         folder=out_dir / SELECTED_DIR,
         copied=copied,
@@ -114,9 +107,3 @@ def _copy_names(records: list[FrameRecord]) -> list[str]:
                                                                                               strict=True)]
 
 
-def _swap_in(staging: Path, target: Path) -> None:
-    old = target.with_name(f".{target.name}.old-{os.getpid()}")
-    if target.exists():
-        target.rename(old)
-    staging.rename(target)
-    shutil.rmtree(old, ignore_errors=True)

@@ -7,7 +7,6 @@ and the quickstart call it too.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from collections import Counter, defaultdict
@@ -16,6 +15,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from orchestrator.common.atomic import atomic_folder
 from orchestrator.common.errors import UserInputError
 from orchestrator.kohya.dataset_files import TRAINABLE_IMAGE_SUFFIXES
 
@@ -195,19 +195,11 @@ def prepare_kohya_dataset(source: str | Path, destination: str | Path, *, repeat
     if target.exists() and any(target.iterdir()) and not overwrite:
         raise UserInputError("dataset folder already has files", path=target,
                              hint="pass --overwrite to replace it, or choose another --out")
-    staging = destination / f".{target.name}.partial-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
+    with atomic_folder(target) as staging:
         for image in images:
             shutil.copy2(image, staging / image.name)
             if image.stem in captions:
                 shutil.copy2(captions[image.stem], staging / f"{image.stem}{CAPTION_SUFFIX}")
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     used = {*images, *captions.values()}
     return PreparedDataset(folder=target, images=len(images), captions=len(captions),
                            missing_captions=[p for p in images if p.stem not in captions],

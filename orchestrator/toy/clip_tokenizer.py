@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import gzip
 import json
-import shutil
-import tempfile
 from pathlib import Path
+
+from orchestrator.common.atomic import atomic_folder
 
 TOKENIZER_FOLDER_NAME = "openai_clip-vit-large-patch14"
 VOCAB_SIZE = 49408
@@ -82,19 +82,9 @@ def build_clip_tokenizer_dir(cache_dir: str | Path, *, bpe_path: Path | None = N
     if (target / "vocab.json").is_file() and (target / "tokenizer_config.json").is_file():
         return target
     vocab, merges = clip_vocab_and_merges(bpe_path or open_clip_bpe_path())
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Build beside the target and rename, so an interrupted build never leaves a half folder that
-    # sd-scripts would then trust.
-    staging = Path(tempfile.mkdtemp(prefix=f".{TOKENIZER_FOLDER_NAME}.", dir=target.parent))
-    try:
+    with atomic_folder(target) as staging:
         (staging / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
         (staging / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8")
         (staging / "tokenizer_config.json").write_text(json.dumps(_TOKENIZER_CONFIG, indent=2), encoding="utf-8")
         (staging / "special_tokens_map.json").write_text(json.dumps(_SPECIAL_TOKENS, indent=2), encoding="utf-8")
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     return target

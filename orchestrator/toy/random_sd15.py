@@ -10,10 +10,9 @@ Its images are noise: it exists to prove that the chain runs, never to judge a L
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
+from orchestrator.common.atomic import atomic_folder
 from orchestrator.toy.clip_tokenizer import build_clip_tokenizer_dir
 
 # Written last: a folder without it is an interrupted build and is rebuilt.
@@ -108,16 +107,8 @@ def build_random_sd15(out_dir: str | Path, *, seed: int = 0, tokenizer_cache_dir
     for component in (pipeline.unet, pipeline.vae, pipeline.text_encoder):
         # Module.half, not ModelMixin.to: the latter warns about fp32 modules that SD1.5 does not have.
         torch.nn.Module.half(component)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_folder(out_dir) as staging:
         pipeline.save_pretrained(staging, safe_serialization=True)
         marker = {"architecture": "sd15", "weights": "random", "seed": seed, "dtype": "float16"}
         (staging / _COMPLETE_MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        staging.rename(out_dir)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     return out_dir
