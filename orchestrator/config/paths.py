@@ -16,9 +16,8 @@ import os
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-import toml
-
 from orchestrator.common.errors import UserInputError
+from orchestrator.common.tomlfile import read_toml
 
 _PACKAGE_PARENT = Path(__file__).resolve().parents[2]
 
@@ -67,10 +66,7 @@ def project_root() -> Path:
 def _read_paths_file(path: Path) -> dict[str, str]:
     if not path.is_file():
         return {}
-    try:
-        data = toml.load(path)
-    except toml.TomlDecodeError as error:
-        raise UserInputError(f"malformed TOML: {error}", path=path) from error
+    data = read_toml(path, what="paths file")
     table = data.get("paths", data)
     unknown = sorted(set(table) - set(_DEFAULTS))
     if unknown:

@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import toml
-
 from orchestrator.common.errors import UserInputError
+from orchestrator.common.tomlfile import read_toml
 from orchestrator.config.paths import project_root
 
 Family = Literal["sd15", "sdxl"]
@@ -62,15 +61,6 @@ def resolve_preset_path(name_or_path: str | Path, root: Path | None = None) -> P
         known = ", ".join(available_presets(root)) or "none"
         raise UserInputError(f"no preset named {name_or_path!r} (known: {known})", path=path)
     return path
-
-
-def read_toml(path: Path) -> dict[str, Any]:
-    try:
-        return toml.load(path)
-    except toml.TomlDecodeError as error:
-        raise UserInputError(f"malformed TOML: {error}", path=path) from error
-    except OSError as error:
-        raise UserInputError(f"cannot read: {error.strerror}", path=path) from error
 
 
 def load_preset(name_or_path: str | Path, root: Path | None = None) -> Preset:

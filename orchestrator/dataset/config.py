@@ -10,9 +10,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-import toml
-
 from orchestrator.common.errors import UserInputError
+from orchestrator.common.tomlfile import read_toml
 from orchestrator.vision import IdentityRule
 
 
@@ -118,9 +117,4 @@ def merge_config(config: CurationConfig, data: dict[str, Any], *, source: Path |
 
 
 def _read(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise UserInputError("curation config file not found", path=path)
-    try:
-        return toml.load(path)
-    except toml.TomlDecodeError as error:
-        raise UserInputError(f"malformed TOML: {error}", path=path) from error
+    return read_toml(path, what="curation config")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.common.errors import UserInputError
+from orchestrator.common.tomlfile import read_toml
 from orchestrator.evaluate._rules import LinearRule
 
 METRICS: tuple[str, ...] = (
@@ -186,14 +187,7 @@ def with_overrides(config: EvaluationConfig, changes: dict[str, dict[str, Any]])
 
 
 def _read(path: Path) -> dict[str, Any]:
-    import toml
-
-    try:
-        return toml.load(path)
-    except FileNotFoundError as error:
-        raise UserInputError("evaluation config not found", path=path) from error
-    except toml.TomlDecodeError as error:
-        raise UserInputError(f"malformed TOML: {error}", path=path) from error
+    return read_toml(path, what="evaluation config")
 
 
 def _overlay(base: dict[str, Any], extra: dict[str, Any], path: Path | None, prefix: str) -> None:

@@ -5,9 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import toml
-
-from orchestrator.common.errors import UserInputError
+from orchestrator.common.tomlfile import read_toml
 from orchestrator.kohya.checkout import TRAINING_SCRIPTS
 from orchestrator.kohya.contract import Contract, recorded_contract
 from orchestrator.kohya.render import HEADER_PATTERN, RenderedRun
@@ -34,13 +32,8 @@ def validate_rendered(rendered: RenderedRun, *, contract: Contract | None = None
 
 
 def _load(path: Path) -> tuple[dict[str, Any], str]:
-    if not path.is_file():
-        raise UserInputError("file not found" if not path.exists() else "not a file", path=path)
-    text = path.read_text(encoding="utf-8", errors="replace")
-    try:
-        return toml.loads(text), text
-    except toml.TomlDecodeError as error:
-        raise UserInputError(f"malformed TOML: {error}", path=path) from error
+    """The document and its text (the render header, a comment, names the model family)."""
+    return read_toml(path), path.read_text(encoding="utf-8", errors="replace")
 
 
 def flatten_training_config(document: dict[str, Any], file: Path) -> tuple[dict[str, Any], list[Problem]]:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.common.errors import UserInputError
+from orchestrator.common.tomlfile import read_toml
 
 CHECKPOINT_EXTENSIONS = (".safetensors", ".ckpt", ".pt")
 SAMPLE_FOLDER = "sample"
@@ -275,11 +276,11 @@ def read_run_config(run_dir: str | Path) -> RunConfigFacts:
     training_file = run_dir / "config" / "training.toml"
     dataset_file = run_dir / "config" / "dataset.toml"
     if training_file.is_file():
-        training = _flatten_one_level(_load_toml(training_file))
+        training = _flatten_one_level(read_toml(training_file))
     image_dirs: list[Path] = []
     resolution = training.get("resolution")
     if dataset_file.is_file():
-        dataset = _load_toml(dataset_file)
+        dataset = read_toml(dataset_file)
         general = dataset.get("general", {}) or {}
         resolution = general.get("resolution", resolution)
         for block in dataset.get("datasets", []) or []:
@@ -296,15 +297,6 @@ def read_run_config(run_dir: str | Path) -> RunConfigFacts:
         training_image_dirs=tuple(image_dirs),
         resolution=str(resolution) if resolution is not None else None,
     )
-
-
-def _load_toml(path: Path) -> dict[str, Any]:
-    import toml
-
-    try:
-        return toml.load(path)
-    except toml.TomlDecodeError as error:
-        raise UserInputError(f"malformed TOML: {error}", path=path) from error
 
 
 def _flatten_one_level(data: dict[str, Any]) -> dict[str, object]:

@@ -231,7 +231,7 @@ def _write_prompts(state: QuickstartState) -> Path:
 def _write_preset(state: QuickstartState) -> Path:
     import toml
 
-    from orchestrator.config.presets import read_toml
+    from orchestrator.common.tomlfile import read_toml
     from orchestrator.search.merge import merge_trial_config
 
     preset = read_toml(PRESET_FILE)
@@ -292,7 +292,7 @@ def evaluate_step(state: QuickstartState) -> dict[str, Any]:
 def search_step(state: QuickstartState) -> dict[str, Any]:
     import optuna
 
-    from orchestrator.config.presets import read_toml
+    from orchestrator.common.tomlfile import read_toml
     from orchestrator.quickstart.live import SearchProgress
     from orchestrator.search import KohyaExecutor, Search, SearchSettings, load_search_space
 

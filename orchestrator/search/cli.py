@@ -85,8 +85,9 @@ def _add_executor_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_search_command(args: argparse.Namespace) -> int:
     from orchestrator.common.errors import UserInputError
+    from orchestrator.common.tomlfile import read_toml
     from orchestrator.config.paths import load_paths
-    from orchestrator.config.presets import load_preset, read_toml, resolve_preset_path
+    from orchestrator.config.presets import load_preset, resolve_preset_path
     from orchestrator.search.space import load_search_space
     from orchestrator.search.study import SearchSettings
 

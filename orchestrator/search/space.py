@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from orchestrator.common.errors import UserInputError
-from orchestrator.config.presets import read_toml
+from orchestrator.common.tomlfile import read_toml
 
 Scalar = int | float | str | bool
 ParamKind = Literal["categorical", "float", "int"]

@@ -73,7 +73,8 @@ def plan_warm_start(space: SearchSpace, presets: Sequence[tuple[str, Mapping[str
 def load_warm_start(space: SearchSpace, root: Path | None, *,
                     base: tuple[str, Mapping[str, Any]] | None = None) -> WarmStartPlan:
     """The base preset (if given) and the presets the space file names, read from ``configs/training``."""
-    from orchestrator.config.presets import read_toml, resolve_preset_path
+    from orchestrator.common.tomlfile import read_toml
+    from orchestrator.config.presets import resolve_preset_path
 
     presets: list[tuple[str, Mapping[str, Any]]] = [base] if base is not None else []
     for name in space.warm_start_presets:

@@ -31,6 +31,10 @@ def test_shipped_copy_matches_the_shared_contract_files():
     shipped = Path(__file__).resolve().parents[2] / "orchestrator" / "kohya" / "contract_data"
     for name in ("args.json", "dataset_config_keys.json"):
         assert json.loads((shipped / name).read_text()) == json.loads((SHARED / name).read_text()), name
+    # The runner's tests keep their own copy of the real transcripts, so CI needs no ../shared.
+    transcripts = Path(__file__).resolve().parents[1] / "runner" / "sd_scripts_transcripts"
+    for name in ("cpu_run_transcript.log", "cpu_run_transcript_sdxl.log"):
+        assert (transcripts / name).read_bytes() == (SHARED / name).read_bytes(), name
 
 
 def test_round_trip_through_records_keeps_every_argument():
