@@ -46,6 +46,7 @@ from orchestrator.search.optuna_setup import (
     quiet_optuna_notices,
     redact_url,
 )
+from orchestrator.search.pruning import LAST_EPOCH_ATTR
 from orchestrator.search.space import SearchSpace
 from orchestrator.search.warm_start import WarmStartPoint
 from orchestrator.search.workspace import (
@@ -191,9 +192,11 @@ class Search:
         overrides = settings.space.training_overrides(params)
         config = merge_trial_config(settings.base_config, overrides)
         trial.set_user_attr("overrides", overrides)
+        flat = {**flatten_training_tables(config), **params}
+        if flat.get("max_train_epochs"):
+            trial.set_user_attr(LAST_EPOCH_ATTR, int(flat["max_train_epochs"]))  # the catch-up bound's horizon
         if settings.enforce_constraints:
-            verdict = check_constraints(
-                TrainingChoices.from_flat_config({**flatten_training_tables(config), **params}))
+            verdict = check_constraints(TrainingChoices.from_flat_config(flat))
             for name, value in verdict.constraint_values().items():
                 trial.set_constraint(name, value)
             if not verdict.accepted:

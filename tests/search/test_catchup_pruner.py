@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 
 import optuna
+import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
 from orchestrator.search.optuna_setup import make_pruner, quiet_optuna_notices
-from orchestrator.search.pruning import CatchUpPruner
+from orchestrator.search.pruning import LAST_EPOCH_ATTR, CatchUpPruner, largest_gain_after
 from orchestrator.search.results import RESULTS_FILE
 from orchestrator.search.simulator import SimulatedExecutor
 from orchestrator.search.study import Search, SearchSettings
@@ -22,8 +23,11 @@ def finished(study: optuna.Study, curve: dict[int, float]) -> None:
                                  intermediate_values=curve, state=TrialState.COMPLETE))
 
 
-def running(study: optuna.Study, curve: dict[int, float]) -> optuna.trial.FrozenTrial:
+def running(study: optuna.Study, curve: dict[int, float], *, last_epoch: int | None = None
+            ) -> optuna.trial.FrozenTrial:
     trial = study.ask(X)
+    if last_epoch is not None:
+        trial.set_user_attr(LAST_EPOCH_ATTR, last_epoch)
     for epoch, score in curve.items():
         trial.report(score, epoch)
     return study._storage.get_trial(trial._trial_id)
@@ -57,6 +61,36 @@ def test_nothing_is_stopped_before_enough_runs_finished_or_where_none_got_that_f
     assert not CatchUpPruner(n_startup_trials=3).prune(study, running(study, {2: 0.30, 4: 0.40}))
     assert not CatchUpPruner(n_startup_trials=2).prune(study, running(study, {10: 0.40}))  # no run reached epoch 10
     assert not CatchUpPruner(n_startup_trials=2, n_warmup_steps=6).prune(study, running(study, {4: 0.40}))
+
+
+# A long run that climbs late: 0.66 at epoch 8, 0.72 at 16, 0.80 at 24 (the best finished score).
+LATE = {8: 0.66, 16: 0.72, 24: 0.80}
+
+
+def test_only_gains_made_by_the_trials_own_last_epoch_count() -> None:
+    study = study_with([LATE])
+    pruner = CatchUpPruner(n_startup_trials=1)
+    # A 24-epoch trial at 0.66 by epoch 8 may still make LATE's 0.14: it is kept.
+    assert not pruner.prune(study, running(study, {8: 0.66}, last_epoch=24))
+    # A 16-epoch trial can make at most LATE's gain up to epoch 16 (0.06): 0.66 + 0.06 < 0.80.
+    assert pruner.prune(study, running(study, {8: 0.66}, last_epoch=16))
+    # Without a known last epoch every later gain counts, as before.
+    assert not pruner.prune(study, running(study, {8: 0.66}))
+
+
+def test_a_gain_is_what_a_curve_rose_after_the_epoch_never_a_peak_before_it() -> None:
+    peaked_early = {2: 0.70, 4: 0.80, 6: 0.75, 8: 0.76}
+    assert largest_gain_after(peaked_early, 6, None) == pytest.approx(0.01)  # not 0.80 - 0.75
+    assert largest_gain_after(peaked_early, 4, 6) == 0.0
+    assert largest_gain_after(peaked_early, 3, None) is None  # no score at epoch 3
+
+
+def test_the_search_gives_each_trial_its_last_epoch(space, base_config, tmp_path) -> None:
+    settings = SearchSettings(space=space, base_config=base_config, output=tmp_path, trials=4, seed=3)
+    search = Search(settings, SimulatedExecutor())
+    search.run()
+    trained = [t for t in search.study.get_trials() if t.user_attrs.get("outcome") != "rejected"]
+    assert trained and all(t.user_attrs[LAST_EPOCH_ATTR] == t.params["max_train_epochs"] for t in trained)
 
 
 def test_catchup_is_the_default_pruner_and_is_built_without_deprecated_knobs() -> None:
