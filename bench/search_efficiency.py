@@ -117,12 +117,12 @@ def run_strategy(name: str, seed: int, gpu_hours: float) -> list[TrialPoint]:
     try:
         search.run()
     except SearchAborted:
-        pass  # the budget is spent; the refused trial is recorded as failed and skipped below
+        pass  # the budget is spent
     points = []
     for trial in sorted(search.study.get_trials(deepcopy=False), key=lambda t: t.number):
+        if "gpu_seconds" not in trial.user_attrs:
+            continue  # never trained: rejected by a rule, or refused once the budget was spent
         outcome = trial.user_attrs.get("outcome", "")
-        if outcome == "rejected" or "overrides" not in trial.user_attrs or "gpu_seconds" not in trial.user_attrs:
-            continue
         flat = {**flatten_training_tables(merge_trial_config(BASE, trial.user_attrs["overrides"])),
                 **trial.params}
         complete = outcome == "complete"
