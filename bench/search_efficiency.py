@@ -23,7 +23,9 @@ the guide spends on the same count of full runs, and call it "not reached".
 
 Reported: GPU-hours until a completed trial is within 2% of the best reachable score, how many seeds
 got there within the budget, the best score after 20 trials, the ratio to the guide with a bootstrap
-interval over seeds, and the search's own time between trials (real SQLite storage, real files).
+interval over seeds, where the GPU-hours before the target go (start-up trials, runs that set a new
+best, completed runs that did not, runs pruned by epoch 4 or later), and the search's own time between
+trials (real SQLite storage, real files).
 The best reachable score is a property of the surface alone: a coordinate ascent over the space's
 own grid (every choice, every step, 48 points per log range), started from the best of 3000 random
 safe configs, so adding or removing a strategy never moves another strategy's target.
@@ -83,6 +85,7 @@ class TrialPoint:
     value: float | None  # the best epoch's observed score of a completed trial
     noise_free: float | None  # what that trial's config reaches without observation noise
     gpu_seconds: float
+    last_epoch: int | None = None  # the last scored epoch (where a pruned trial was stopped)
 
 
 class BudgetedExecutor(SimulatedExecutor):
@@ -128,8 +131,33 @@ def run_strategy(name: str, seed: int, gpu_hours: float) -> list[TrialPoint]:
         complete = outcome == "complete"
         points.append(TrialPoint(outcome, trial.value if complete else None,
                                  surface.best_sampled_score(flat) if complete else None,
-                                 float(trial.user_attrs.get("gpu_seconds") or 0.0)))
+                                 float(trial.user_attrs.get("gpu_seconds") or 0.0), trial.last_step))
     return points
+
+
+SPENDING = ("start-up", "new best", "no better", "pruned by epoch 4", "pruned later")
+EARLY_PRUNE_EPOCH = 4
+
+
+def where_hours_go(points: list[TrialPoint], target: float, startup: int = 5) -> dict[str, float]:
+    """GPU-hours spent until the target is reached (or the budget ends), by what the trials turned out to
+    be: the start-up trials, completed runs that set a new best observed score, completed runs that did
+    not, and pruned runs, early (by epoch 4) or late."""
+    spent = dict.fromkeys(SPENDING, 0.0)
+    best = -math.inf
+    for index, point in enumerate(points):
+        if index < startup:
+            kind = "start-up"
+        elif point.outcome != "complete":
+            kind = "pruned by epoch 4" if (point.last_epoch or 0) <= EARLY_PRUNE_EPOCH else "pruned later"
+        else:
+            kind = "new best" if point.value is not None and point.value > best else "no better"
+        spent[kind] += point.gpu_seconds / 3600
+        if point.value is not None:
+            best = max(best, point.value)
+        if point.noise_free is not None and point.noise_free >= target:
+            break
+    return spent
 
 
 class RandomSuggest:
@@ -218,6 +246,7 @@ def one_seed(seed: int, gpu_hours: float) -> dict:
             "best_after_20": max((p.noise_free for p in first if p.noise_free is not None), default=0.0),
             "hours_for_20": sum(p.gpu_seconds for p in first) / 3600,
             "pruned": sum(p.outcome == "pruned" for p in first),
+            "spending": where_hours_go(points, target),
         }
     return {"seed": seed, "reference": reference, "strategies": summary}
 
@@ -292,6 +321,11 @@ def main() -> None:
               f"{statistics.mean(r['hours_for_20'] for r in rows):>16.1f} "
               f"{statistics.mean(r['pruned'] for r in rows):>10.1f}")
     guide = table["guide"]
+    print("\nwhere the GPU-hours go before the target (mean over seeds, budget-capped when not reached):")
+    print(f"{'strategy':<12}" + "".join(f"{kind:>19}" for kind in SPENDING))
+    for name in ("guide", "tpe+rules", "ours"):
+        spending = [s["strategies"][name]["spending"] for s in seeds]
+        print(f"{name:<12}" + "".join(f"{statistics.mean(x[kind] for x in spending):>19.1f}" for kind in SPENDING))
     print()
     for name in ("median+stop", "ours", "ours+warm", "ours+hb"):
         ours = table[name]
