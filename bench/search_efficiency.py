@@ -51,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from orchestrator.search.constraints import TrainingChoices, check_constraints  # noqa: E402
 from orchestrator.search.executor import SearchAborted  # noqa: E402
 from orchestrator.search.merge import flatten_training_tables, merge_trial_config  # noqa: E402
+from orchestrator.search.optuna_setup import STARTUP_TRIALS  # noqa: E402
 from orchestrator.search.simulator import ResponseSurface, SimulatedExecutor  # noqa: E402
 from orchestrator.search.space import ParamSpec, Scalar, SearchSpace, load_search_space  # noqa: E402
 from orchestrator.search.warm_start import load_warm_start  # noqa: E402
@@ -126,8 +127,7 @@ def run_strategy(name: str, seed: int, gpu_hours: float) -> list[TrialPoint]:
         if "gpu_seconds" not in trial.user_attrs:
             continue  # never trained: rejected by a rule, or refused once the budget was spent
         outcome = trial.user_attrs.get("outcome", "")
-        flat = {**flatten_training_tables(merge_trial_config(BASE, trial.user_attrs["overrides"])),
-                **trial.params}
+        flat = flat_config(space, trial.params)
         complete = outcome == "complete"
         points.append(TrialPoint(outcome, trial.value if complete else None,
                                  surface.best_sampled_score(flat) if complete else None,
@@ -139,7 +139,7 @@ SPENDING = ("start-up", "new best", "no better", "pruned by epoch 4", "pruned la
 EARLY_PRUNE_EPOCH = 4
 
 
-def where_hours_go(points: list[TrialPoint], target: float, startup: int = 5) -> dict[str, float]:
+def where_hours_go(points: list[TrialPoint], target: float, startup: int = STARTUP_TRIALS) -> dict[str, float]:
     """GPU-hours spent until the target is reached (or the budget ends), by what the trials turned out to
     be: the start-up trials, completed runs that set a new best observed score, completed runs that did
     not, and pruned runs, early (by epoch 4) or late."""
@@ -189,9 +189,14 @@ def grid_of(spec: ParamSpec, points: int = 48) -> list[Scalar]:
     return [math.exp(v) for v in values] if spec.log else values
 
 
+def flat_config(space: SearchSpace, params: dict[str, Scalar]) -> dict[str, Scalar]:
+    """The flat kohya arguments a trial with ``params`` trains with: the bench's base merged with them."""
+    return {**flatten_training_tables(merge_trial_config(BASE, space.training_overrides(params))), **params}
+
+
 def safe_score(space: SearchSpace, surface: ResponseSurface, params: dict[str, Scalar]) -> float | None:
     """The noise-free best-epoch score of a parameter set, None when a safety rule rejects it."""
-    flat = {**flatten_training_tables(merge_trial_config(BASE, space.training_overrides(params))), **params}
+    flat = flat_config(space, params)
     if not check_constraints(TrainingChoices.from_flat_config(flat)).accepted:
         return None
     return surface.best_sampled_score(flat)
@@ -231,22 +236,18 @@ def one_seed(seed: int, gpu_hours: float) -> dict:
     summary = {}
     for name in STRATEGIES:
         points = run_strategy(name, seed, gpu_hours)
-        spent, reached_at = 0.0, None
-        for point in points:
-            spent += point.gpu_seconds
-            if point.noise_free is not None and point.noise_free >= target:
-                reached_at = spent
-                break
+        spending = where_hours_go(points, target)
+        reached = any(p.noise_free is not None and p.noise_free >= target for p in points)
         first = points[:BEST_AFTER]
         summary[name] = {
             # Not reached within the budget: infinite, never the (smaller) hours spent, which would flatter
             # a strategy that spends little because it gives up early.
-            "hours_to_target": reached_at / 3600 if reached_at is not None else math.inf,
-            "reached": reached_at is not None,
+            "hours_to_target": sum(spending.values()) if reached else math.inf,
+            "reached": reached,
             "best_after_20": max((p.noise_free for p in first if p.noise_free is not None), default=0.0),
             "hours_for_20": sum(p.gpu_seconds for p in first) / 3600,
             "pruned": sum(p.outcome == "pruned" for p in first),
-            "spending": where_hours_go(points, target),
+            "spending": spending,
         }
     return {"seed": seed, "reference": reference, "strategies": summary}
 
