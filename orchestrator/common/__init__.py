@@ -1,4 +1,4 @@
-"""Helpers every stage shares: user-facing errors, atomic writes, content hashes."""
+"""Helpers every stage shares: user-facing errors, atomic writes, TOML in and out, content hashes, CLI verbs."""
 
 from orchestrator.common.atomic import atomic_folder, atomic_write_bytes, atomic_write_json, atomic_write_text
 from orchestrator.common.errors import PipelineError, UserInputError

@@ -23,6 +23,8 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
         raise IsADirectoryError(f"{path} is a directory; refusing to write a file over it")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp creates 0600; a result file gets the mode a plain open() would give it (or keeps its own).
+        os.fchmod(fd, _mode_for(path))
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -35,6 +37,26 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
             pass
         raise
     return path
+
+
+def _mode_for(path: Path) -> int:
+    try:
+        return path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        return 0o666 & ~_current_umask()
+
+
+def _current_umask() -> int:
+    # Linux shows the umask without changing it; elsewhere set-and-restore (not thread-safe, but brief).
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
@@ -57,22 +79,45 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
+def _aside_name(target: Path) -> Path:
+    return target.with_name(f".{target.name}.old")
+
+
+def recover_interrupted_swap(target: str | Path) -> None:
+    """Finish or undo a swap of :func:`atomic_folder` that was killed between its two renames.
+
+    Killed after the old folder was moved aside but before the new one was moved in, the target is gone
+    and only the aside copy is left: it is put back, so the result that existed is never lost. Killed
+    after both renames, the aside copy is stale and is removed.
+    """
+    target = Path(target)
+    aside = _aside_name(target)
+    if not aside.exists():
+        return
+    if target.exists():
+        shutil.rmtree(aside, ignore_errors=True)
+    else:
+        aside.rename(target)
+
+
 @contextmanager
 def atomic_folder(target: str | Path) -> Iterator[Path]:
     """Build a folder beside ``target``; swap it in only when the ``with`` block finishes cleanly.
 
     Readers see the old folder or the complete new one, never a half-built one: an interrupted model,
-    tokenizer or dataset build would otherwise be trusted by the next run.
+    tokenizer or dataset build would otherwise be trusted by the next run. A swap killed between its two
+    renames is repaired by :func:`recover_interrupted_swap`, which the next call runs first.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    recover_interrupted_swap(target)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
     try:
         yield staging
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        aside = _aside_name(target)
         if target.exists():
-            target.rename(old)
+            target.rename(aside)
         staging.rename(target)
-        shutil.rmtree(old, ignore_errors=True)
+        shutil.rmtree(aside, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

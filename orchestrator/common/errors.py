@@ -40,3 +40,42 @@ class UserInputError(PipelineError):
         if hint:
             text += f" ({hint})"
         super().__init__(text)
+
+
+def describe_environment_error(error: BaseException) -> str | None:
+    """One line for a failure of the outside world (a file, a database, a malformed file), else None.
+
+    The CLI prints it instead of a traceback; anything this does not recognise is a bug and keeps its
+    traceback.
+    """
+    if isinstance(error, OSError):
+        names = " -> ".join(str(n) for n in (error.filename, error.filename2) if n is not None)
+        reason = error.strerror or str(error)
+        return f"{names}: {reason}" if names else reason
+    if isinstance(error, UnicodeDecodeError):
+        return f"a file is not UTF-8 text ({error.reason} at byte {error.start})"
+    module = type(error).__module__
+    if module.startswith("sqlalchemy"):
+        detail = str(getattr(error, "orig", None) or error).strip().splitlines()
+        return f"database: {type(error).__name__}: {detail[0] if detail else ''}"
+    if module.startswith(("toml", "tomllib", "tomli")) and "Decode" in type(error).__name__:
+        return f"malformed TOML: {error}"
+    if type(error).__name__ == "JSONDecodeError":
+        return f"malformed JSON: {error}"
+    return None
+
+
+def require_folder_target(folder: str | Path, *, key: str) -> Path:
+    """``folder`` as an output folder: it is a folder or can become one (no file in its place or above).
+
+    Checked before anything is written, so ``--out a_file`` is one clear message instead of an
+    ``OSError`` half-way through a run.
+    """
+    folder = Path(folder)
+    for candidate in (folder, *folder.parents):
+        if candidate.exists() or candidate.is_symlink():
+            if not candidate.is_dir():
+                what = "is a file" if candidate == folder else f"lies under {candidate}, which is a file"
+                raise UserInputError(f"output folder {what}; give a folder", path=folder, key=key)
+            break
+    return folder

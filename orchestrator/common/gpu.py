@@ -6,6 +6,7 @@ never a crash: doctor, pre-flight and monitor all run on CPU-only machines too.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 
@@ -17,6 +18,11 @@ class GpuInfo:
     free_mib: int
     utilization_percent: int | None
     temperature_c: int | None
+    own_mib: int = 0  # held by this process (the search's own evaluator or CUDA context), not by others
+
+    @property
+    def own_gib(self) -> float:
+        return self.own_mib / 1024
 
     @property
     def free_gib(self) -> float:
@@ -54,6 +60,7 @@ def query_gpus() -> GpuReport:
                 utilization_percent=_optional(lambda h=handle: pynvml.nvmlDeviceGetUtilizationRates(h).gpu),
                 temperature_c=_optional(
                     lambda h=handle: pynvml.nvmlDeviceGetTemperature(h, pynvml.NVML_TEMPERATURE_GPU)),
+                own_mib=_optional(lambda h=handle: _memory_of_this_process(pynvml, h)) or 0,
             ))
         return GpuReport(True, f"driver {driver}", tuple(gpus))
     except pynvml.NVMLError as error:
@@ -63,6 +70,12 @@ def query_gpus() -> GpuReport:
             pynvml.nvmlShutdown()
         except pynvml.NVMLError:
             pass
+
+
+def _memory_of_this_process(pynvml, handle) -> int:  # type: ignore[no-untyped-def]
+    processes = pynvml.nvmlDeviceGetComputeRunningProcesses(handle)
+    used = [p.usedGpuMemory for p in processes if p.pid == os.getpid() and p.usedGpuMemory is not None]
+    return int(sum(used) // 2**20)
 
 
 def _optional(read) -> int | None:

@@ -50,6 +50,8 @@ _DEFAULTS: dict[str, str] = {
     "logs_dir": "logs/training",
     "prompts_file": "prompts/luca/luca_validation_prompts.txt",
 }
+# Where scripts/setup.sh copies the export of the pinned sd-scripts when the submodule cannot be fetched.
+LOCAL_SD_SCRIPTS_EXPORT = ".cache/sd-scripts"
 _PATH_KEYS = {"sd_scripts", "dataset_dir", "output_root", "logs_dir", "prompts_file"}
 
 
@@ -61,6 +63,14 @@ def project_root() -> Path:
         if (candidate / "configs" / "training").is_dir():
             return candidate
     return _PACKAGE_PARENT
+
+
+def default_sd_scripts(root: Path) -> str:
+    """The submodule when it is checked out, else setup.sh's local copy of the export when that exists."""
+    submodule, export = root / _DEFAULTS["sd_scripts"], root / LOCAL_SD_SCRIPTS_EXPORT
+    if not (submodule / "train_network.py").is_file() and (export / "train_network.py").is_file():
+        return LOCAL_SD_SCRIPTS_EXPORT
+    return _DEFAULTS["sd_scripts"]
 
 
 def _read_paths_file(path: Path) -> dict[str, str]:
@@ -89,6 +99,8 @@ def load_paths(root: Path | None = None) -> ProjectPaths:
     for key in _DEFAULTS:
         if env := os.environ.get(f"LORA_PIPELINE_{key.upper()}"):
             values[key] = env
+    if values["sd_scripts"] == _DEFAULTS["sd_scripts"]:
+        values["sd_scripts"] = default_sd_scripts(root)
     resolved: dict[str, object] = {"root": root}
     for field in fields(ProjectPaths):
         if field.name == "root":

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from orchestrator.common.errors import UserInputError
 from orchestrator.common.tomlfile import read_toml
+from orchestrator.config.names import check_output_name
 from orchestrator.config.paths import project_root
 
 Family = Literal["sd15", "sdxl"]
@@ -87,6 +88,15 @@ def load_preset(name_or_path: str | Path, root: Path | None = None) -> Preset:
                 "top-level keys belong in a table such as [training]", path=path, key=section
             )
         sections[section] = table
+    # sd-scripts flattens the sections into one namespace: a key in two of them would have no one value.
+    seen_in: dict[str, str] = {}
+    for section, table in sections.items():
+        for key in table:
+            if key in seen_in:
+                raise UserInputError(f"set in both [{seen_in[key]}] and [{section}]; sd-scripts reads the "
+                                     "sections as one namespace, so give it once", path=path,
+                                     key=f"{section}.{key}")
+            seen_in[key] = section
     for table_name, table in [("dataset", dataset), *sections.items()]:
         for key in table:
             if key in PATH_KEYS:
@@ -94,11 +104,15 @@ def load_preset(name_or_path: str | Path, root: Path | None = None) -> Preset:
                     "presets never hold machine paths; set it in configs/paths.toml or with --set",
                     path=path, key=f"{table_name}.{key}",
                 )
+    min_vram_gb = meta.get("min_vram_gb", 0.0)
+    if isinstance(min_vram_gb, bool) or not isinstance(min_vram_gb, (int, float)) or not 0 <= min_vram_gb < 1e6:
+        raise UserInputError(f"must be a number of GiB >= 0, got {min_vram_gb!r}", path=path,
+                             key="preset.min_vram_gb")
     return Preset(
-        name=str(meta.get("name", path.stem)),
+        name=check_output_name(meta.get("name", path.stem), path=path, key="preset.name"),
         family=family,
         description=str(meta.get("description", "")),
-        min_vram_gb=float(meta.get("min_vram_gb", 0.0)),
+        min_vram_gb=float(min_vram_gb),
         dataset=dataset,
         sections=sections,
         source=path,

@@ -10,7 +10,7 @@ of files. A file that cannot be decoded is recorded in ``failures`` and the rest
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +30,7 @@ class EmbeddingTable:
 
     ``vectors[i]`` is the L2-normalised embedding of ``paths[i]`` whose content hash is ``hashes[i]``.
     ``computed`` files went through the model in this call; ``reused`` came from the cache.
+    ``extras``: for each content hash decoded in this call, what ``embed_files(also=...)`` returned for it.
     """
 
     paths: list[Path]
@@ -38,6 +39,7 @@ class EmbeddingTable:
     failures: dict[Path, ImageDecodeError] = field(default_factory=dict)
     computed: int = 0
     reused: int = 0
+    extras: dict[str, Any] = field(default_factory=dict)
     _positions: dict[Path, int] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
@@ -68,9 +70,13 @@ def embed_files(
     workers: int = 2,
     progress: bool = True,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    also: Callable[[Any], Any] | None = None,
 ) -> EmbeddingTable:
     """Embed image files with ``encoder``; reuse and fill ``cache`` (keyed by content + encoder identity).
 
+    ``also``: called on each decoded RGB image in the decoding thread (e.g. ``measure_image``), so a
+    caller that needs something else from the pixels does not decode the file a second time; results
+    land in ``EmbeddingTable.extras`` by content hash (for the files embedded in this call only).
     Never raises for a bad file: unreadable ones land in ``EmbeddingTable.failures`` with the reason.
     """
     paths = [Path(p) for p in paths]
@@ -81,10 +87,11 @@ def embed_files(
         # One decode per distinct content: copies of a frame share its hash.
         pending = list({hashes[p]: p for p in paths if p in hashes and hashes[p] not in found}.values())
         computed: dict[str, np.ndarray] = {}
+        extras: dict[str, Any] = {}
         failed_by_hash: dict[str, ImageDecodeError] = {}
         with _maybe_progress(progress, len(pending)) as advance:
             for batch_hashes, vectors, batch_failures in _embed_stream(
-                    encoder, pending, hashes, pool, batch_size, workers, max_pixels):
+                    encoder, pending, hashes, pool, batch_size, workers, max_pixels, also, extras):
                 failed_by_hash.update({hashes[p]: error for p, error in batch_failures.items()})
                 computed.update(zip(batch_hashes, vectors, strict=True))
                 if cache is not None and batch_hashes:
@@ -99,7 +106,8 @@ def embed_files(
               else np.zeros((0, encoder.embedding_dim), dtype=np.float32))
     return EmbeddingTable(paths=kept, hashes=[hashes[p] for p in kept], vectors=matrix,
                           failures={p: failures[p] for p in paths if p in failures},
-                          computed=len(computed), reused=sum(1 for p in kept if hashes[p] in found))
+                          computed=len(computed), reused=sum(1 for p in kept if hashes[p] in found),
+                          extras=extras)
 
 
 def _content_hashes(paths: list[Path], cache: EmbeddingCache | None,
@@ -135,13 +143,17 @@ def _safe_hash(path: Path) -> tuple[Path, int, int, str] | ImageDecodeError:
 
 
 def _embed_stream(encoder: ClipEncoder, paths: list[Path], hashes: dict[Path, str], pool: ThreadPoolExecutor,
-                  batch_size: int, workers: int, max_pixels: int,
+                  batch_size: int, workers: int, max_pixels: int, also: Callable[[Any], Any] | None,
+                  extras: dict[str, Any],
                   ) -> Iterator[tuple[list[str], np.ndarray, dict[Path, ImageDecodeError]]]:
     import torch
 
     def prepare(path: Path) -> Any:
         try:
-            return encoder.preprocess(open_image_rgb(path, max_pixels=max_pixels))
+            image = open_image_rgb(path, max_pixels=max_pixels)
+            if also is not None:
+                extras[hashes[path]] = also(image)  # one key per thread and hash: no lock needed
+            return encoder.preprocess(image)
         except ImageDecodeError as error:
             return error
         except OSError as error:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import toml
 
 from orchestrator.cli import main
+from orchestrator.common.tomlfile import dumps_toml, read_toml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,9 +22,9 @@ def rendered(machine, tmp_path, monkeypatch):
 
 
 def _edit(path: Path, section: str | None, key: str, value) -> None:
-    document = toml.load(path)
+    document = read_toml(path)
     (document.setdefault(section, {}) if section else document)[key] = value
-    path.write_text(toml.dumps(document))
+    path.write_text(dumps_toml(document))
 
 
 def _check(path: Path, capsys) -> tuple[int, str]:
@@ -105,7 +105,7 @@ def test_rendering_a_preset_that_sets_xformers_warns_names_the_file_and_exits_no
     output = capsys.readouterr()
     assert code == 3
     assert f"{preset}: key 'xformers'" in output.out and "SDPA" in output.out
-    rendered = toml.load(tmp_path / "run" / "config" / "training.toml")
+    rendered = read_toml(tmp_path / "run" / "config" / "training.toml")
     assert rendered["training"]["xformers"] is False and rendered["training"]["sdpa"] is True
 
 

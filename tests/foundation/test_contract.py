@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.kohya.contract import PINNED_COMMIT, contract_from_records, recorded_contract
+from orchestrator.kohya.checkout import PINNED_COMMIT
+from orchestrator.kohya.contract import contract_from_records, recorded_contract
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "sd-scripts-contract"
 
@@ -69,8 +70,29 @@ def test_live_parser_agrees_with_the_recorded_contract(sd_scripts_dir, trainer_p
         assert set(live.arguments_of(script)) == set(recorded.arguments_of(script))
         for dest, spec in recorded.arguments_of(script).items():
             assert live.arguments_of(script)[dest].choices == spec.choices, dest
-    assert set(live.dataset_schema.subset) == set(recorded.dataset_schema.subset)
-    assert set(live.dataset_schema.general) == set(recorded.dataset_schema.general)
+            assert live.arguments_of(script)[dest].value_type == spec.value_type, dest
+    # Types too, not only names: a key the live reading cannot type is a key whose bad values pass our checks.
+    assert live.dataset_schema == recorded.dataset_schema
+
+
+def _scalar_or_twodim(klass, value):
+    return value
+
+
+def _twodim(klass, value):
+    return value
+
+
+def test_introspection_names_the_shape_of_sd_scripts_converters():
+    """ConfigSanitizer types resolution and face_crop_aug_range by partials of private helpers; reading those as
+    an opaque validator let `resolution = "big"` through on a live checkout."""
+    import functools
+
+    from orchestrator.kohya._introspect import describe_validator
+
+    assert describe_validator(functools.partial(_scalar_or_twodim, int)) == "int | [int, int]"
+    assert describe_validator(functools.partial(_twodim, float)) == "[float, float]"
+    assert describe_validator(int) == "int"
 
 
 @pytest.mark.sd_scripts

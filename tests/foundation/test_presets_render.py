@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-import toml
 
+from orchestrator.common.tomlfile import read_toml
 from orchestrator.config.presets import load_preset
 from orchestrator.kohya.check import validate_rendered
 from orchestrator.kohya.render import render_run
@@ -42,12 +42,12 @@ EXPECTED_GENERAL = {
 @pytest.mark.parametrize("preset", sorted(EXPECTED_TRAINING))
 def test_preset_renders_reference_values_key_by_key(preset, machine, tmp_path):
     rendered = render_run(preset, paths=machine, run_dir=tmp_path / "run")
-    written = toml.load(rendered.config_file)
+    written = read_toml(rendered.config_file)
     flat = {k: v for table in written.values() for k, v in table.items()}
     for key, expected in EXPECTED_TRAINING[preset].items():
         assert flat[key] == expected, key
         assert type(flat[key]) is type(expected), f"{key}: {type(flat[key]).__name__}"
-    dataset = toml.load(rendered.dataset_config_file)
+    dataset = read_toml(rendered.dataset_config_file)
     for key, expected in EXPECTED_GENERAL[preset].items():
         assert dataset["general"][key] == expected, key
     assert validate_rendered(rendered) == []

@@ -12,9 +12,12 @@ import gzip
 import json
 from pathlib import Path
 
-from orchestrator.common.atomic import atomic_folder
+from orchestrator.common.atomic import atomic_folder, recover_interrupted_swap
 
 TOKENIZER_FOLDER_NAME = "openai_clip-vit-large-patch14"
+# SDXL's second tokenizer: the same BPE and ids as ViT-L's, padded with "!" (id 0) like open_clip.
+BIGG_TOKENIZER_FOLDER_NAME = "laion_CLIP-ViT-bigG-14-laion2B-39B-b160k"
+BIGG_PAD_TOKEN = "!"
 VOCAB_SIZE = 49408
 _MERGE_COUNT = 49152 - 256 - 2  # as in CLIP's own tokenizer: the first 48,894 merges of the file
 _START, _END = "<|startoftext|>", "<|endoftext|>"
@@ -73,18 +76,30 @@ def clip_vocab_and_merges(bpe_path: Path) -> tuple[dict[str, int], list[str]]:
     return {token: index for index, token in enumerate(tokens)}, merges
 
 
-def build_clip_tokenizer_dir(cache_dir: str | Path, *, bpe_path: Path | None = None) -> Path:
-    """Write ``cache_dir/openai_clip-vit-large-patch14`` (vocab.json, merges.txt, configs); reuse it if complete.
+def build_clip_tokenizer_dir(
+    cache_dir: str | Path,
+    *,
+    bpe_path: Path | None = None,
+    folder_name: str = TOKENIZER_FOLDER_NAME,
+    pad_token: str = _END,
+) -> Path:
+    """Write ``cache_dir/<folder_name>`` (vocab.json, merges.txt, configs); reuse it if complete.
 
     ``cache_dir`` is what sd-scripts' ``tokenizer_cache_dir`` should point at. Returns the tokenizer folder.
+    The files are written by hand, not by ``save_pretrained``: transformers 5 saves only tokenizer.json,
+    which the trainer's pinned transformers 4 cannot load. SDXL's bigG tokenizer is
+    ``folder_name=BIGG_TOKENIZER_FOLDER_NAME, pad_token=BIGG_PAD_TOKEN``.
     """
-    target = Path(cache_dir) / TOKENIZER_FOLDER_NAME
+    target = Path(cache_dir) / folder_name
+    recover_interrupted_swap(target)
     if (target / "vocab.json").is_file() and (target / "tokenizer_config.json").is_file():
         return target
     vocab, merges = clip_vocab_and_merges(bpe_path or open_clip_bpe_path())
     with atomic_folder(target) as staging:
         (staging / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
         (staging / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8")
-        (staging / "tokenizer_config.json").write_text(json.dumps(_TOKENIZER_CONFIG, indent=2), encoding="utf-8")
-        (staging / "special_tokens_map.json").write_text(json.dumps(_SPECIAL_TOKENS, indent=2), encoding="utf-8")
+        config = {**_TOKENIZER_CONFIG, "pad_token": pad_token}
+        special = {**_SPECIAL_TOKENS, "pad_token": pad_token}
+        (staging / "tokenizer_config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+        (staging / "special_tokens_map.json").write_text(json.dumps(special, indent=2), encoding="utf-8")
     return target

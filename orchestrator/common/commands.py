@@ -1,0 +1,44 @@
+"""Command-line verbs under a stage command, with an optional default verb.
+
+``lora-pipeline search worker ...`` and ``lora-pipeline curate apply OUT`` are nested sub-parsers, so
+``lora-pipeline search --help`` lists the verbs. A command may name a default verb that runs when the
+next word is not a verb: ``curate FRAMES ...`` reads as ``curate run FRAMES ...``, and options may come
+first (``search --base-config X``), as on a command without verbs.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import Any
+
+HELP_FLAGS = frozenset({"-h", "--help"})
+
+
+class CommandParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` that puts its default verb in front when the first word is not a verb."""
+
+    default_verb: str | None = None
+
+    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                         namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
+        if self.default_verb is not None and args is not None:
+            words = list(args)
+            if not words or words[0] not in self._verb_names() | HELP_FLAGS:
+                args = [self.default_verb, *words]
+        return super().parse_known_args(args, namespace)
+
+    def _verb_names(self) -> set[str]:
+        return {name for action in self._actions if isinstance(action, argparse._SubParsersAction)
+                for name in action.choices}
+
+
+def add_verbs(command: argparse.ArgumentParser, *, dest: str, default: str | None = None,
+              **options: Any) -> argparse._SubParsersAction:
+    """Sub-parsers for ``command``'s verbs; ``default`` runs when no verb is given (needs a ``CommandParser``)."""
+    if default is not None:
+        if not isinstance(command, CommandParser):
+            raise TypeError(f"{command.prog}: a default verb needs a CommandParser (the top-level parser's "
+                            "parser_class)")
+        command.default_verb = default
+    return command.add_subparsers(dest=dest, metavar="VERB", required=True, **options)
