@@ -4,13 +4,16 @@ Register with ``pytest_plugins = ["tests.sd_scripts_support"]``. Every fixture s
 what it needs is absent, so the same tests pass (skipped) in CI where there is no sd-scripts checkout.
 
 - ``sd_scripts_dir``: ``$LORA_PIPELINE_SD_SCRIPTS``, else the project's ``sd-scripts/`` submodule when it
-  holds ``train_network.py``.
+  holds ``train_network.py``, else the copy of the pinned export that ``scripts/setup.sh`` makes in
+  ``.cache/sd-scripts`` (CI).
 - ``trainer_python``: ``$LORA_PIPELINE_TRAINER_PYTHON``, else ``.venv-trainer/bin/python``; it must import
   torch and diffusers.
 - ``test_model_cache``: ``$LORA_PIPELINE_TEST_CACHE`` (default ``~/.cache/lora-pipeline-tests``), reused
   across sessions because the random SD1.5 model takes ~20 s and 2.1 GB to build.
 - ``clip_tokenizer_cache``: a ``tokenizer_cache_dir`` holding ``openai_clip-vit-large-patch14``.
 - ``random_sd15_model``: a random-weight SD1.5-architecture diffusers folder.
+- ``sdxl_tokenizer_cache``: a ``tokenizer_cache_dir`` holding both SDXL tokenizers (ViT-L and bigG).
+- ``random_sdxl_model``: a random-weight SDXL-base-architecture diffusers folder (~6.9 GB, ~5 GB RAM to build).
 - ``trainer_env``: the environment a real run needs here (offline hub, unbuffered output).
 - ``sd_scripts_exclusive``: holds a machine-wide lock so that real runs of two test sessions never overlap.
 """
@@ -26,6 +29,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from orchestrator.config.paths import default_sd_scripts
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,7 +50,7 @@ def _cache_lock(cache_dir: Path) -> Iterator[None]:
 @pytest.fixture(scope="session")
 def sd_scripts_dir() -> Path:
     configured = os.environ.get("LORA_PIPELINE_SD_SCRIPTS")
-    candidate = Path(configured).expanduser() if configured else PROJECT_ROOT / "sd-scripts"
+    candidate = Path(configured).expanduser() if configured else PROJECT_ROOT / default_sd_scripts(PROJECT_ROOT)
     if not (candidate / "train_network.py").is_file():
         where = "LORA_PIPELINE_SD_SCRIPTS" if configured else "the sd-scripts/ submodule (not checked out)"
         pytest.skip(f"real sd-scripts not available: no train_network.py in {candidate} ({where}); "
@@ -95,6 +100,26 @@ def random_sd15_model(test_model_cache: Path, clip_tokenizer_cache: Path) -> Pat
 
     with _cache_lock(test_model_cache):
         return build_random_sd15(test_model_cache / "sd15-random", tokenizer_cache_dir=clip_tokenizer_cache)
+
+
+@pytest.fixture(scope="session")
+def sdxl_tokenizer_cache(test_model_cache: Path) -> Path:
+    pytest.importorskip("open_clip", reason="open_clip ships the BPE file the CLIP tokenizers are built from")
+    from orchestrator.toy.random_sdxl import build_sdxl_tokenizer_dirs
+
+    cache = test_model_cache / "tokenizers"
+    with _cache_lock(test_model_cache):
+        build_sdxl_tokenizer_dirs(cache)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def random_sdxl_model(test_model_cache: Path, sdxl_tokenizer_cache: Path) -> Path:
+    pytest.importorskip("diffusers", reason="diffusers builds the random SDXL model")
+    from orchestrator.toy.random_sdxl import build_random_sdxl
+
+    with _cache_lock(test_model_cache):
+        return build_random_sdxl(test_model_cache / "sdxl-random", tokenizer_cache_dir=sdxl_tokenizer_cache)
 
 
 @pytest.fixture

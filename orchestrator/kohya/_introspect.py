@@ -4,6 +4,7 @@ Standalone on purpose (only the standard library and sd-scripts itself): it runs
 environment, which does not have our package installed.
 """
 
+import functools
 import json
 import os
 import subprocess
@@ -39,9 +40,22 @@ def describe_validator(validator):
         return "[" + ", ".join(describe_validator(v) for v in validator) + "]"
     if name == "ExactSequence":
         return "[" + ", ".join(describe_validator(v) for v in validator.validators) + "]"
+    if isinstance(validator, functools.partial):
+        return describe_partial(validator)
     if callable(validator):
         return getattr(validator, "__name__", name)
     return name
+
+
+def describe_partial(validator):
+    """ConfigSanitizer's converters are partials of a helper over a class; their names say the shape."""
+    helper = getattr(validator.func, "__name__", "")
+    klass = describe_validator(validator.args[0]) if validator.args else "value"
+    if helper.endswith("scalar_or_twodim"):
+        return f"{klass} | [{klass}, {klass}]"
+    if helper.endswith("twodim"):
+        return f"[{klass}, {klass}]"
+    return helper or "partial"
 
 
 def describe_schema(schema):

@@ -116,13 +116,11 @@ def halve_batch_size(config_file: Path, dataset_config_file: Path) -> BatchChang
     where it is set (every ``[[datasets]]`` block, else ``[general]``, else the training config). None when
     the batch is already 1. Comment lines at the top of each file (the render header) are kept.
     """
-    import toml
-
-    from orchestrator.common.atomic import atomic_write_text
+    from orchestrator.common.tomlfile import parse_toml, write_toml
 
     training_text = Path(config_file).read_text(encoding="utf-8")
     dataset_text = Path(dataset_config_file).read_text(encoding="utf-8")
-    training, dataset = toml.loads(training_text), toml.loads(dataset_text)
+    training, dataset = parse_toml(training_text), parse_toml(dataset_text)
     tables = [t for t in training.values() if isinstance(t, dict)] or [training]
     holders = [block for block in dataset.get("datasets", []) if "batch_size" in block]
     if not holders and "batch_size" in dataset.get("general", {}):
@@ -139,8 +137,8 @@ def halve_batch_size(config_file: Path, dataset_config_file: Path) -> BatchChang
     accum_holder = next((t for t in tables if "gradient_accumulation_steps" in t), tables[0])
     accum = int(accum_holder.get("gradient_accumulation_steps", 1))
     accum_holder["gradient_accumulation_steps"] = accum * 2
-    atomic_write_text(config_file, _header(training_text) + toml.dumps(training))
-    atomic_write_text(dataset_config_file, _header(dataset_text) + toml.dumps(dataset))
+    write_toml(config_file, training, header=_header(training_text))
+    write_toml(dataset_config_file, dataset, header=_header(dataset_text))
     return BatchChange((before, after), (accum, accum * 2))
 
 

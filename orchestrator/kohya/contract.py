@@ -12,18 +12,18 @@ from __future__ import annotations
 import json
 import logging
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from orchestrator.common.atomic import atomic_write_json
 from orchestrator.common.errors import PipelineError
+from orchestrator.kohya.checkout import TRAINING_SCRIPTS, checkout_commit
 
 log = logging.getLogger(__name__)
 
-PINNED_COMMIT = "48d368fa557731ad0488c07304dfeba8c07910eb"
-SCRIPTS = ("train_network.py", "sdxl_train_network.py")
+SCRIPTS = tuple(TRAINING_SCRIPTS.values())
 _DATA = resources.files("orchestrator.kohya") / "contract_data"
 
 
@@ -55,6 +55,8 @@ class Contract:
     source: str  # "recorded" or "live:<sd-scripts dir>"
     arguments: dict[str, dict[str, ArgumentSpec]]  # script name -> dest -> spec
     dataset_schema: DatasetSchema
+    # Why the shipped copy is used although a checkout was given (its argument list could not be read).
+    fallback_reason: str | None = None
 
     def arguments_of(self, script: str) -> dict[str, ArgumentSpec]:
         return self.arguments[script]
@@ -112,8 +114,15 @@ def introspect_live(sd_scripts_dir: Path, trainer_python: str, *, timeout: float
     if completed.returncode != 0:
         tail = "\n".join(completed.stderr.strip().splitlines()[-5:])
         raise PipelineError(f"reading sd-scripts' parser in {sd_scripts_dir} failed:\n{tail}")
-    payload = json.loads(completed.stdout.strip().splitlines()[-1])
-    return payload["args"], payload["dataset"]
+    try:
+        payload = json.loads(completed.stdout.strip().splitlines()[-1])
+        args_record, dataset_record = payload["args"], payload["dataset"]
+    except (IndexError, ValueError, KeyError, TypeError) as error:
+        raise PipelineError(f"sd-scripts' parser in {sd_scripts_dir} did not print an argument list "
+                            f"({type(error).__name__}: {error})") from None
+    if not isinstance(args_record, dict) or not isinstance(dataset_record, dict):
+        raise PipelineError(f"sd-scripts' parser in {sd_scripts_dir} printed an argument list of the wrong shape")
+    return args_record, dataset_record
 
 
 def refresh_recorded_contract(sd_scripts_dir: Path, trainer_python: str,
@@ -131,18 +140,23 @@ def load_contract(sd_scripts_dir: Path | None = None, trainer_python: str | None
     """The live contract when a checkout and a working trainer Python are there, else the recorded one."""
     if sd_scripts_dir is None or trainer_python is None or not (sd_scripts_dir / SCRIPTS[0]).is_file():
         return recorded_contract()
-    from orchestrator.kohya.checkout import checkout_commit
-
     commit = checkout_commit(sd_scripts_dir) or "unknown"
     cache_file = (cache_dir / f"contract-{commit}.json") if cache_dir else None
+    source = f"live:{sd_scripts_dir}"
     if cache_file and cache_file.is_file() and commit != "unknown":
-        cached = json.loads(cache_file.read_text())
-        return contract_from_records(cached["args"], cached["dataset"], source=f"live:{sd_scripts_dir}")
+        try:
+            cached = json.loads(cache_file.read_text(encoding="utf-8"))
+            return contract_from_records(cached["args"], cached["dataset"], source=source)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:  # a damaged cache: read again
+            log.info("ignoring the unreadable contract cache %s (%s)", cache_file, error)
     try:
         args_record, dataset_record = introspect_live(sd_scripts_dir, trainer_python)
-    except PipelineError as error:
-        log.warning("using the recorded sd-scripts contract: %s", error)
-        return recorded_contract()
+        contract = contract_from_records(args_record, dataset_record, source=source)
+    except (PipelineError, KeyError, TypeError, ValueError, AttributeError) as error:
+        reason = (f"could not read the argument list of the sd-scripts tree {sd_scripts_dir} ({error}); using "
+                  f"the shipped copy {Path(str(_DATA)) / 'args.json'} (sd-scripts {recorded_contract().commit})")
+        log.warning("%s", reason)
+        return replace(recorded_contract(), fallback_reason=reason)
     if cache_file and commit != "unknown":
         atomic_write_json(cache_file, {"args": args_record, "dataset": dataset_record}, indent=None)
-    return contract_from_records(args_record, dataset_record, source=f"live:{sd_scripts_dir}")
+    return contract

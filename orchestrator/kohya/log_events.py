@@ -63,7 +63,7 @@ class Finished:
 
 
 FAILURE_CAUSES = ("cuda_oom", "nan_loss", "import_error", "traceback", "no_data", "killed_by_signal",
-                  "unknown")
+                  "stalled", "unknown")  # "stalled": the runner stopped a trainer that printed nothing
 # When several failures show in one log (a chained traceback, OOM inside a traceback), the more
 # specific cause wins; later failures of equal rank replace earlier ones (their message is the final one).
 _CAUSE_RANK = {cause: rank for rank, cause in enumerate(reversed(FAILURE_CAUSES))}

@@ -39,6 +39,13 @@ from orchestrator.kohya.log_events import (  # re-exported: the grammar's public
     StepProgress,
     ValidationLoss,
 )
+from orchestrator.kohya.log_fields import (
+    avr_loss_text,
+    join_wrapped,
+    parse_number,
+    seconds_per_iteration,
+    validation_progress,
+)
 
 __all__ = ["FAILURE_CAUSES", "CheckpointSaved", "EpochStarted", "Failure", "Finished", "LogEvent", "LogParser",
            "RunSummary", "SamplesGenerated", "StateSaved", "StepProgress", "ValidationLoss", "parse_text"]
@@ -56,8 +63,6 @@ _RICH_INDENT = " " * 29
 
 # --- line grammar --------------------------------------------------------------------------------
 
-_VAL_LOSS = re.compile(r"val_epoch_avg_loss=([^,\]\s]+)")
-_COUNTER = re.compile(r"\|\s*(\d+)/(\d+) \[([^\]]*)\]")
 _EPOCH = re.compile(r"^epoch (\d+)/(\d+)$")
 _SUMMARY_NUMBER = re.compile(r"(?::|=)\s*(\d+)\s*$")
 _SUMMARY_KEYS = {
@@ -77,13 +82,6 @@ _CONTEXT_LINES = 40
 _BULK_CHARS = 1 << 16  # a line this long with more than _BULK_DRAWINGS bar drawings is a backlog,
 _BULK_DRAWINGS = 1024
 _BULK_SAMPLES = 64  # sampled at this many windows
-
-
-def _parse_number(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
-        return None
 
 
 @dataclass
@@ -116,6 +114,8 @@ class LogParser:
         self.recent: deque[str] = deque(maxlen=_CONTEXT_LINES)
         self.state = _Progress()
         self._pending_step: tuple[str, str, str, str] | None = None  # step, total, bracket, drawing
+        self._pending_validation: float | None = None  # a completed validation bar's loss, maybe stale
+        self._validation_open = False  # a validation bar drew 0/N and no other line came since
         self._last_step: tuple[str, str] | None = None
 
     # -- public --
@@ -139,7 +139,7 @@ class LogParser:
         if cut > 0:
             self._physical_line(last[:cut], events)
         pending = self._pending_step
-        if pending is not None and not math.isfinite(_parse_number(_loss_text(pending[2]) or "0") or 0.0):
+        if pending is not None and not math.isfinite(parse_number(avr_loss_text(pending[2]) or "0") or 0.0):
             self._flush_step(events)  # a NaN/inf loss must not wait for the next drawing
         return events
 
@@ -148,6 +148,7 @@ class LogParser:
         tail, self._tail = self._tail, ""
         self._pieces([tail], events)
         self._flush_step(events)
+        self._flush_validation(events)
         self._flush_record(events)
         self._end_traceback(events)
         return events
@@ -209,8 +210,9 @@ class LogParser:
             return
         self._flush_step(events)
         if stripped.startswith("epoch validation steps:"):
-            self._validation(stripped, events)
+            self._validation(stripped)
             return
+        self._flush_validation(events)
         if "%|" in stripped or stripped.endswith("it/s]"):
             return  # another tqdm bar (caching, loading, sampling)
         self.recent.append(stripped)
@@ -228,7 +230,7 @@ class LogParser:
         if not self._record:
             return
         parts, self._record = self._record, []
-        self._line(_join_wrapped(parts), events)
+        self._line(join_wrapped(parts), events)
 
     # -- progress bars --
 
@@ -238,6 +240,8 @@ class LogParser:
         Each step is drawn twice (the stale loss, then the fresh one), so a step is held back until a
         drawing of another step (or any other line) shows that its last drawing was seen.
         """
+        if self._validation_open:
+            self._flush_validation(events)
         bracket = text.find(" [", 6)
         bar_end = text.rfind("| ", 6, bracket)  # the bar's closing edge (an empty bar is all spaces)
         if bracket < 0 or bar_end < 0:
@@ -259,7 +263,7 @@ class LogParser:
                 return
             self._flush_step(events)
         if self._last_step is not None and self._last_step[0] == step_text \
-                and self._last_step[1] == _loss_text(inside):
+                and self._last_step[1] == avr_loss_text(inside):
             return  # a closing re-draw of the step already reported
         self._pending_step = (step_text, total_text, inside, text)
 
@@ -271,26 +275,37 @@ class LogParser:
         step_text, total_text, inside, text = pending
         if not step_text.isdigit() or not total_text.isdigit():
             return
-        loss_text = _loss_text(inside) or ""
+        loss_text = avr_loss_text(inside) or ""
         self._last_step = (step_text, loss_text)
-        loss = _parse_number(loss_text)
-        s_per_it = None
-        for part in inside.split(", ")[1:]:
-            part = part.strip()
-            if part.endswith(("s/it", "it/s")) and (value := _parse_number(part[:-4])):
-                s_per_it = value if part.endswith("s/it") else 1.0 / value
-                break
+        loss = parse_number(loss_text)
         step = int(step_text)
-        events.append(StepProgress(step, int(total_text), self.state.epoch, loss, s_per_it))
-        if loss is not None and not math.isfinite(loss):
+        events.append(StepProgress(step, int(total_text), self.state.epoch, loss, seconds_per_iteration(inside)))
+        already_nan = self.state.failure is not None and self.state.failure.cause == "nan_loss"
+        if loss is not None and not math.isfinite(loss) and not already_nan:
             self._fail(Failure("nan_loss", f"loss became {loss_text} at step {step}", (text,)), events)
 
-    def _validation(self, text: str, events: list[LogEvent]) -> None:
-        counter = _COUNTER.search(text)
-        if counter is None or counter[1] != counter[2]:
-            return  # only a completed bar holds the epoch's average
-        loss_match = _VAL_LOSS.search(counter[3])
-        loss = _parse_number(loss_match[1]) if loss_match else None
+    def _validation(self, text: str) -> None:
+        """An epoch-validation drawing: ``epoch validation steps: 100%|...| 4/4 [..., val_epoch_avg_loss=1.07,
+        timestep=800]``.
+
+        Like a training step, the last pass is drawn twice (the loss of the passes before it, then the
+        fresh one), so a completed bar is held until another line shows its last drawing was seen. sd-scripts
+        never closes its bars: the old one re-draws itself (its last loss) just after the next bar's
+        ``0/N`` (then the new bar's drawings replace it) and once more when the process ends, after other
+        lines; a drawing outside an open bar is such a re-draw and is ignored.
+        """
+        progress = validation_progress(text)
+        if progress is None:
+            return
+        done, total, loss = progress
+        if done == 0:
+            self._validation_open = True
+        if self._validation_open:
+            self._pending_validation = loss if done == total else None
+
+    def _flush_validation(self, events: list[LogEvent]) -> None:
+        self._validation_open = False
+        loss, self._pending_validation = self._pending_validation, None
         if loss is None or (self.state.epoch, loss) == self.state.last_validation:
             return
         self.state.last_validation = (self.state.epoch, loss)
@@ -371,29 +386,6 @@ class LogParser:
         if failure.outranks(self.state.failure):
             self.state.failure = failure
         events.append(failure)
-
-
-def _loss_text(inside: str) -> str | None:
-    """``avr_loss``'s value in a bar's bracket (``00:06<00:06,  2.32s/it, avr_loss=1.15]``)."""
-    at = inside.rfind("avr_loss=")
-    if at < 0:
-        return None
-    return inside[at + 9:].split(",", 1)[0].rstrip("] ")
-
-
-def _join_wrapped(parts: list[str]) -> str:
-    """Re-join a rich record wrapped across lines.
-
-    Rich breaks at spaces when it can and folds a long word at the column width otherwise; a fragment
-    as wide as the widest one of the record was therefore folded (join without a space).
-    """
-    if len(parts) == 1:
-        return parts[0]
-    width = max(len(part) for part in parts)
-    joined = parts[0]
-    for previous, part in zip(parts, parts[1:], strict=False):
-        joined += ("" if len(previous) == width and " " not in previous[-1:] else " ") + part
-    return joined
 
 
 def parse_text(text: str) -> list[LogEvent]:

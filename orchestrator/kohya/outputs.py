@@ -4,7 +4,8 @@ This is the one module that knows sd-scripts' output file names (pinned commit, 
 
 - samples   ``sample/{output_name}_e{epoch:06d}_{idx:02d}_{YYYYmmddHHMMSS}_{seed}.png``; step-based
   samples use ``{step:06d}`` instead of ``e{epoch:06d}``; ``_{seed}`` is absent when the prompt has no
-  ``--d``; the ``{output_name}_`` prefix is absent when ``output_name`` is unset;
+  ``--d``; the ``{output_name}_`` prefix is absent when ``output_name`` is unset; ``--sample_at_first``
+  samples (drawn before the first step, also after a resume) are named as epoch 0 (``e000000``);
 - checkpoints ``{output_name}-{epoch:06d}.{ext}`` (not written for the last epoch),
   ``{output_name}-step{step:08d}.{ext}``, and the final ``{output_name}.{ext}`` (= the last epoch);
 - states ``{output_name}-{epoch:06d}-state/``, ``{output_name}-step{step:08d}-state/``,
@@ -27,6 +28,7 @@ from typing import Any
 
 from orchestrator.common.errors import UserInputError
 from orchestrator.common.tomlfile import read_toml
+from orchestrator.kohya.validation import DatasetValidation, dataset_validation
 
 CHECKPOINT_EXTENSIONS = (".safetensors", ".ckpt", ".pt")
 SAMPLE_FOLDER = "sample"
@@ -34,6 +36,11 @@ _SAMPLE_TAIL = re.compile(
     r"(?:^|_)(?:e(?P<epoch>\d{6,})|(?P<step>\d{6,}))_(?P<index>\d{2,})_(?P<timestamp>\d{14})"
     r"(?:_(?P<seed>\d+))?\.png$"
 )
+#: ``--sample_at_first`` samples carry this epoch: drawn before the first step, when the LoRA (its up
+#: weights start at zero) changes nothing, they are the base model's images for the same prompts and seeds.
+BEFORE_TRAINING_EPOCH = 0
+#: The training argument that asks for them (``train_network.py --sample_at_first``).
+SAMPLE_AT_FIRST_ARGUMENT = "sample_at_first"
 _GENERATED = re.compile(r"^im_(?P<timestamp>\d{14})_(?P<index>\d{3,})_(?P<seed>\d+)\.png$")
 
 
@@ -47,6 +54,11 @@ class SampleImage:
     step: int | None  # None for epoch-based samples
     timestamp: str  # YYYYmmddHHMMSS as written (local time of the training machine)
     seed: int | None
+
+    @property
+    def before_training(self) -> bool:
+        """A ``--sample_at_first`` image: the base model without the LoRA, same prompt and seed."""
+        return self.epoch == BEFORE_TRAINING_EPOCH
 
 
 @dataclass(frozen=True)
@@ -267,6 +279,10 @@ class RunConfigFacts:
     sample_prompts: Path | None
     training_image_dirs: tuple[Path, ...]  # non-regularisation subsets' image_dir
     resolution: str | None
+    # Images of those folders that sd-scripts' validation split holds out (validated on, never trained on).
+    held_out_images: tuple[Path, ...] = ()
+    # Validation is on but without validation_seed: which images were held out cannot be known.
+    held_out_unknown: bool = False
 
 
 def read_run_config(run_dir: str | Path) -> RunConfigFacts:
@@ -279,8 +295,10 @@ def read_run_config(run_dir: str | Path) -> RunConfigFacts:
         training = _flatten_one_level(read_toml(training_file))
     image_dirs: list[Path] = []
     resolution = training.get("resolution")
+    validation = DatasetValidation()
     if dataset_file.is_file():
         dataset = read_toml(dataset_file)
+        validation = dataset_validation(dataset, training, resolve=lambda value: _resolve(run_dir, value))
         general = dataset.get("general", {}) or {}
         resolution = general.get("resolution", resolution)
         for block in dataset.get("datasets", []) or []:
@@ -296,6 +314,8 @@ def read_run_config(run_dir: str | Path) -> RunConfigFacts:
         sample_prompts=_resolve(run_dir, str(prompts)) if prompts else None,
         training_image_dirs=tuple(image_dirs),
         resolution=str(resolution) if resolution is not None else None,
+        held_out_images=validation.held_out,
+        held_out_unknown=validation.unknown_split,
     )
 
 

@@ -13,8 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import toml
-
+from orchestrator.common.tomlfile import dumps_toml
 from orchestrator.kohya.log_grammar import (
     CheckpointSaved,
     StepProgress,
@@ -65,14 +64,14 @@ def run_fake(tmp_path: Path, *extra: str, dataset_extra: dict | None = None,
                "datasets": [{"batch_size": 1, "validation_split": 0.25, "validation_seed": 1,
                              "subsets": [{"image_dir": str(image_dir), "num_repeats": 1,
                                           "class_tokens": "sks thing", **(dataset_extra or {})}]}]}
-    (tmp_path / "dataset.toml").write_text(toml.dumps(dataset), encoding="utf-8")
+    (tmp_path / "dataset.toml").write_text(dumps_toml(dataset), encoding="utf-8")
     training = {"dataset": {"dataset_config": str(tmp_path / "dataset.toml")},
                 "training": {"max_train_epochs": 2, "seed": 42},
                 "saving": {"output_dir": str(out), "output_name": "tiny", "save_model_as": "safetensors",
                            "save_every_n_epochs": 1, "save_state": True},
                 "sample": {"sample_prompts": str(prompts), "sample_every_n_epochs": 1},
                 "validation": {"validate_every_n_epochs": 1}}
-    (tmp_path / "train.toml").write_text(toml.dumps(training), encoding="utf-8")
+    (tmp_path / "train.toml").write_text(dumps_toml(training), encoding="utf-8")
     completed = subprocess.run(
         [sys.executable, "train_network.py", "--config_file", str(tmp_path / "train.toml"), "--console_log_simple",
          *extra], cwd=FAKE_SD_SCRIPTS, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60,
@@ -106,7 +105,18 @@ def test_the_fake_and_the_real_run_give_the_same_events(tmp_path):
     assert shape(fake_events) == shape(real_events)
     steps = {e.step for e in fake_events if isinstance(e, StepProgress)}
     assert steps == {e.step for e in real_events if isinstance(e, StepProgress)}
-    assert {e.epoch for e in fake_events if isinstance(e, ValidationLoss)} == {1, 2}
+    fake_validations = [e for e in fake_events if isinstance(e, ValidationLoss)]
+    assert [e.epoch for e in fake_validations] == [e.epoch for e in real_events if isinstance(e, ValidationLoss)]
+    assert len({e.loss for e in fake_validations}) == 2, "each validated epoch has a loss of its own"
+
+
+def test_the_fake_validates_on_sd_scripts_schedule_and_split(tmp_path):
+    # validate_every_n_epochs = 2 of 3 epochs: epoch 2 only; 4 images at 0.25: 3 trained, 1 held out.
+    code, output, _ = run_fake(tmp_path, "--validate_every_n_epochs", "2", "--max_train_epochs", "3")
+    assert code == 0, output
+    assert [e.epoch for e in parse_text(output) if isinstance(e, ValidationLoss)] == [2]
+    assert "num train images * repeats / 学習画像の数×繰り返し回数: 3" in output
+    assert "num validation images * repeats / 学習画像の数×繰り返し回数: 1" in output
 
 
 def test_the_fake_writes_the_file_names_sd_scripts_writes(tmp_path):

@@ -73,6 +73,18 @@ def test_validation_loss_is_the_completed_bar_of_each_epoch_even_before_a_glued_
     assert last_validation_per_epoch(parse_text(transcripts.run_a_rich())) == {1: 1.07, 2: 1.06}
 
 
+@pytest.mark.parametrize("run", ["run_a_rich", "run_b_simple", "run_c_resume", "sdxl_run"])
+def test_each_validated_epoch_gives_one_loss_never_a_stale_drawing_or_the_old_bar_closing(run):
+    # The last pass is drawn with the loss before it (1.08) and then the fresh one (1.07); epoch 1's bar
+    # re-draws itself (1.07) under epoch 2's first drawing: neither is a loss of its own.
+    events = [e for e in parse_text(getattr(transcripts, run)()) if isinstance(e, (ValidationLoss, EpochStarted))]
+    validations = [e for e in events if isinstance(e, ValidationLoss)]
+    assert len(validations) == len({e.epoch for e in validations}) == len([e for e in events
+                                                                          if isinstance(e, EpochStarted)])
+    if run == "run_a_rich":
+        assert validations == [ValidationLoss(1, 1.07), ValidationLoss(2, 1.06)]
+
+
 def test_simple_and_rich_logging_of_the_same_run_give_the_same_events():
     rich, simple = parse_text(transcripts.run_a_rich()), parse_text(transcripts.run_b_simple())
     assert [e if not isinstance(e, tuple) else e[:3] for e in skeleton(simple)] == \
@@ -204,3 +216,19 @@ def test_a_backlog_fed_in_chunks_still_reports_only_fresh_losses():
     steps = [e for e in events if isinstance(e, StepProgress)]
     assert all(e.avr_loss == e.step for e in steps) and steps[-1].step == 4000
     assert isinstance(events[-1], Finished)
+
+
+@pytest.mark.parametrize("one_chunk", [False, True])
+def test_the_nan_failure_names_the_first_step_whose_loss_was_nan(one_chunk):
+    def drawing(step: int, loss: str | None) -> str:
+        return f"steps:  50%|█████     | {step}/6 [00:06<00:06,  2.32s/it{f', avr_loss={loss}' if loss else ''}]\r"
+
+    losses = {1: "1.1", 2: "1.0", 3: "nan", 4: "nan", 5: "nan"}
+    chunks = []
+    for step in range(1, 6):  # each step drawn twice: the previous step's loss, then its own
+        chunks += [drawing(step, losses.get(step - 1)), drawing(step, losses[step])]
+    parser = LogParser()
+    events = [event for chunk in (["".join(chunks)] if one_chunk else chunks) for event in parser.feed(chunk)]
+    events += parser.close()
+    assert parser.failure.message == "loss became nan at step 3"
+    assert [e.message for e in events if isinstance(e, Failure)] == ["loss became nan at step 3"]

@@ -10,8 +10,8 @@ import json
 from pathlib import Path
 
 import pytest
-import toml
 
+from orchestrator.common.tomlfile import dumps_toml
 from orchestrator.config.paths import ProjectPaths
 from orchestrator.kohya.render import RenderedRun
 from orchestrator.runner.launch import start_training
@@ -46,8 +46,8 @@ def real_rendered(root: Path, model: Path, tokenizers: Path, *, epochs: int) -> 
                            "shuffle_caption": False},
                "datasets": [{"batch_size": 1, "subsets": [{"image_dir": str(image_dir), "num_repeats": 1,
                                                            "class_tokens": "sks thing"}]}]}
-    (config_dir / "training.toml").write_text(toml.dumps(sections), encoding="utf-8")
-    (config_dir / "dataset.toml").write_text(toml.dumps(dataset), encoding="utf-8")
+    (config_dir / "training.toml").write_text(dumps_toml(sections), encoding="utf-8")
+    (config_dir / "dataset.toml").write_text(dumps_toml(dataset), encoding="utf-8")
     flat = {k: v for table in sections.values() for k, v in table.items()}
     return RenderedRun(run_dir=run_dir, family="sd15", script_name="train_network.py", output_name="tiny",
                        config_file=config_dir / "training.toml", dataset_config_file=config_dir / "dataset.toml",

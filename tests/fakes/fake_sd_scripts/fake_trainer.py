@@ -7,12 +7,17 @@ against the recorded strict schema (``Invalid user config`` then ``voluptuous.er
 extra keys not allowed @ data[...]``, exit 1), prints the same ``--console_log_simple`` lines with
 ``\\r`` progress bars, and writes the same files: ``{name}-{epoch:06d}.safetensors`` (not for the last
 epoch), ``{name}.safetensors``, ``{name}-{epoch:06d}-state/`` and ``{name}-state/`` with
-``train_state.json``, ``sample/{name}_e{epoch:06d}_{idx:02d}_{YYYYmmddHHMMSS}_{seed}.png``.
+``train_state.json``, ``sample/{name}_e{epoch:06d}_{idx:02d}_{YYYYmmddHHMMSS}_{seed}.png`` (with
+``--sample_at_first`` also epoch 0, ``e000000``, before the first step: also after a resume, since
+sd-scripts checks its step counter before it skips the finished epochs).
 
 ``FAKE_SD_SCRIPTS_MODE`` simulates a failure: ``oom``, ``nan``, ``crash``, ``import_error``, ``hang``
 (prints, then waits forever), ``silent`` (never prints, waits forever), ``die`` (exits 1 at once, no
 output), ``no_data`` (as if every image folder were missing: exit 0). ``FAKE_SD_SCRIPTS_STEP_SECONDS``
 paces the steps (default 0). ``FAKE_SD_SCRIPTS_FAIL_AT_STEP`` (default 2) is when oom/nan/crash happen.
+``FAKE_SD_SCRIPTS_HELPER_PID_FILE``: start a helper process (as ``accelerate launch`` starts one per GPU)
+that sleeps until it is signalled, and write its pid there. ``FAKE_SD_SCRIPTS_ENV_DUMP``: write the
+environment the trainer was started with there, as JSON (what a real trainer would see).
 """
 
 from __future__ import annotations
@@ -157,8 +162,17 @@ def main(script: str) -> int:
     mode = os.environ.get("FAKE_SD_SCRIPTS_MODE", "")
     pace = float(os.environ.get("FAKE_SD_SCRIPTS_STEP_SECONDS", "0"))
     fail_at = int(os.environ.get("FAKE_SD_SCRIPTS_FAIL_AT_STEP", "2"))
+    env_dump = os.environ.get("FAKE_SD_SCRIPTS_ENV_DUMP")
+    if env_dump:
+        Path(env_dump).write_text(json.dumps(dict(os.environ)), encoding="utf-8")
     if mode == "die":
         return 1
+    helper_pid_file = os.environ.get("FAKE_SD_SCRIPTS_HELPER_PID_FILE")
+    if helper_pid_file:
+        import subprocess
+
+        helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        Path(helper_pid_file).write_text(str(helper.pid))
     if mode == "silent":
         while True:
             time.sleep(3600)
@@ -174,7 +188,7 @@ def main(script: str) -> int:
     document = toml.load(args.dataset_config)
     validate_dataset(document)
     general = document.get("general", {})
-    images, validating = 0, False
+    images, validation_images, validating = 0, 0, False
     batch_size = args.train_batch_size or 1
     out("prepare images.")
     for dataset in document.get("datasets", []):
@@ -187,10 +201,15 @@ def main(script: str) -> int:
                 out(f"ignore subset with image_dir='{folder}': no images found / 画像が見つからないためサブセットを無視します")
                 continue
             count = sum(1 for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-            split = float(lookup("validation_split", {}, dataset, general, 0.0))
-            count -= int(count * split)  # sd-scripts moves this share to the validation set
+            # Dataset keys, then the command line (sd-scripts' lookup order); split_train_val's arithmetic:
+            # the two slices are computed apart, so they may share an image.
+            split = float(lookup("validation_split", {}, dataset, general, args.validation_split or 0.0))
+            held = round(count * split) if split > 0 else 0
+            if split > 0:
+                count = math.ceil(count * (1 - split))
             out(f"found directory {folder} contains {count} image files")
             images += count * repeats
+            validation_images += held * repeats
             validating = validating or split > 0
     out(f"{images} train images with repeats.")
     if images == 0:
@@ -214,6 +233,7 @@ def main(script: str) -> int:
         first_epoch, done_steps = state["current_epoch"] + 1, state["current_step"]
     out("running training / 学習開始")
     out(f"  num train images * repeats / 学習画像の数×繰り返し回数: {images}")
+    out(f"  num validation images * repeats / 学習画像の数×繰り返し回数: {validation_images}")
     out("  num reg images / 正則化画像の数: 0")
     out(f"  num batches per epoch / 1epochのバッチ数: {batches}")
     out(f"  num epochs / epoch数: {epochs}")
@@ -222,9 +242,12 @@ def main(script: str) -> int:
     out(f"  total optimization steps / 学習ステップ数: {total}")
     bar("steps: ", 0, total)
     out()
+    if args.sample_prompts and args.sample_at_first:
+        write_samples(Path(args.sample_prompts), output_dir, name, 0, 0)
     step, loss = 0, 1.0
     steps_per_epoch = math.ceil(batches / grad_accum)
     ext = args.save_model_as or "safetensors"
+    validation_bar = ValidationBar()
     for epoch in range(first_epoch, epochs + 1):
         out(f"epoch {epoch}/{epochs}")
         out()
@@ -239,8 +262,12 @@ def main(script: str) -> int:
             bar("steps: ", step, total, previous)
             bar("steps: ", step, total, f"avr_loss={loss:.3g}")
         out()
-        if validating:
-            validate()
+        every = args.validate_every_n_epochs
+        if validating and validation_images and (every is None or epoch % every == 0):
+            validation_passes = 4 * math.ceil(validation_images / batch_size)
+            if args.max_validation_steps is not None:
+                validation_passes = 4 * min(args.max_validation_steps, validation_passes // 4)
+            validation_bar = validate(validation_bar, epoch, validation_passes)
         last = epoch == epochs
         if not last and args.save_every_n_epochs and epoch % args.save_every_n_epochs == 0:
             path = output_dir / f"{name}-{epoch:06d}.{ext}"
@@ -262,14 +289,64 @@ def main(script: str) -> int:
             out(f"saving checkpoint: {path}")
             path.write_bytes(b"fake lora weights")
             out("model saved.")
+            if validation_bar.last_drawing:  # the unclosed bar re-draws itself when the process ends
+                sys.stderr.write(f"\n\r{validation_bar.last_drawing}\n")
     return 0
 
 
-def validate() -> None:
-    for n in range(1, 5):
-        bar("epoch validation steps: ", n, 4, f"val_epoch_avg_loss=1.07, timestep={200 * n}")
-        sys.stderr.write("\x1b[A")
+class ValidationBar:
+    """What sd-scripts' never-closed validation bars leave behind: how many there were, the last drawing,
+    and the per-pass losses of its ``LossRecorder`` (epoch 1 appends, later epochs replace by index)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.last_drawing = ""
+        self.losses: list[float] = []
+
+
+def format_number(value: float) -> str:
+    """tqdm's ``format_num`` for a postfix value: ``.3g`` unless ``str`` is shorter."""
+    short = f"{value:.3g}".replace("+0", "+").replace("-0", "-")
+    return short if len(short) < len(str(value)) else str(value)
+
+
+def validate(state: ValidationBar, epoch: int, passes: int) -> ValidationBar:
+    """An epoch validation bar as sd-scripts draws it: ``0/N``, then per pass a drawing after ``update``
+    (the previous postfix) and one after ``set_postfix``; each new bar sits one row lower, and the
+    previous bar re-draws itself (closing) right after the new bar's first drawing. The loss falls over
+    the first epochs and rises again, so each validated epoch has a loss of its own."""
+    state.count += 1
+    rows = state.count
+    desc = "epoch validation steps: "
+
+    def draw(n: int, postfix: str = "") -> str:
+        percent = int(100 * n / passes)
+        filled = BAR[: percent // 10].ljust(10)
+        tail = f", {postfix}" if postfix else ""
+        timing = "[00:00<?, ?it/s" if n == 0 else "[00:01<00:00,  2.50it/s"
+        return f"{desc}{percent:3d}%|{filled}| {n}/{passes} {timing}{tail}]"
+
+    sys.stderr.write("\n" * rows + "\r" + draw(0) + "\x1b[A" * rows)
+    if state.last_drawing:
+        sys.stderr.write(f"\r{state.last_drawing}\n")
+    base = 1.0 + 0.02 * abs(epoch - 3)
+    postfix = ""
+    first_epoch = not state.losses
+    for index in range(passes):
+        timestep = 200 * (index % 4 + 1)
+        loss = base + 0.01 * (index % 4)
+        if first_epoch:
+            state.losses.append(loss)
+        else:
+            state.losses[index] = loss
+        sys.stderr.write("\n" * rows + "\r" + draw(index + 1, postfix) + "\x1b[A" * rows)
+        average = sum(state.losses) / len(state.losses)
+        postfix = f"val_epoch_avg_loss={format_number(average)}, timestep={timestep}"
+        state.last_drawing = draw(index + 1, postfix)
+        sys.stderr.write("\n" * rows + "\r" + state.last_drawing + "\x1b[A" * rows)
     sys.stderr.write("\n")
+    sys.stderr.flush()
+    return state
 
 
 def write_state(folder: Path, epoch: int, step: int) -> None:
@@ -293,5 +370,15 @@ def write_samples(prompt_file: Path, output_dir: Path, name: str, epoch: int, st
         out(f"prompt: {line.split(' --')[0]}")
         seed = next((part[2:].strip() for part in line.split(" --")[1:] if part.startswith("d ")), None)
         suffix = f"_{seed}" if seed else ""
-        image = Image.new("RGB", (64, 64), (40 * index % 255, 80, 120))
+        image = Image.fromarray(sample_pixels(epoch, index), "RGB")
         image.save(folder / f"{name}_e{epoch:06d}_{index:02d}_{stamp}{suffix}.png")
+
+
+def sample_pixels(epoch: int, index: int) -> numpy.ndarray:  # noqa: F821 (imported inside)
+    """A 64 px image that differs by prompt and by epoch and is not blank (a real sampler's never are)."""
+    import numpy
+
+    ramp = numpy.linspace(0, 1, 64)
+    grid = numpy.add.outer(ramp * (1 + epoch % 5), ramp * (1 + index % 3)) % 1.0
+    base = numpy.array([40 * index % 255, 80, 120], dtype=float)
+    return numpy.clip(base + 100 * grid[..., None] * numpy.array([1.0, 0.6, 0.3]), 0, 255).astype(numpy.uint8)
