@@ -12,7 +12,7 @@ Success is ``record.status == "succeeded"``: sd-scripts logged ``model saved.`` 
 checkpoint is on disk (never the exit code alone).
 """
 
-from orchestrator.runner.handle import RunHandle, adopt_run, decide_outcome, failure_advice, stop_run
+from orchestrator.runner.handle import RunHandle, adopt_run, stop_run
 from orchestrator.runner.launch import (
     PreflightFailed,
     follow_with_retry,
@@ -20,6 +20,7 @@ from orchestrator.runner.launch import (
     run_preflight,
     start_training,
 )
+from orchestrator.runner.outcome import decide_outcome, failure_advice
 from orchestrator.runner.record import RunRecord, load_run_record
 
 __all__ = [

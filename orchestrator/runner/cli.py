@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from orchestrator.common.errors import UserInputError
 from orchestrator.config.paths import add_location_arguments, paths_from_args
 
 DEFAULT_STALL_MINUTES = 30.0
@@ -31,6 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--retry-oom", action="store_true",
                        help="on CUDA OOM relaunch once with half the batch and twice the accumulation")
     train.add_argument("--allow-cpu", action="store_true", help="run without a GPU (slow; for tests)")
+    train.add_argument("--min-free-vram", type=float, metavar="GIB",
+                       help="GiB of free GPU memory the run needs, instead of the preset's min_vram_gb "
+                            "(0 skips the VRAM check)")
     _add_follow_options(train)
     add_location_arguments(train)
     train.set_defaults(handler=_train)
@@ -43,14 +47,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     monitor.set_defaults(handler=_monitor)
 
     stop = subparsers.add_parser("stop", help="interrupt a run gracefully; kill it after a timeout")
-    stop.add_argument("run_dir", type=Path)
+    stop.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run folder (holds run.json)")
     stop.add_argument("--timeout", type=float, default=120.0, help="seconds to wait before killing")
     stop.set_defaults(handler=_stop)
 
     watch = subparsers.add_parser("watch", help="re-attach to a run (after the orchestrator died) and "
                                                 "complete its run.json")
-    watch.add_argument("run_dir", type=Path)
-    watch.add_argument("--retry-oom", action="store_true")
+    watch.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run folder (holds run.json)")
+    watch.add_argument("--retry-oom", action="store_true",
+                       help="on CUDA OOM relaunch once with half the batch and twice the accumulation")
     _add_follow_options(watch)
     watch.set_defaults(handler=_watch)
 
@@ -68,24 +73,35 @@ def _configure(handle, args: argparse.Namespace) -> None:  # type: ignore[no-unt
 
 
 def _train(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from orchestrator.config.overrides import parse_set_overrides
-    from orchestrator.kohya.render import render_run
-    from orchestrator.runner.launch import PreflightFailed, follow_with_retry, start_training
+    from orchestrator.kohya.render import render_run, write_rendered
+    from orchestrator.runner.launch import follow_with_retry, run_preflight, start_training
 
     paths = paths_from_args(args)
     rendered = render_run(args.config, overrides=parse_set_overrides(args.overrides), paths=paths,
-                          run_dir=args.out, write=not args.dry_run)
+                          run_dir=args.out, write=False)
+    if args.min_free_vram is not None:
+        if args.min_free_vram < 0:
+            raise UserInputError(f"must be 0 or more GiB, got {args.min_free_vram:g}", key="min-free-vram")
+        rendered = replace(rendered, min_vram_gb=args.min_free_vram)
     for warning in rendered.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    # Every check before anything is written: a refused run leaves an existing run folder as it was.
+    report = run_preflight(rendered, paths=paths, gpus=args.gpus, resume=args.resume, allow_cpu=args.allow_cpu)
+    for line in report.warnings:
+        print(f"warning: {line}", file=sys.stderr)
+    for problem in report.problems:
+        print(f"pre-flight: {problem}", file=sys.stderr)
     if args.dry_run:
-        return _dry_run(rendered, paths, args)
-    try:
-        handle = start_training(rendered, paths=paths, session_name=args.session, gpus=args.gpus,
-                                resume=args.resume, allow_cpu=args.allow_cpu)
-    except PreflightFailed as failure:
-        for problem in failure.report.problems:
-            print(f"pre-flight: {problem}", file=sys.stderr)
+        _dry_run(rendered, paths, args)
+        return 0 if report.ok else 1
+    if not report.ok:
         return 1
+    write_rendered(rendered)
+    handle = start_training(rendered, paths=paths, session_name=args.session, gpus=args.gpus,
+                            resume=args.resume, allow_cpu=args.allow_cpu, run_checks=False)
     record = handle.record
     _configure(handle, args)
     print(f"started {record.output_name} in tmux session {record.tmux_session}")
@@ -108,9 +124,8 @@ def _attach_hint(session: str | None, socket: str | None) -> str:
     return shlex.join(["tmux", *(["-L", socket] if socket else []), "attach", "-t", session or ""])
 
 
-def _dry_run(rendered, paths, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
-    import toml
-
+def _dry_run(rendered, paths, args: argparse.Namespace) -> None:  # type: ignore[no-untyped-def]
+    from orchestrator.common.tomlfile import dumps_toml
     from orchestrator.kohya.command import build_training_command, newest_state_dir, parse_gpus
 
     state = newest_state_dir(rendered.run_dir, rendered.output_name) if args.resume else None
@@ -118,16 +133,15 @@ def _dry_run(rendered, paths, args: argparse.Namespace) -> int:  # type: ignore[
                                      script_name=rendered.script_name, config_file=rendered.config_file,
                                      gpus=parse_gpus(args.gpus), resume_state=state)
     print(f"# {rendered.config_file} (not written: --dry-run)")
-    print(toml.dumps(rendered.sections))
+    print(dumps_toml(rendered.sections))
     print(f"# {rendered.dataset_config_file} (not written: --dry-run)")
-    print(toml.dumps(rendered.dataset))
+    print(dumps_toml(rendered.dataset))
     print(f"# cwd: {command.cwd}")
     print(f"# env: {' '.join(f'{k}={v}' for k, v in command.env.items())}")
     print("# argv:")
     for item in command.argv:
         print(f"#   {item!r}")
     print(shlex.join(command.argv))
-    return 0
 
 
 def _printer():  # type: ignore[no-untyped-def]
@@ -150,7 +164,7 @@ def _printer():  # type: ignore[no-untyped-def]
 
 
 def _report(record) -> int:  # type: ignore[no-untyped-def]
-    from orchestrator.runner.handle import failure_advice
+    from orchestrator.runner.outcome import failure_advice
 
     if record.status == "succeeded":
         final = record.checkpoints.get(max(record.checkpoints, key=int)) if record.checkpoints else "?"
@@ -208,11 +222,18 @@ def _monitor(args: argparse.Namespace) -> int:
 
 
 def _stop(args: argparse.Namespace) -> int:
+    """0 only when this command stopped a running trainer; 1 when there was nothing to stop or the run
+    ended otherwise (a script that stops a run must know whether it did)."""
     from orchestrator.runner.handle import stop_run
+    from orchestrator.runner.record import load_run_record
 
+    before = load_run_record(args.run_dir)
+    if not before.is_active:
+        print(f"{before.output_name}: nothing to stop: the run already ended ({before.status})", file=sys.stderr)
+        return 1
     record = stop_run(args.run_dir, timeout=args.timeout)
     print(f"{record.output_name}: {record.status}")
-    return 0
+    return 0 if record.status == "stopped" else 1
 
 
 def _watch(args: argparse.Namespace) -> int:

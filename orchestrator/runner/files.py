@@ -2,7 +2,9 @@
 
 - ``lock``: flock'ed by the launcher while it prepares a run, then by the supervisor while the trainer
   lives; a second run on the folder fails to take it;
-- ``launch.json``: what the supervisor runs (argv, cwd, env, log path);
+- ``launch.json``: what the supervisor runs (argv, cwd, the variables the run sets, log path);
+- ``environment.json``: the trainer's whole environment (the caller's plus the run's), owner-only
+  (0600): the tmux server's own environment dates from when that server started;
 - ``trainer.json`` / ``exit.json``: written by the supervisor (pid; exit code or signal);
 - ``stop.json``: a stop was asked for, and why (``user``, ``nan_loss``, ``stalled``).
 """
@@ -37,6 +39,10 @@ class RunFiles:
     @property
     def spec(self) -> Path:
         return self.folder / "launch.json"
+
+    @property
+    def environment(self) -> Path:
+        return self.folder / "environment.json"
 
     @property
     def trainer(self) -> Path:
@@ -91,11 +97,14 @@ class RunLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as error:
-            holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
             raise UserInputError(
                 f"another run is using this folder (lock held by pid {holder})", path=self.files.run_dir,
                 hint="wait for it, `lora-pipeline stop` it, or choose another output_name") from error
+        # The holder's pid, for the message a second run gets (the lock itself is the flock, not this text).
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
         return self
 

@@ -1,75 +1,33 @@
 """Following a launched run: its log into ``run.json``, its end into an outcome; stopping; re-adopting.
 
+The outcome rules live in ``outcome.py``, the incremental log reading in ``log_tail.py``.
+
 ``RunHandle.follow`` reads the log from the start (so a re-adopted run gets the same record) until the
 supervisor reports the trainer's exit. Success is ``model saved.`` plus the final checkpoint on disk,
-never the exit code alone.
+never the exit code alone. A concluded run's tmux session is closed (its log holds every byte the pane
+showed), so sessions never pile up over a long search.
+
+Signals go to the trainer's process group (the supervisor starts it in a group of its own), so every
+process of an ``accelerate launch`` with several GPUs gets them, never the supervisor.
 """
 
 from __future__ import annotations
 
-import codecs
 import os
 import signal
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator.kohya.log_grammar import (
-    EpochStarted,
-    Failure,
-    Finished,
-    LogEvent,
-    LogParser,
-    SamplesGenerated,
-)
-from orchestrator.kohya.outputs import find_checkpoints, find_samples
+from orchestrator.kohya.outputs import find_checkpoints
 from orchestrator.runner import tmux
 from orchestrator.runner.files import RunFiles, pid_alive
+from orchestrator.runner.log_tail import EventCallback, LogTail, refresh_samples
+from orchestrator.runner.outcome import decide_outcome
 from orchestrator.runner.record import RunRecord, load_run_record, now_iso
 
-EventCallback = Callable[[LogEvent, RunRecord], None]
-_CHUNK = 1 << 20
-
-
-class LogTail:
-    """Reads a growing log incrementally and folds its events into a record (in memory)."""
-
-    def __init__(self, record: RunRecord) -> None:
-        self.record = record
-        self.parser = LogParser()
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._stream: Any = None
-
-    def poll(self, on_event: EventCallback | None = None) -> bool:
-        """Read what was appended since the last call; True when the log grew."""
-        if self._stream is None:
-            path = Path(self.record.log_path or "")
-            if not path.is_file():
-                return False
-            self._stream = open(path, "rb")
-        grew = False
-        while chunk := self._stream.read(_CHUNK):
-            grew = True
-            self._apply(self.parser.feed(self._decoder.decode(chunk)), on_event)
-        return grew
-
-    def close(self, on_event: EventCallback | None = None) -> None:
-        self.poll(on_event)
-        self._apply(self.parser.feed(self._decoder.decode(b"", final=True)) + self.parser.close(), on_event)
-        if self._stream is not None:
-            self._stream.close()
-            self._stream = None
-
-    def _apply(self, events: list[LogEvent], on_event: EventCallback | None) -> None:
-        for event in events:
-            self.record.apply(event)
-            # Sample files appear after their log line: look again when the next epoch starts too.
-            if isinstance(event, (SamplesGenerated, EpochStarted, Finished)):
-                refresh_samples(self.record)
-            if on_event is not None:
-                on_event(event, self.record)
+__all__ = ["EventCallback", "LogTail", "RunHandle", "adopt_run", "close_session", "signal_trainer", "stop_run"]
 
 
 @dataclass
@@ -83,6 +41,7 @@ class RunHandle:
     start_seconds: float = 120.0  # the supervisor must report the trainer's pid within this
     stop_timeout: float = 60.0
     _stop_sent_at: float | None = field(default=None, repr=False)
+    _requested_stop: str | None = field(default=None, repr=False)
 
     @property
     def files(self) -> RunFiles:
@@ -108,6 +67,8 @@ class RunHandle:
                 if exit_info is not None:
                     break
                 now = time.monotonic()
+                if self._requested_stop is not None:
+                    self._stop_trainer(trainer, self._requested_stop)
                 if tail.parser.failure and tail.parser.failure.cause == "nan_loss" and self.stop_on_nan:
                     self._stop_trainer(trainer, "nan_loss")
                 if self.stall_seconds and now - last_output > self.stall_seconds:
@@ -126,19 +87,27 @@ class RunHandle:
         self._finalize(record, self.files.read(self.files.exit), vanished)
         record.save()
         self.record = record
+        close_session(record)
         return record
+
+    def request_stop(self, reason: str) -> None:
+        """Ask for a stop without waiting: ``follow`` (the caller's loop, possibly the one calling this
+        from its event callback) interrupts the trainer on its next poll and escalates to SIGKILL after
+        ``stop_timeout``, while it keeps watching for NaN, stalls and the trainer's exit."""
+        self.files.request_stop(reason)
+        if self._requested_stop is None:
+            self._requested_stop = reason
 
     def _stop_trainer(self, trainer: dict[str, Any] | None, reason: str) -> None:
         """Interrupt now; escalate to SIGKILL after ``stop_timeout`` (checked on each poll)."""
         self.files.request_stop(reason)
-        pid = (trainer or {}).get("pid")
-        if not pid_alive(pid):
+        if not pid_alive((trainer or {}).get("pid")):
             return
         if self._stop_sent_at is None:
             self._stop_sent_at = time.monotonic()
-            _signal(pid, signal.SIGINT)
+            signal_trainer(trainer, signal.SIGINT)
         elif time.monotonic() - self._stop_sent_at > self.stop_timeout:
-            _signal(pid, signal.SIGKILL)
+            signal_trainer(trainer, signal.SIGKILL)
 
     def _finalize(self, record: RunRecord, exit_info: dict[str, Any] | None, vanished: str | None) -> None:
         refresh_samples(record)
@@ -164,52 +133,21 @@ class RunHandle:
         return stop_run(self.run_dir, timeout=timeout)
 
 
-def decide_outcome(*, finished_logged: bool, final_on_disk: bool, log_failure: dict[str, Any] | None,
-                   exit_code: int | None, signal_number: int | None, stop_reason: str | None,
-                   vanished: str | None, supervisor_error: str | None = None,
-                   stall_seconds: float | None = None) -> tuple[str, dict[str, Any] | None]:
-    """``(status, failure)`` of an ended run. Pure: the rules in one place."""
-    if finished_logged and final_on_disk:
-        return "succeeded", None
-    if stop_reason and stop_reason not in ("nan_loss", "stalled"):
-        return "stopped", None  # a person, or the search pruning a trial: not a failure of the run
-    if log_failure is not None and (stop_reason != "stalled" or log_failure["cause"] != "traceback"):
-        return "failed", log_failure
-    if stop_reason == "stalled":
-        return "failed", {"cause": "unknown", "lines": [],
-                          "message": f"stalled: no output for {stall_seconds or 0:g} s; stopped"}
-    if supervisor_error:
-        return "failed", {"cause": "unknown", "message": supervisor_error, "lines": []}
-    if signal_number:
-        try:
-            name = signal.Signals(signal_number).name
-        except ValueError:
-            name = ""
-        return "failed", {"cause": "killed_by_signal", "lines": [],
-                          "message": f"trainer killed by signal {signal_number} {name}".strip()}
-    if vanished:
-        cause = "killed_by_signal" if "killed" in vanished else "unknown"
-        return "failed", {"cause": cause, "message": vanished, "lines": []}
-    if finished_logged:
-        return "failed", {"cause": "unknown", "lines": [],
-                          "message": "`model saved.` was logged but the final checkpoint is not on disk"}
-    return "failed", {"cause": "unknown", "lines": [],
-                      "message": f"the trainer exited with code {exit_code} without `model saved.`"}
+def close_session(record: RunRecord) -> None:
+    """Close the concluded run's tmux session (its shell stays after the supervisor exits)."""
+    if record.tmux_session and not record.is_active:
+        tmux.kill_session(record.tmux_session, record.tmux_socket)
 
 
-def refresh_samples(record: RunRecord) -> None:
-    samples, _ = find_samples(record.run_dir, record.output_name)
-    for sample in samples:
-        if sample.epoch is not None:
-            record.samples[str(sample.epoch)] = []
-    for sample in samples:
-        if sample.epoch is not None:
-            record.samples[str(sample.epoch)].append(str(sample.path))
-
-
-def _signal(pid: int, signum: int) -> None:
+def signal_trainer(trainer: dict[str, Any] | None, signum: int) -> None:
+    """Send ``signum`` to the trainer's process group (``trainer.json``'s ``pgid``), or to its pid when
+    the supervisor that started it predates process groups."""
+    trainer = trainer or {}
     try:
-        os.kill(pid, signum)
+        if trainer.get("pgid"):
+            os.killpg(int(trainer["pgid"]), signum)
+        elif trainer.get("pid"):
+            os.kill(int(trainer["pid"]), signum)
     except OSError:
         pass
 
@@ -226,11 +164,12 @@ def stop_run(run_dir: str | Path, *, timeout: float = 60.0, reason: str = "user"
     if not record.is_active:
         return record
     files.request_stop(reason)
-    pid = (files.read(files.trainer) or {}).get("pid")
+    trainer = files.read(files.trainer) or {}
+    pid = trainer.get("pid")
     for signum, wait in ((signal.SIGINT, timeout), (signal.SIGTERM, 10.0), (signal.SIGKILL, 10.0)):
         if not pid_alive(pid):
             break
-        _signal(pid, signum)
+        signal_trainer(trainer, signum)
         deadline = time.monotonic() + wait
         while pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -244,18 +183,3 @@ def adopt_run(run_dir: str | Path) -> RunHandle | None:
     if not record.is_active:
         return None
     return RunHandle(run_dir=run_dir, record=record)
-
-
-def failure_advice(failure: dict[str, Any] | Failure | None) -> str | None:
-    """One line telling a person what to try for a failure cause."""
-    cause = failure.cause if isinstance(failure, Failure) else (failure or {}).get("cause")
-    return {
-        "cuda_oom": "out of GPU memory: lower the batch size (--retry-oom halves it and doubles gradient "
-                    "accumulation), enable gradient_checkpointing, or cache latents",
-        "nan_loss": "the loss became NaN/inf: lower the learning rate, use bf16 instead of fp16, or check "
-                    "the images",
-        "import_error": "a Python package is missing in the trainer's environment (see the message)",
-        "no_data": "sd-scripts found no images: check image_dir in the dataset config and the kohya folder "
-                   "layout ({repeats}_{name}/)",
-        "killed_by_signal": "the trainer was killed from outside (the system's OOM killer, or a person)",
-    }.get(cause or "")

@@ -6,7 +6,9 @@ runs under ``supervisor.py`` in a tmux session, so it outlives the orchestrator.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -118,6 +120,7 @@ def start_training(rendered: RenderedRun, *, paths: ProjectPaths, session_name: 
                                     continuing=resume or relaunch_reason is not None,
                                     reason=relaunch_reason or ("resume" if resume else None))
         record.argv = command.argv
+        record.environment_set = dict(command.env)
         record.log_path = str(log_path)
         record.tmux_session = session
         record.tmux_socket = tmux_socket
@@ -125,12 +128,30 @@ def start_training(rendered: RenderedRun, *, paths: ProjectPaths, session_name: 
         record.started_at = now_iso()
         files.clear_status()
         record.save()
+        write_private_json(files.environment, {**os.environ, **command.env})
         atomic_write_json(files.spec, {"argv": command.argv, "cwd": str(command.cwd), "env": command.env,
-                                       "log_path": str(log_path), "lock_path": str(files.lock),
-                                       "status_dir": str(files.folder)})
+                                       "env_file": str(files.environment), "log_path": str(log_path),
+                                       "lock_path": str(files.lock), "status_dir": str(files.folder)})
         tmux.start_session(session, [sys.executable, str(SUPERVISOR), str(files.spec)],
                            cwd=command.cwd, socket_name=tmux_socket)
     return RunHandle(run_dir=run_dir, record=record)
+
+
+def write_private_json(path: Path, data: dict[str, str]) -> None:
+    """``data`` as JSON readable by its owner only (an environment holds tokens), replaced atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _record_for_launch(rendered: RenderedRun, *, previous: RunRecord | None, continuing: bool,

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.runner.files import RunFiles
-from orchestrator.runner.handle import LogTail, failure_advice
+from orchestrator.runner.log_tail import LogTail
+from orchestrator.runner.outcome import failure_advice
 from orchestrator.runner.record import RunRecord, load_run_record
 
 TREND_WINDOW = 20
@@ -109,7 +110,9 @@ def snapshot_text(record: RunRecord, machine: MachineStats | None = None, *, end
     if durations:
         lines.append("epochs   " + "  ".join(durations[-8:]))
     if record.validation_losses:
-        lines.append("val loss " + "  ".join(f"{v['epoch']}: {v['loss']:.4g}" for v in record.validation_losses[-8:]))
+        lowest = min(record.validation_losses, key=lambda v: v["loss"])
+        lines.append("val loss " + "  ".join(f"{v['epoch']}: {v['loss']:.4g}" for v in record.validation_losses[-8:])
+                     + f"   (lowest at epoch {lowest['epoch']})")
     if record.checkpoints:
         epoch = max(record.checkpoints, key=int)
         lines.append(f"ckpt     epoch {epoch} → {record.checkpoints[epoch]}")

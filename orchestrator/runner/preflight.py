@@ -2,8 +2,9 @@
 
 - the dataset: every image folder exists, has images, a caption for each image, and no unreadable image;
 - the base model exists on disk (or is a hub id);
-- free VRAM (pynvml) covers the preset's ``min_vram_gb`` on each GPU used; without an NVIDIA driver
-  the run may go on only when the preset needs no VRAM (``min_vram_gb = 0``) or ``allow_cpu`` is set;
+- free VRAM (pynvml) covers what the run needs (the preset's ``min_vram_gb``, or ``--min-free-vram``) on
+  each GPU used; without an NVIDIA driver the run may go on only when it needs no VRAM (``0``) or
+  ``allow_cpu`` is set;
 - free disk covers every checkpoint (and state) that will be saved;
 - tmux, the trainer's Python and sd-scripts are present (a commit other than the pin is a warning);
 - no other run holds the output folder.
@@ -11,14 +12,15 @@
 
 from __future__ import annotations
 
-import math
+import os
 import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator.common.gpu import query_gpus
+from orchestrator.common.gpu import GpuInfo, query_gpus
+from orchestrator.kohya.arguments import save_plan
 from orchestrator.kohya.checkout import inspect_checkout
 
 _KOHYA_SUBSET = re.compile(r"^\d+_.+$")
@@ -27,6 +29,7 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 # weights and two AdamW moments. Measured on SD1.5 / SDXL LoRAs of dim 32-128.
 _MB_PER_DIM = {"sd15": 0.6, "sdxl": 1.8}
 _STATE_FACTOR = 6.0
+_UNKNOWN_DIM = 32  # a dim the config leaves unset is estimated on the large side
 _DISK_MARGIN_GB = 1.0
 
 
@@ -42,6 +45,12 @@ class PreflightReport:
 
 
 def check_vram(min_vram_gb: float, gpu_ids: list[int] | None, *, allow_cpu: bool = False) -> PreflightReport:
+    """``min_vram_gb``: GiB of GPU memory the run needs (the preset's estimate, or ``--min-free-vram``).
+
+    A card whose *total* memory is below the need can never run it; a card with enough in all but not
+    enough *free* is busy. An idle 16 GB card shows about 15.5-15.9 GiB free (the driver keeps some), so
+    a need is what the run uses, never the card's nominal size. ``0`` skips the check.
+    """
     report = PreflightReport()
     found = query_gpus()
     gpus, reason = list(found.gpus), found.reason
@@ -49,7 +58,7 @@ def check_vram(min_vram_gb: float, gpu_ids: list[int] | None, *, allow_cpu: bool
         if min_vram_gb <= 0 or allow_cpu:
             report.notes.append(f"no GPU: {reason}; this is a CPU run (slow)")
         else:
-            report.problems.append(f"VRAM: {reason}; the preset needs ≥ {min_vram_gb:g} GB free on a GPU "
+            report.problems.append(f"VRAM: {reason}; the run needs {min_vram_gb:g} GiB on a GPU "
                                    "(use a GPU machine, or --allow-cpu for a slow CPU run)")
         return report
     chosen = gpus if gpu_ids is None else [g for g in gpus if g.index in gpu_ids]
@@ -58,13 +67,30 @@ def check_vram(min_vram_gb: float, gpu_ids: list[int] | None, *, allow_cpu: bool
         report.problems.append(f"VRAM: GPU(s) {missing} not found; present: {[g.index for g in gpus]}")
     if gpu_ids is None:
         chosen = chosen[:1]
+    override = "(--min-free-vram GIB sets the need, 0 skips this check)"
     for gpu in chosen:
-        if gpu.free_gib < min_vram_gb:
-            report.problems.append(f"VRAM: GPU {gpu.index} ({gpu.name}) has {gpu.free_gib:.1f} GB free, "
-                                   f"the preset needs ≥ {min_vram_gb:g} GB (close other GPU programs)")
+        total_gib = gpu.total_mib / 1024
+        if min_vram_gb <= 0:
+            report.notes.append(f"GPU {gpu.index} ({gpu.name}): VRAM not checked (need 0)")
+        elif total_gib < min_vram_gb:
+            report.problems.append(f"VRAM: GPU {gpu.index} ({gpu.name}) has {total_gib:.1f} GiB in all, the "
+                                   f"run needs {min_vram_gb:g} GiB {override}")
+        elif gpu.free_gib < min_vram_gb:
+            report.problems.append(f"VRAM: GPU {gpu.index} ({gpu.name}) has {gpu.free_gib:.1f} of "
+                                   f"{total_gib:.1f} GiB free, the run needs {min_vram_gb:g} GiB "
+                                   f"({_who_holds_it(gpu)}) {override}")
         else:
-            report.notes.append(f"GPU {gpu.index} ({gpu.name}): {gpu.free_gib:.1f}/{gpu.total_mib / 1024:.1f} GB free")
+            report.notes.append(f"GPU {gpu.index} ({gpu.name}): {gpu.free_gib:.1f}/{total_gib:.1f} GiB free, "
+                                f"the run needs {min_vram_gb:g}")
     return report
+
+
+def _who_holds_it(gpu: GpuInfo) -> str:
+    if gpu.own_mib <= 0:
+        return "close other GPU programs"
+    # The search scores on the training GPU unless told otherwise; its share is named so the fix is clear.
+    return (f"{gpu.own_gib:.1f} GiB of it held by this process, pid {os.getpid()}: score on another device "
+            f"with --device cuda:N or cpu; close other GPU programs")
 
 
 def check_dataset(dataset: dict[str, Any]) -> PreflightReport:
@@ -112,14 +138,11 @@ def check_base_model(model: str | None) -> PreflightReport:
 
 def estimate_checkpoint_bytes(training: dict[str, Any], family: str) -> int:
     """Disk a run will fill with checkpoints (and states when ``save_state``)."""
-    dim = int(training.get("network_dim", 32) or 32)
-    epochs = int(training.get("max_train_epochs", 1) or 1)
-    every = int(training.get("save_every_n_epochs", 0) or 0)
-    count = 1 + (math.ceil(epochs / every) - 1 if every else 0)
-    size = _MB_PER_DIM.get(family, 1.0) * dim * 2**20
-    if training.get("save_state"):
+    plan = save_plan(training)
+    size = _MB_PER_DIM.get(family, 1.0) * (plan.network_dim or _UNKNOWN_DIM) * 2**20
+    if plan.with_state:
         size *= 1 + _STATE_FACTOR
-    return int(count * size)
+    return int(plan.checkpoints * size)
 
 
 def check_disk(run_dir: Path, needed_bytes: int) -> PreflightReport:

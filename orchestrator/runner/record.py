@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,8 @@ class RunRecord:
     run_dir: str
     status: str = "pending"
     argv: list[str] = field(default_factory=list)
+    # Variables the run set on top of the caller's environment (which the trainer gets whole).
+    environment_set: dict[str, str] = field(default_factory=dict)
     config_file: str | None = None
     dataset_config_file: str | None = None
     tmux_session: str | None = None
@@ -157,5 +159,13 @@ def load_run_record(run_dir: str | Path) -> RunRecord:
         raise UserInputError("no run record here (was a run started in this folder?)", path=path) from error
     except (OSError, ValueError) as error:
         raise UserInputError(f"unreadable run record: {error}", path=path) from error
+    if not isinstance(data, dict):
+        raise UserInputError(f"not a run record (a JSON {type(data).__name__}, not an object)", path=path)
+    data = {"run_dir": str(run_dir), **data}  # a record copied or written by hand may leave it out
     known = {f.name for f in fields(RunRecord)}
+    required = [f.name for f in fields(RunRecord)
+                if f.default is MISSING and f.default_factory is MISSING and f.name not in data]
+    if required:
+        raise UserInputError(f"not a run record written by lora-pipeline: no {', '.join(map(repr, required))}",
+                             path=path)
     return RunRecord(**{key: value for key, value in data.items() if key in known})

@@ -1,10 +1,14 @@
 """Runs inside the tmux pane: starts the trainer, copies its output to the log and the pane, records its exit.
 
 Started as ``python supervisor.py SPEC.json`` (standard library only, so it runs with any Python and
-starts in milliseconds). The spec names the trainer's argv, cwd, extra environment, the log file, the
-run's lock file and the folder for the status files:
+starts in milliseconds). The spec names the trainer's argv, cwd, its environment (``env_file``: the
+launcher's whole environment; ``env``: what the run sets on top), the log file, the run's lock file and
+the folder for the status files:
 
-- ``trainer.json``: ``{"pid", "supervisor_pid", "started_at", "started_unix"}`` once the trainer runs;
+- ``trainer.json``: ``{"pid", "pgid", "supervisor_pid", "started_at", "started_unix"}`` once the trainer
+  runs; the trainer leads a process group of its own (``pgid``), so a stop reaches every process of an
+  ``accelerate launch`` with several GPUs, and a SIGKILL of that group leaves the supervisor alive to
+  record the exit;
 - ``exit.json``: ``{"exit_code", "signal", "finished_at", "finished_unix", "cpu_seconds", "error"}`` when
   it has ended (``cpu_seconds``: the trainer's user + system time).
 
@@ -79,12 +83,17 @@ def main(spec_path: str) -> int:
         print(message, file=sys.stderr)
         _write_json(exit_file, {"exit_code": None, "signal": None, "finished_at": _now(), "error": message})
         return 75
+    # The launcher's environment, not this pane's: a tmux server keeps the environment it started with.
     env = dict(os.environ)
+    if spec.get("env_file"):
+        with open(spec["env_file"], encoding="utf-8") as handle:
+            env = json.load(handle)
     env.update(spec.get("env", {}))
     log = open(spec["log_path"], "ab", buffering=0)
     try:
         child = subprocess.Popen(spec["argv"], cwd=spec["cwd"], env=env, stdin=subprocess.DEVNULL,
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 start_new_session=True)  # its own group (Python 3.10 has no process_group=)
     except OSError as error:
         message = f"cannot start the trainer {spec['argv'][0]!r}: {error}"
         log.write((message + "\n").encode())
@@ -93,18 +102,17 @@ def main(spec_path: str) -> int:
         return 127
 
     def forward(signum: int, _frame: object) -> None:
-        # Ctrl-C in the pane reaches the trainer directly (same process group); a TERM/HUP sent to the
-        # supervisor alone is passed on so the trainer is never orphaned.
-        if signum != signal.SIGINT:
-            try:
-                child.send_signal(signum)
-            except OSError:
-                pass
+        # The trainer is not in the pane's foreground group: Ctrl-C in the pane, and a TERM/HUP sent to
+        # the supervisor alone (the session closed), are passed on so the trainer is never orphaned.
+        try:
+            os.killpg(child.pid, signum)
+        except OSError:
+            pass
 
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, forward)
     _write_json(os.path.join(status_dir, "trainer.json"),
-                {"pid": child.pid, "supervisor_pid": os.getpid(), "started_at": _now(),
+                {"pid": child.pid, "pgid": child.pid, "supervisor_pid": os.getpid(), "started_at": _now(),
                  "started_unix": time.time()})
     state = {"echo": True}
     assert child.stdout is not None

@@ -47,12 +47,12 @@ def session_name_for(output_name: str) -> str:
 
 
 def session_exists(name: str, socket_name: str | None = None) -> bool:
+    from libtmux import exc
+
     try:
         server = _server(socket_name)
-        return server.has_session(name, exact=True)
-    except TmuxUnavailable:
-        return False
-    except Exception:  # noqa: BLE001 - no server running yet means no session
+        return server.has_session(name, exact=True)  # False when no server runs yet
+    except (TmuxUnavailable, exc.BadSessionName):  # a name tmux cannot hold is no session's name
         return False
 
 
@@ -77,7 +77,8 @@ def start_session(name: str, argv: Sequence[str], *, cwd: Path, socket_name: str
         raise UserInputError(f"tmux session {name!r} already exists", key="session",
                              hint=f"attach with `tmux attach -t {name}`, kill it, or pass --session OTHER")
     # A plain POSIX sh (no rc files: starts at once, the same quoting rules as shlex) reads the
-    # command; it stays after the trainer ends so that a person who attaches sees the output.
+    # command. It stays after the trainer ends (a person attached meanwhile still sees the output);
+    # whoever concludes the run closes the session (runner.handle.close_session).
     session = server.new_session(session_name=name, start_directory=str(cwd), attach=False,
                                  x=width, y=height, window_command=POSIX_SHELL)
     pane = session.active_window.active_pane
@@ -86,16 +87,25 @@ def start_session(name: str, argv: Sequence[str], *, cwd: Path, socket_name: str
 
 
 def kill_session(name: str, socket_name: str | None = None) -> None:
+    from libtmux import exc
+
     try:
         server = _server(socket_name)
         if server.has_session(name, exact=True):
             server.kill_session(name)
     except TmuxUnavailable:
         return
+    except exc.LibTmuxException:
+        # The session (or the whole server, with its last session) may end by itself between the check
+        # and the kill: that is the result asked for. Anything else is a real error.
+        if server.is_alive() and server.has_session(name, exact=True):
+            raise
 
 
 def capture_pane(name: str, socket_name: str | None = None, lines: int = 40) -> list[str]:
     """The last ``lines`` lines shown in the session's pane (for a trainer that never started)."""
+    from libtmux import exc
+
     try:
         server = _server(socket_name)
         session = server.sessions.get(session_name=name, default=None)
@@ -103,7 +113,7 @@ def capture_pane(name: str, socket_name: str | None = None, lines: int = 40) -> 
             return []
         pane = session.active_window.active_pane
         return [line for line in pane.capture_pane() if line.strip()][-lines:] if pane else []
-    except Exception:  # noqa: BLE001 - a vanished session has nothing to show
+    except (TmuxUnavailable, exc.LibTmuxException):  # a session or pane that vanished has nothing to show
         return []
 
 
@@ -111,7 +121,13 @@ def kill_server(socket_name: str) -> None:
     """Stop a private tmux server (tests' teardown); never called for the default server."""
     if not socket_name:
         raise ValueError("refusing to kill the default tmux server")
+    from libtmux import exc
+
     try:
-        _server(socket_name).kill()
-    except Exception:  # noqa: BLE001 - already gone
-        pass
+        server = _server(socket_name)
+        server.kill()  # libtmux itself ignores a server that is not running
+    except TmuxUnavailable:
+        return
+    except exc.LibTmuxException:
+        if server.is_alive():  # not one that exited while being killed ("server exited unexpectedly")
+            raise

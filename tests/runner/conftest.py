@@ -9,8 +9,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import toml
 
+from orchestrator.common.tomlfile import dumps_toml
 from orchestrator.config.paths import ProjectPaths
 from orchestrator.kohya.render import RenderedRun
 from orchestrator.runner import tmux
@@ -61,8 +61,8 @@ def make_rendered(root: Path, *, output_name: str = "tiny", epochs: int = 2, run
     }
     dataset = {"general": {"resolution": 64, "caption_extension": ".txt", **(dataset_extra or {})},
                "datasets": [{"batch_size": 1, "subsets": [{"image_dir": str(image_dir), "num_repeats": 1}]}]}
-    (config_dir / "training.toml").write_text(toml.dumps(sections), encoding="utf-8")
-    (config_dir / "dataset.toml").write_text(toml.dumps(dataset), encoding="utf-8")
+    (config_dir / "training.toml").write_text(dumps_toml(sections), encoding="utf-8")
+    (config_dir / "dataset.toml").write_text(dumps_toml(dataset), encoding="utf-8")
     flat = {k: v for table in sections.values() for k, v in table.items()}
     return RenderedRun(run_dir=run_dir, family=family,
                        script_name="sdxl_train_network.py" if family == "sdxl" else "train_network.py",

@@ -8,7 +8,7 @@ import pytest
 
 from orchestrator.common.errors import UserInputError
 from orchestrator.kohya.log_grammar import parse_text
-from orchestrator.runner.handle import decide_outcome
+from orchestrator.runner.outcome import decide_outcome
 from orchestrator.runner.record import RunRecord, load_run_record
 from tests.runner import transcripts
 
@@ -31,6 +31,14 @@ def test_record_of_a_real_run_holds_losses_validation_checkpoints_and_summary():
                                   "2": "/workspace/run2/out/tiny.safetensors"}
     assert record.finished_logged and record.failure is None
     assert [e["epoch"] for e in record.epochs] == [1, 2]
+
+
+def test_the_monitor_shows_each_validated_epochs_loss_from_a_real_log():
+    from orchestrator.runner.monitor import snapshot_text
+
+    [line] = [line for line in snapshot_text(record_from(transcripts.run_a_rich())).splitlines()
+              if line.startswith("val loss")]
+    assert line == "val loss 1: 1.07  2: 1.06   (lowest at epoch 2)"
 
 
 def test_replaying_the_same_log_changes_nothing():
@@ -97,3 +105,41 @@ def test_a_stall_stop_is_a_failure_that_says_so():
     status, failure = decide_outcome(**{**OUTCOME, "log_failure": interrupted, "stop_reason": "stalled",
                                         "stall_seconds": 5.0})
     assert status == "failed" and failure["message"].startswith("stalled: no output for 5 s")
+
+
+def test_a_second_lock_on_a_run_folder_names_the_pid_that_holds_it(tmp_path):
+    import multiprocessing
+
+    from orchestrator.runner.files import RunLock
+
+    ready, done = multiprocessing.Event(), multiprocessing.Event()
+
+    def hold() -> None:
+        with RunLock(tmp_path):
+            ready.set()
+            done.wait(30)
+
+    holder = multiprocessing.get_context("fork").Process(target=hold)
+    holder.start()
+    try:
+        assert ready.wait(30)
+        with pytest.raises(UserInputError, match=rf"lock held by pid {holder.pid}\b"):
+            with RunLock(tmp_path):
+                pass
+    finally:
+        done.set()
+        holder.join(30)
+
+
+def test_a_failure_during_a_stop_reads_as_a_failure():
+    oom = {"cause": "cuda_oom", "message": "CUDA out of memory", "lines": []}
+    assert decide_outcome(**{**OUTCOME, "log_failure": oom, "stop_reason": "pruned"}) == ("failed", oom)
+    crash = {"cause": "traceback", "message": "RuntimeError: CUDA error: an illegal memory access", "lines": []}
+    assert decide_outcome(**{**OUTCOME, "log_failure": crash, "stop_reason": "user"}) == ("failed", crash)
+    cut_off = {"cause": "traceback", "message": '  File "train_network.py", line 9', "lines": []}
+    assert decide_outcome(**{**OUTCOME, "log_failure": cut_off, "stop_reason": "pruned"}) == ("stopped", None)
+
+
+def test_a_stall_is_recorded_with_its_own_cause():
+    status, failure = decide_outcome(**{**OUTCOME, "stop_reason": "stalled", "stall_seconds": 60.0})
+    assert (status, failure["cause"]) == ("failed", "stalled")

@@ -12,6 +12,7 @@ import pytest
 import toml
 
 from orchestrator.common.errors import UserInputError
+from orchestrator.common.tomlfile import dumps_toml, parse_toml
 from orchestrator.runner import tmux
 from orchestrator.runner.files import RunFiles
 from orchestrator.runner.handle import adopt_run, stop_run
@@ -53,7 +54,8 @@ def test_a_run_succeeds_with_record_checkpoints_samples_and_log(tmp_path, tmux_s
     assert "model saved." in log_path.read_text(encoding="utf-8")
     assert load_run_record(rendered.run_dir).status == "succeeded"  # written to disk, not only returned
     assert "Finished" in seen and "CheckpointSaved" in seen
-    assert record.tmux_session == "tiny" and tmux.session_exists("tiny", tmux_socket)
+    # A concluded run closes its session (issue 13: idle sessions piled up); the log holds the output.
+    assert record.tmux_session == "tiny" and not tmux.session_exists("tiny", tmux_socket)
 
 
 def test_hostile_paths_reach_the_trainer_verbatim_and_nothing_is_executed(tmp_path, tmux_socket, project_paths):
@@ -199,9 +201,9 @@ def test_oom_retry_relaunches_once_with_half_the_batch_and_double_accumulation(t
                                                                                project_paths, fake_env):
     fake_env("oom", fail_at=2)
     rendered = make_rendered(tmp_path)
-    dataset = toml.loads(rendered.dataset_config_file.read_text())
+    dataset = parse_toml(rendered.dataset_config_file.read_text())
     dataset["datasets"][0]["batch_size"] = 4
-    rendered.dataset_config_file.write_text(toml.dumps(dataset))
+    rendered.dataset_config_file.write_text(dumps_toml(dataset))
     handle = start_training(rendered, paths=project_paths)
     record = follow_with_retry(handle, retry_oom=True, poll_seconds=0.1)
     # The fake runs out of memory again at step 2, so the retry fails too and is not retried twice.
@@ -210,6 +212,29 @@ def test_oom_retry_relaunches_once_with_half_the_batch_and_double_accumulation(t
     assert record.relaunches[0]["previous_failure"]["cause"] == "cuda_oom"
     assert record.log_path != record.relaunches[0]["previous_log"]
     assert toml.loads(rendered.dataset_config_file.read_text())["datasets"][0]["batch_size"] == 2
-    training = toml.loads(rendered.config_file.read_text())
+    training = parse_toml(rendered.config_file.read_text())
     assert any(t.get("gradient_accumulation_steps") == 2 for t in training.values() if isinstance(t, dict))
     assert record.summary["batches_per_epoch"] == 2 and record.summary["grad_accum"] == 2
+
+
+def test_a_stop_reaches_every_process_of_the_trainers_group(tmp_path, tmux_socket, project_paths, fake_env,
+                                                            monkeypatch):
+    from orchestrator.runner.files import pid_alive
+
+    fake_env(step_seconds=0.5)
+    helper_file = tmp_path / "helper.pid"
+    monkeypatch.setenv("FAKE_SD_SCRIPTS_HELPER_PID_FILE", str(helper_file))
+    rendered = make_rendered(tmp_path, epochs=10)
+    start_training(rendered, paths=project_paths)
+    trainer_pid(rendered.run_dir)
+    wait_for(helper_file.is_file)
+    helper = int(helper_file.read_text())
+    stop_run(rendered.run_dir, timeout=5)
+    wait_for(lambda: not pid_alive(helper))  # an accelerate worker must not outlive the stop
+
+
+def test_a_concluded_run_leaves_no_tmux_session(tmp_path, tmux_socket, project_paths, fake_env):
+    fake_env("oom")
+    record = start_training(make_rendered(tmp_path), paths=project_paths).follow(poll_seconds=0.1)
+    assert record.status == "failed" and not tmux.session_exists(record.tmux_session, tmux_socket)
+

@@ -1,0 +1,51 @@
+"""The queue file: one JSON file a person can read, written atomically, edited under a lock.
+
+``queue add`` and ``queue cancel`` may run while ``queue run`` works the queue: every change is a
+read-modify-write under an exclusive ``flock`` on ``QUEUE.lock`` beside the file, so no edit is lost,
+and the file itself is replaced atomically, so a reader (or a reboot) never sees half of it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from orchestrator.common.atomic import atomic_write_json
+from orchestrator.common.errors import UserInputError
+from orchestrator.queue._state import QueueState
+
+QUEUE_FILE = "queue.json"
+
+
+class QueueStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lock_path = path.with_name(f"{path.name}.lock")
+
+    def read(self) -> QueueState:
+        """The queue as it is now (no lock: the file is always whole)."""
+        if not self.path.is_file():
+            return QueueState()
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except ValueError as error:
+            raise UserInputError(f"the queue file does not parse ({error}); fix or remove it", path=self.path) from None
+        return QueueState.from_data(data, source=str(self.path))
+
+    @contextmanager
+    def edit(self) -> Iterator[QueueState]:
+        """The queue, locked against other editors; written back when the block ends without an error."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            state = self.read()
+            yield state
+            atomic_write_json(self.path, state.to_data())
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
