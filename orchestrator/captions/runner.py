@@ -98,8 +98,21 @@ def plan_captions(image_dir: str | Path, *, output_dir: str | Path | None = None
         if job.caption.is_dir():
             raise UserInputError("the caption file for this image is a directory; move it away",
                                  path=job.caption)
-        (existing if job.caption.exists() and not overwrite else jobs).append(job)
+        done = not overwrite and job.caption.exists() and _usable_caption(job.caption)
+        (existing if done else jobs).append(job)
     return CaptionPlan(jobs=tuple(jobs), existing=tuple(existing))
+
+
+def _usable_caption(path: Path) -> bool:
+    """An empty caption (a back-end that returned nothing) is not done: it is captioned again.
+
+    Any other existing file is kept as it is (a non-UTF-8 one is ``dataset validate``'s to report; it
+    may be a person's work).
+    """
+    try:
+        return bool(path.read_bytes().strip())
+    except OSError:
+        return True
 
 
 def read_image(path: Path) -> Image.Image:

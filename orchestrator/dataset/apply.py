@@ -31,8 +31,12 @@ class Selection:
     rejected_by_reviewer: int  # accepted frames the reviewer removed
 
 
-def load_decisions(path: Path) -> dict[str, str]:
-    """relative_path -> "keep" | "reject", from a file exported by review.html."""
+def load_decisions(path: Path, *, curation_id: str | None = None) -> dict[str, str]:
+    """relative_path -> "keep" | "reject", from a file exported by review.html.
+
+    ``curation_id``: the run the decisions must come from (``records.curation_id`` of its manifest); a
+    file exported from another run's review page, or one without an id, is refused.
+    """
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError as error:
@@ -43,6 +47,12 @@ def load_decisions(path: Path) -> dict[str, str]:
             data.get("decisions"), dict):
         raise UserInputError("not a decisions file exported by review.html", path=path,
                              hint=f"expected an object with format={DECISIONS_FORMAT!r} and a 'decisions' table")
+    if curation_id is not None and data.get("curation_id") != curation_id:
+        found = data.get("curation_id")
+        problem = (f"was exported from another curation run (curation_id {found!r}; this run is {curation_id!r})"
+                   if found else "names no curation run (written by hand or by an older review page)")
+        raise UserInputError(f"decisions file {problem}", path=path, key="curation_id",
+                             hint="export the decisions again from this run's review.html")
     bad = {k: v for k, v in data["decisions"].items() if v not in _VALUES}
     if bad:
         frame, value = next(iter(bad.items()))

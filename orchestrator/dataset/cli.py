@@ -9,19 +9,26 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
+from orchestrator.common.commands import add_verbs
+
 console = Console(soft_wrap=True, highlight=False)
 EXIT_PROBLEMS = 1
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    curate = subparsers.add_parser(
+    command = subparsers.add_parser(
         "curate", help="quality, near-duplicate and CLIP identity filtering of film frames, plus a review page",
+        description="Without a verb, `curate FRAMES_DIR ...` is `curate run FRAMES_DIR ...` (see `curate run --help`).")
+    curate_verbs = add_verbs(command, dest="curate_command", default="run")
+    curate = curate_verbs.add_parser(
+        "run", help="filter FRAMES_DIR into OUT_DIR with a review page (the default verb)",
         description="Writes OUT/manifest.jsonl (one line per input file), OUT/summary.json (counts per stage) "
         "and OUT/review.html. Inputs are never modified. Thresholds: configs/curation/default.toml.")
-    curate.add_argument("frames_dir", type=Path, metavar="FRAMES_DIR")
+    curate.add_argument("frames_dir", type=Path, metavar="FRAMES_DIR", help="folder of candidate frames (read only)")
     curate.add_argument("--references", type=Path, required=True, metavar="REF_DIR",
                         help="folder of approved images of the character")
-    curate.add_argument("--out", type=Path, required=True, metavar="OUT_DIR")
+    curate.add_argument("--out", type=Path, required=True, metavar="OUT_DIR",
+                        help="curation folder: manifest, review page, selected frames")
     curate.add_argument("--threshold", type=float, help="identity threshold (default 0.75, from the config)")
     curate.add_argument("--rule", choices=["mean_top_k", "max", "mean"], help="identity aggregation rule")
     curate.add_argument("--top-k", type=int, help="k for --rule mean_top_k (default 5)")
@@ -35,10 +42,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     curate.add_argument("--no-progress", action="store_true", help="no progress bars")
     curate.set_defaults(handler=_curate)
 
-    apply = subparsers.add_parser(
-        "curate apply", help="copy the reviewed frames into OUT_DIR/selected/",
+    apply = curate_verbs.add_parser(
+        "apply", help="copy the reviewed frames into OUT_DIR/selected/",
         description="Final set = accepted frames not rejected on the review page + frames marked keep there.")
-    apply.add_argument("out_dir", type=Path, metavar="OUT_DIR")
+    apply.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="the curation folder the review page came from")
     apply.add_argument("--decisions", type=Path, metavar="FILE",
                        help="decisions.json exported by review.html (default: accepted frames as they are)")
     apply.set_defaults(handler=_apply)
@@ -46,8 +53,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     dataset = subparsers.add_parser("dataset", help="kohya dataset layout: prepare and validate")
     verbs = dataset.add_subparsers(dest="dataset_command", metavar="VERB", required=True)
     prepare = verbs.add_parser("prepare", help="copy images + .txt captions into DST/{repeat}_{name}/")
-    prepare.add_argument("source", type=Path, metavar="SRC")
-    prepare.add_argument("--out", type=Path, required=True, metavar="DST")
+    prepare.add_argument("source", type=Path, metavar="SRC", help="folder of selected images (read only)")
+    prepare.add_argument("--out", type=Path, required=True, metavar="DST",
+                         help="kohya dataset parent; {repeats}_{name}/ is written inside it")
     prepare.add_argument("--repeat", type=int, default=10, help="kohya repeats per epoch (default 10)")
     prepare.add_argument("--name", required=True, help="subset name, e.g. luca -> DST/10_luca/")
     prepare.add_argument("--validate", action="store_true", help="validate the result (non-zero exit on problems)")
@@ -78,6 +86,10 @@ def _curate(args: argparse.Namespace) -> int:
                     cache_dir=args.cache_dir, progress=not args.no_progress)
     summary = result.summary
     console.print(f"[bold]{summary['funnel']}[/bold] ({summary['counts']['borderline']} borderline)")
+    if summary["ignored"]["count"]:
+        names = ", ".join(summary["ignored"]["files"][:3])
+        console.print(f"ignored {summary['ignored']['count']} non-image file(s): {escape(names)}"
+                      + (", ..." if summary["ignored"]["count"] > 3 else ""))
     for stage, codes in summary["rejections"].items():
         if codes:
             console.print(f"  {stage}: " + ", ".join(f"{code} {count}" for code, count in codes.items()))
@@ -92,8 +104,12 @@ def _curate(args: argparse.Namespace) -> int:
 
 def _apply(args: argparse.Namespace) -> int:
     from orchestrator.dataset.apply import apply_decisions, load_decisions
+    from orchestrator.dataset.records import MANIFEST_NAME, curation_id
 
-    decisions = load_decisions(args.decisions) if args.decisions else None
+    decisions = None
+    if args.decisions:
+        this_run = curation_id(args.out_dir / MANIFEST_NAME)
+        decisions = load_decisions(args.decisions, curation_id=this_run)
     selection = apply_decisions(args.out_dir.resolve(), decisions)
     console.print(f"copied {len(selection.copied)} frames into {escape(str(selection.folder))} "
                   f"({selection.kept_by_reviewer} added and {selection.rejected_by_reviewer} removed by review)")
@@ -106,6 +122,9 @@ def _prepare(args: argparse.Namespace) -> int:
     prepared = prepare_kohya_dataset(args.source, args.out, repeats=args.repeat, name=args.name,
                                      overwrite=args.overwrite)
     console.print(f"prepared {escape(str(prepared.folder))}: {prepared.images} images, {prepared.captions} captions")
+    if prepared.masked:
+        console.print(f"{prepared.masked} of {prepared.images} images carry a mask (alpha channel): training "
+                      "weighs the loss by it (masked loss)")
     if prepared.missing_captions:
         console.print(f"[yellow]{len(prepared.missing_captions)} image(s) have no caption, e.g. "
                       f"{escape(str(prepared.missing_captions[0]))} (run the caption stage first)[/yellow]")
@@ -129,7 +148,7 @@ def _print_report(directory: Path, *, as_json: bool) -> int:
             "root": str(report.root), "ok": report.ok, "images": report.images, "captions": report.captions,
             "images_x_repeats": report.images_x_repeats,
             "subsets": [{"folder": str(s.folder), "repeats": s.repeats, "name": s.name, "images": s.images,
-                         "captions": s.captions} for s in report.subsets],
+                         "captions": s.captions, "masked": s.masked} for s in report.subsets],
             "problems": [{"path": str(p.path), "code": p.code, "message": p.message} for p in report.problems],
             "notes": report.notes}, indent=2))
         return 0 if report.ok else EXIT_PROBLEMS

@@ -1,5 +1,10 @@
 """``curate``: frames folder -> manifest.jsonl + summary.json + review.html.
 
+Frames are the files with an image suffix (``IMAGE_SUFFIXES``); every other file in the folder (the
+manifest.jsonl and summary.json that extract and crop leave, notes, captions) is no frame: it is listed
+under ``ignored`` in the summary, never counted in the funnel. A file with an image suffix that does not
+decode is a frame that fails the decode stage.
+
 Stages, each dropping frames with recorded reasons: decode (unusable files) -> quality (exposure,
 blur, blank, size) -> dedup (perceptual-hash groups, sharpest kept) -> identity (CLIP score against
 the references, rule and threshold from the config). Inputs are only ever read.
@@ -17,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from orchestrator.common.atomic import atomic_write_json
-from orchestrator.common.errors import UserInputError
+from orchestrator.common.errors import UserInputError, require_folder_target
+from orchestrator.common.manifest import facts_by_file
 from orchestrator.dataset.analysis import AnalysisStore, FrameAnalysis, analyse_frames
 from orchestrator.dataset.config import CurationConfig
 from orchestrator.dataset.dedup import DedupCandidate, find_near_duplicates
@@ -29,12 +35,14 @@ from orchestrator.dataset.records import (
     REVIEW_NAME,
     SUMMARY_NAME,
     FrameRecord,
+    curation_id,
     funnel_counts,
     funnel_text,
     rejection_histogram,
     write_manifest,
 )
 from orchestrator.vision import (
+    IMAGE_SUFFIXES,
     ClipEncoder,
     EmbeddingCache,
     default_cache_dir,
@@ -59,7 +67,8 @@ def curate(frames_dir: Path, references_dir: Path, out_dir: Path, config: Curati
            progress: bool = True) -> CurationResult:
     """Run every stage and write the three result files into ``out_dir`` (atomically)."""
     frames_dir, references_dir, out_dir = frames_dir.resolve(), references_dir.resolve(), out_dir.resolve()
-    frame_paths = _frame_files(frames_dir, out_dir)
+    require_folder_target(out_dir, key="out")
+    frame_paths, ignored = _frame_files(frames_dir, out_dir)
     reference_paths = _reference_files(references_dir)
     cache_dir = (cache_dir or default_cache_dir()).resolve()
     timings: dict[str, float] = {}
@@ -85,7 +94,8 @@ def curate(frames_dir: Path, references_dir: Path, out_dir: Path, config: Curati
         finally:
             store.close()
         timings["analyse"] = time.perf_counter() - mark
-        records = [_record(a, frames_dir) for a in analyses]
+        origins = _upstream_facts(frames_dir)
+        records = [_record(a, frames_dir, origins) for a in analyses]
         _apply_quality(records, analyses, config)
         _apply_dedup(records, analyses, config)
 
@@ -104,6 +114,8 @@ def curate(frames_dir: Path, references_dir: Path, out_dir: Path, config: Curati
         "references_dir": str(references_dir),
         "counts": counts,
         "funnel": funnel_text(counts),
+        "ignored": {"count": len(ignored), "files": [p.relative_to(frames_dir).as_posix() for p in ignored[:50]],
+                    "why": "not an image file (by suffix)"},
         "rejections": rejection_histogram(records),
         "references": {
             "used": len(references),
@@ -124,6 +136,7 @@ def curate(frames_dir: Path, references_dir: Path, out_dir: Path, config: Curati
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     write_manifest(out_dir / MANIFEST_NAME, records)
+    summary["curation_id"] = curation_id(out_dir / MANIFEST_NAME)
     atomic_write_json(out_dir / SUMMARY_NAME, summary)
 
     from orchestrator.dataset.review import write_review_page
@@ -133,36 +146,65 @@ def curate(frames_dir: Path, references_dir: Path, out_dir: Path, config: Curati
     return CurationResult(out_dir, records, summary)
 
 
-def _frame_files(frames_dir: Path, out_dir: Path) -> list[Path]:
+def split_image_files(folder: Path) -> tuple[list[Path], list[Path]]:
+    """``(image files, other files)`` of ``folder`` (recursive, hidden ones skipped), each sorted: the one
+    rule for what counts as a frame or a reference."""
+    files = list_visible_files(folder)
+    images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+    return images, [p for p in files if p.suffix.lower() not in IMAGE_SUFFIXES]
+
+
+def _frame_files(frames_dir: Path, out_dir: Path) -> tuple[list[Path], list[Path]]:
     if not frames_dir.is_dir():
         raise UserInputError("frames folder not found", path=frames_dir)
     if out_dir == frames_dir:
         raise UserInputError("the output folder must differ from the frames folder", path=out_dir)
+    images, others = split_image_files(frames_dir)
     # An output folder inside the frames folder holds our own copies (selected/): never re-curate them.
-    files = [p for p in list_visible_files(frames_dir) if not p.is_relative_to(out_dir)]
-    if not files:
-        raise UserInputError("frames folder has no files", path=frames_dir)
-    return files
+    images = [p for p in images if not p.is_relative_to(out_dir)]
+    others = [p for p in others if not p.is_relative_to(out_dir)]
+    if not images:
+        found = f" ({len(others)} other files, e.g. {others[0].name})" if others else ""
+        raise UserInputError(f"frames folder has no image files{found}", path=frames_dir,
+                             hint=f"frames are {', '.join(sorted(IMAGE_SUFFIXES))} files")
+    return images, others
 
 
 def _reference_files(references_dir: Path) -> list[Path]:
     if not references_dir.is_dir():
         raise UserInputError("reference folder not found", path=references_dir,
                              hint="--references must name a folder of approved images of the character")
-    files = list_visible_files(references_dir)
+    files, _ = split_image_files(references_dir)
     if not files:
         raise UserInputError("reference folder is empty", path=references_dir,
                              hint="put approved images of the character there (the reference workflow used 32)")
     return files
 
 
-def _record(analysis: FrameAnalysis, frames_dir: Path) -> FrameRecord:
+#: What curation keeps of an upstream manifest line (extract's and crop's): enough to show where a frame
+#: came from, and the box on its source frame.
+ORIGIN_KEYS = ("video", "shot", "frame", "time", "source", "frame_width", "frame_height", "box", "crop_box")
+
+
+def _upstream_facts(frames_dir: Path) -> dict[str, dict[str, Any]]:
+    """``relative path -> origin`` from the frames folder's manifest.jsonl (written by extract or crop)."""
+    try:
+        facts = facts_by_file(frames_dir)
+    except UserInputError as error:  # provenance only: curation goes on without it
+        log.warning("frames' manifest ignored: %s", error)
+        return {}
+    return {name: {k: line[k] for k in ORIGIN_KEYS if k in line} for name, line in facts.items()}
+
+
+def _record(analysis: FrameAnalysis, frames_dir: Path, origins: dict[str, dict[str, Any]]) -> FrameRecord:
+    relative_path = analysis.path.relative_to(frames_dir).as_posix()
     record = FrameRecord(
         path=str(analysis.path),
-        relative_path=analysis.path.relative_to(frames_dir).as_posix(),
+        relative_path=relative_path,
         sha256=analysis.sha256,
         measures=analysis.measures.to_dict() if analysis.measures else None,
         phash=f"{analysis.phash:016x}" if analysis.phash is not None else None,
+        origin=origins.get(relative_path) or None,
     )
     if not analysis.readable:
         record.reject("decode", [{"code": analysis.error_reason, "message": analysis.error_message}])

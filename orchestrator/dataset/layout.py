@@ -1,7 +1,7 @@
 """The kohya dataset folder: ``DST/{repeats}_{name}/`` holding images and same-stem ``.txt`` captions.
 
-``prepare_kohya_dataset`` builds it from a folder of images and captions (copies; the source is
-only read). ``validate_kohya_dataset`` checks one before training: the training runner's pre-flight
+``prepare_kohya_dataset`` builds it from a folder of images and captions (byte-for-byte copies, so the
+masks of ``crop --masks``, the crops' alpha channel, arrive as they are; the source is only read). ``validate_kohya_dataset`` checks one before training: the training runner's pre-flight
 and the quickstart call it too.
 """
 
@@ -16,8 +16,8 @@ from pathlib import Path
 from PIL import Image
 
 from orchestrator.common.atomic import atomic_folder
-from orchestrator.common.errors import UserInputError
-from orchestrator.kohya.dataset_files import TRAINABLE_IMAGE_SUFFIXES
+from orchestrator.common.errors import UserInputError, require_folder_target
+from orchestrator.kohya.dataset_files import TRAINABLE_IMAGE_SUFFIXES, image_has_alpha
 
 #: Image suffixes kohya's dataset loader picks up (lower-case; matched case-insensitively).
 KOHYA_IMAGE_SUFFIXES = TRAINABLE_IMAGE_SUFFIXES
@@ -44,6 +44,7 @@ class SubsetReport:
     name: str
     images: int
     captions: int
+    masked: int = 0  # images whose alpha channel is the loss mask
 
 
 @dataclass
@@ -81,7 +82,7 @@ def subset_folder_name(repeats: int, name: str) -> str:
 def validate_kohya_dataset(directory: str | Path) -> DatasetReport:
     """Check a kohya dataset: ``directory`` is the parent of ``{repeats}_{name}/`` folders or one of them.
 
-    Problems: an image that fails ``PIL`` verify, a missing or empty caption, a caption without an
+    Problems: an image that ``PIL`` cannot fully decode, a missing, empty or non-UTF-8 caption, a caption without an
     image, two images with one stem (``a.png`` + ``a.jpg`` would share ``a.txt``), a subset folder
     without images, no subset folder at all.
     """
@@ -128,33 +129,49 @@ def _validate_subset(folder: Path, report: DatasetReport) -> SubsetReport:
         caption = captions.get(stem)
         if caption is None:
             report.problems.append(DatasetProblem(paths[0], "missing_caption", f"no caption {stem}{CAPTION_SUFFIX}"))
-        elif not _read_caption(caption):
-            report.problems.append(DatasetProblem(caption, "empty_caption", "caption is empty"))
+        elif (caption_problem := _caption_problem(caption)) is not None:
+            report.problems.append(DatasetProblem(caption, *caption_problem))
     for stem, caption in captions.items():
         if stem not in images:
             report.problems.append(DatasetProblem(caption, "orphan_caption", "caption without an image"))
     if not images:
         report.problems.append(DatasetProblem(folder, "no_images", "subset folder has no images"))
-    return SubsetReport(folder, int(match.group(1)), match.group(2), sum(len(p) for p in images.values()),
-                        len(captions))
+    count = sum(len(p) for p in images.values())
+    masked = sum(1 for paths in images.values() for path in paths if image_has_alpha(path))
+    if 0 < masked < count:
+        report.notes.append(f"{folder}: {count - masked} of {count} images have no mask (alpha channel); "
+                            "masked loss trains on the whole of those")
+    return SubsetReport(folder, int(match.group(1)), match.group(2), count, len(captions), masked)
 
 
 def _verify_image(path: Path) -> str | None:
+    """Decode the image the way the trainer will (every pixel, converted to RGB), not only its checksums:
+    a PNG whose chunks verify can still hold a pixel stream that fails after minutes of training."""
     if path.stat().st_size == 0:
         return "zero-byte image file"
     try:
         with Image.open(path) as image:
-            image.verify()  # structure and checksums, without decoding every pixel
+            image.verify()  # structure and checksums
+        with Image.open(path) as image:
+            image.load()
+            image.convert("RGB")
     except Exception as error:  # Pillow raises many types for broken files
-        return f"image does not verify ({type(error).__name__}: {error})"
+        return f"image does not decode ({type(error).__name__}: {error})"
     return None
 
 
-def _read_caption(path: Path) -> str:
+def _caption_problem(path: Path) -> tuple[str, str] | None:
+    """``(code, message)`` for a caption the trainer cannot use: sd-scripts reads it as strict UTF-8."""
     try:
-        return path.read_text(encoding="utf-8").strip()
-    except UnicodeDecodeError:
-        return path.read_text(encoding="utf-8", errors="replace").strip()
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        return "caption_not_utf8", (f"caption is not UTF-8 text ({error.reason} at byte {error.start}); "
+                                    "sd-scripts reads captions as UTF-8")
+    except OSError as error:
+        return "unreadable_caption", f"caption cannot be read ({error.strerror or error})"
+    if not text.strip():
+        return "empty_caption", "caption is empty"
+    return None
 
 
 @dataclass(frozen=True)
@@ -164,6 +181,7 @@ class PreparedDataset:
     captions: int
     missing_captions: list[Path]
     skipped: list[Path]  # files in SRC that are neither images nor their captions
+    masked: int = 0  # images that carry a mask as their alpha channel: the render turns on masked loss
 
 
 def prepare_kohya_dataset(source: str | Path, destination: str | Path, *, repeats: int, name: str,
@@ -180,6 +198,13 @@ def prepare_kohya_dataset(source: str | Path, destination: str | Path, *, repeat
         raise UserInputError(f"invalid dataset name {name!r} (no slashes or surrounding spaces)", key="name")
     if not source.is_dir():
         raise UserInputError("source folder not found", path=source)
+    target = require_folder_target(destination / subset_folder_name(repeats, name), key="out")
+    real_source, real_target = source.resolve(), target.resolve()
+    if real_target.is_relative_to(real_source) or real_source.is_relative_to(real_target):
+        # --overwrite replaces the target folder: it must never hold (or be held by) the input.
+        raise UserInputError(f"the dataset folder {target} would lie inside the source or hold it; the "
+                             "source is only ever read", path=destination, key="out",
+                             hint="choose an --out outside the source folder")
     files = sorted(p for p in source.iterdir() if p.is_file() and not p.name.startswith("."))
     images = [p for p in files if p.suffix.lower() in KOHYA_IMAGE_SUFFIXES]
     if not images:
@@ -191,7 +216,6 @@ def prepare_kohya_dataset(source: str | Path, destination: str | Path, *, repeat
         raise UserInputError(f"images share a stem and would share one caption: {clashing[0]!r}", path=source,
                              hint="rename one of them")
     captions = {p.stem: p for p in files if p.suffix.lower() == CAPTION_SUFFIX and p.stem in stems}
-    target = destination / subset_folder_name(repeats, name)
     if target.exists() and any(target.iterdir()) and not overwrite:
         raise UserInputError("dataset folder already has files", path=target,
                              hint="pass --overwrite to replace it, or choose another --out")
@@ -203,4 +227,5 @@ def prepare_kohya_dataset(source: str | Path, destination: str | Path, *, repeat
     used = {*images, *captions.values()}
     return PreparedDataset(folder=target, images=len(images), captions=len(captions),
                            missing_captions=[p for p in images if p.stem not in captions],
-                           skipped=[p for p in files if p not in used])
+                           skipped=[p for p in files if p not in used],
+                           masked=sum(1 for p in images if image_has_alpha(p)))

@@ -10,6 +10,7 @@ from typing import Any
 
 from orchestrator.common.atomic import atomic_write_text
 from orchestrator.common.errors import UserInputError
+from orchestrator.common.hashing import file_sha256
 
 ACCEPTED, BORDERLINE, REJECTED = "accepted", "borderline", "rejected"
 STAGES = ("decode", "quality", "dedup", "identity")
@@ -24,7 +25,9 @@ class FrameRecord:
 
     ``relative_path`` (relative to the frames folder) is the frame's id on the review page and in a
     decisions file. ``stage`` is the stage that dropped it (None when accepted); ``reasons`` carry
-    codes, human messages, measured values and limits.
+    codes, human messages, measured values and limits. ``origin`` is what the stage before said about
+    the file (extract: video, shot, time; crop: the source frame, its size, the character's box and the
+    crop box, in the source frame's pixels), from the frames folder's manifest.jsonl.
     """
 
     path: str
@@ -38,6 +41,7 @@ class FrameRecord:
     identity_score: float | None = None
     duplicate_of: str | None = None
     hamming_distance: int | None = None
+    origin: dict[str, Any] | None = None
 
     def reject(self, stage: str, reasons: list[dict[str, Any]], *, verdict: str = REJECTED) -> None:
         self.verdict, self.stage, self.reasons = verdict, stage, reasons
@@ -49,6 +53,17 @@ class FrameRecord:
 def write_manifest(path: Path, records: list[FrameRecord]) -> None:
     lines = [json.dumps(r.to_dict(), ensure_ascii=False, allow_nan=False) for r in records]
     atomic_write_text(path, "".join(line + "\n" for line in lines))
+
+
+def curation_id(manifest: Path) -> str:
+    """The identity of one curation's candidate set: a digest of its manifest (frames, hashes, verdicts).
+
+    The review page writes it into every decisions file and ``curate apply`` checks it, so decisions made
+    on another run's page (same file names, other frames or verdicts) are refused.
+    """
+    if not manifest.is_file():
+        raise UserInputError("no curation manifest here; run `lora-pipeline curate` first", path=manifest)
+    return file_sha256(manifest)[:16]
 
 
 def read_manifest(path: Path) -> list[FrameRecord]:

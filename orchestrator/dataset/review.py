@@ -1,7 +1,9 @@
 """review.html: a contact sheet of accepted and borderline frames for a person's final look.
 
 Self-contained (thumbnails are small JPEG data URIs), sorted by identity score, each card with its
-scores and reasons. Clicking a card toggles keep/reject; "Export decisions" downloads
+scores and reasons. A crop (from ``lora-pipeline crop``) also shows its source frame with the character's
+box and the crop box drawn over it: an SVG overlay in the frame's own pixel coordinates, from the crop
+manifest's numbers, so the thumbnail is the frame as it is and the box is exactly the manifest's. Clicking a card toggles keep/reject; "Export decisions" downloads
 ``decisions.json`` (and shows it in a text box, for browsers that block downloads from file://),
 which ``lora-pipeline curate apply OUT_DIR --decisions decisions.json`` turns into the final set.
 """
@@ -22,7 +24,7 @@ from orchestrator.dataset.records import ACCEPTED, BORDERLINE, FrameRecord
 from orchestrator.vision import ImageDecodeError, open_image_rgb
 
 DECISIONS_FORMAT = "lora-pipeline/curation-decisions"
-DECISIONS_VERSION = 1
+DECISIONS_VERSION = 2  # 2: carries the curation_id of the run whose page made it
 
 _STYLE = """
 body{font:14px system-ui,sans-serif;margin:0;background:#1d1f21;color:#ddd}
@@ -38,6 +40,11 @@ button{font:inherit;padding:5px 12px;margin-right:6px;cursor:pointer}
 .borderline .badge{background:#b8860b}
 textarea{width:100%;height:70px;display:none;margin-top:6px}
 .card.hidden{display:none}
+.origin{position:relative;width:100%;margin-top:4px;background:#000}
+.card .origin img{position:absolute;inset:0;width:100%;height:100%;object-fit:fill}
+.origin svg{position:absolute;inset:0;width:100%;height:100%;pointer-events:none;overflow:visible}
+.origin rect{fill:none;vector-effect:non-scaling-stroke}
+.origin .character-box{stroke:#ffd400;stroke-width:2} .origin .crop-box{stroke:#3cf;stroke-width:1.5;stroke-dasharray:4 3}
 """
 
 _SCRIPT = """
@@ -65,7 +72,7 @@ cards.forEach(card => card.addEventListener('click', () => toggle(card)));
 function decisions() {
   const result = {};
   cards.forEach(c => { result[c.dataset.id] = c.classList.contains('reject') ? 'reject' : 'keep'; });
-  return {format: FORMAT, version: VERSION, frames_dir: FRAMES_DIR, decisions: result};
+  return {format: FORMAT, version: VERSION, curation_id: CURATION_ID, frames_dir: FRAMES_DIR, decisions: result};
 }
 function exportDecisions() {
   const text = JSON.stringify(decisions(), null, 1);
@@ -93,15 +100,22 @@ def review_candidates(records: list[FrameRecord]) -> list[FrameRecord]:
 def write_review_page(path: Path, records: list[FrameRecord], summary: dict[str, Any], *,
                       thumbnail_side: int = 192, workers: int = 2, progress: bool = True) -> Path:
     shown = review_candidates(records)
+
+    def thumbnails(record: FrameRecord) -> tuple[str, str]:
+        source = _box_origin(record)
+        frame = thumbnail_data_uri(Path(source["source"]), thumbnail_side) if source else ""
+        return thumbnail_data_uri(Path(record.path), thumbnail_side), frame
+
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="thumbs") as pool:
-        thumbs = pool.map(lambda r: thumbnail_data_uri(Path(r.path), thumbnail_side), shown)
+        thumbs = pool.map(thumbnails, shown)
         if progress and shown:
             thumbs = track(thumbs, total=len(shown), description="review thumbnails", unit="img")
-        cards = [_card(record, thumb) for record, thumb in zip(shown, thumbs, strict=True)]
+        cards = [_card(record, *pair) for record, pair in zip(shown, thumbs, strict=True)]
     counts = summary["counts"]
     identity = summary["identity"]
     script = (f"const FORMAT = {json.dumps(DECISIONS_FORMAT)}; const VERSION = {DECISIONS_VERSION};\n"
-              f"const FRAMES_DIR = {_js_string(summary['frames_dir'])};\n{_SCRIPT}")
+              f"const FRAMES_DIR = {_js_string(summary['frames_dir'])};\n"
+              f"const CURATION_ID = {_js_string(summary.get('curation_id', ''))};\n{_SCRIPT}")
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Curation review ({len(shown)} frames)</title>
 <style>{_STYLE}</style></head><body>
@@ -134,16 +148,49 @@ def thumbnail_data_uri(path: Path, side: int) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _card(record: FrameRecord, thumb: str) -> str:
+def _box_origin(record: FrameRecord) -> dict[str, Any] | None:
+    """The record's origin when it holds a box on a source frame of known size (a crop), else None."""
+    origin = record.origin or {}
+    if not all(key in origin for key in ("source", "box", "frame_width", "frame_height")):
+        return None
+    return origin
+
+
+def _rect(css_class: str, box: list[float]) -> str:
+    x0, y0, x1, y1 = (float(v) for v in box)
+    return (f'<rect class="{css_class}" x="{x0:g}" y="{y0:g}" width="{x1 - x0:g}" height="{y1 - y0:g}" '
+            f'data-box="{x0:g},{y0:g},{x1:g},{y1:g}"></rect>')
+
+
+def _origin_figure(record: FrameRecord, frame_thumb: str) -> str:
+    """The source frame with the character's box (solid) and the crop box (dashed) drawn over it."""
+    origin = _box_origin(record)
+    if origin is None or not frame_thumb:
+        return ""
+    width, height = int(origin["frame_width"]), int(origin["frame_height"])
+    rects = _rect("character-box", origin["box"])
+    if origin.get("crop_box"):
+        rects = _rect("crop-box", origin["crop_box"]) + rects
+    where = " · ".join(str(origin[k]) for k in ("time",) if k in origin)
+    title = f"source frame {origin['source']}" + (f" at {where}" if where else "")
+    return (f'<div class="origin" style="aspect-ratio:{width}/{height}" title="{html.escape(title)}" '
+            f'data-frame-size="{width},{height}"><img alt="source frame" loading="lazy" src="{frame_thumb}">'
+            f'<svg viewBox="0 0 {width} {height}" preserveAspectRatio="none">{rects}</svg></div>')
+
+
+def _card(record: FrameRecord, thumb: str, frame_thumb: str = "") -> str:
     default = "keep" if record.verdict == ACCEPTED else "reject"
     measures = record.measures or {}
     meta = (f"{measures.get('width')}x{measures.get('height')} · sharpness {measures.get('laplacian_variance', 0):.0f}"
             f" · luminance {measures.get('mean_luminance', 0):.2f}")
+    origin = record.origin or {}
+    if "shot" in origin:
+        meta += f" · shot {origin['shot']}" + (f" at {origin['time']}" if "time" in origin else "")
     why = "; ".join(reason["message"] for reason in record.reasons)
     score = f"{record.identity_score:.3f}" if record.identity_score is not None else "n/a"
     classes = "card" + (" borderline" if record.verdict == BORDERLINE else "") + (" reject" if default == "reject" else "")
     return (f'<div class="{classes}" data-id="{html.escape(record.relative_path)}" data-default="{default}" '
-            f'title="{html.escape(record.path)}"><img alt="" loading="lazy" src="{thumb}">'
+            f'title="{html.escape(record.path)}"><img alt="" loading="lazy" src="{thumb}">{_origin_figure(record, frame_thumb)}'
             f'<span class="badge">{record.verdict}</span><div class="score">identity {score} · '
             f'<span class="state">{default}</span></div><div class="meta">{html.escape(record.relative_path)}<br>'
             f'{html.escape(meta)}</div><div class="why">{html.escape(why)}</div></div>\n')

@@ -161,3 +161,15 @@ def test_progress_bar_shows_images_per_second(frames, luca, tiny_backend, capsys
     caption_folder(frames, luca, backend=tiny_backend, batch_size=2, progress=True, check_tokens=False)
     err = capsys.readouterr().err
     assert "captioning" in err and "4/4" in err and "images/s" in err
+
+
+def test_an_empty_caption_is_captioned_again_on_resume(frames, luca, tiny_backend):
+    # issue 14 #11: a back-end that returned nothing left an empty file; a rerun must not count it as done.
+    caption_folder(frames, luca, backend=tiny_backend, batch_size=2, progress=False)
+    empty, blank = frames / "frame_000.txt", frames / "frame_002.txt"
+    empty.write_text("")
+    blank.write_text(" \n\t\n")
+    resumed = caption_folder(frames, luca, backend=tiny_backend, batch_size=2, progress=False)
+    assert sorted(resumed.written) == [empty, blank]
+    assert empty.read_text().startswith("a 3d animated character") and blank.read_text().strip()
+    assert len(resumed.skipped_existing) == 2

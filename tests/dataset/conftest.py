@@ -12,6 +12,7 @@ import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from orchestrator.vision.synthetic import blurred, synthetic_scene, write_bad_inputs  # noqa: E402
+from tests.crop.conftest import film_frames  # noqa: E402, F401 (a toy film, extracted: crops for masks and review)
 
 SIZE = (640, 480)
 CHARACTER_SEEDS = (100, 101, 102, 103)

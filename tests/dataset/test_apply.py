@@ -23,8 +23,9 @@ def curated(frame_set, tiny_encoder, tmp_path):
     return result
 
 
-def _write_decisions(path, decisions):
-    path.write_text(json.dumps({"format": DECISIONS_FORMAT, "version": 1, "decisions": decisions}))
+def _write_decisions(path, decisions, curated=None):
+    bound = {"curation_id": curated.summary["curation_id"]} if curated is not None else {}
+    path.write_text(json.dumps({"format": DECISIONS_FORMAT, "version": 2, **bound, "decisions": decisions}))
     return path
 
 
@@ -76,7 +77,7 @@ def test_a_frame_changed_since_curation_is_not_copied(curated, frame_set):
 
 def test_cli_apply_prints_the_count(curated, tmp_path, capsys):
     accepted = [r.relative_path for r in curated.records if r.verdict == "accepted"]
-    decisions = _write_decisions(tmp_path / "d.json", {accepted[0]: "reject"})
+    decisions = _write_decisions(tmp_path / "d.json", {accepted[0]: "reject"}, curated)
     assert main(["curate", "apply", str(curated.out_dir), "--decisions", str(decisions)]) == 0
     assert f"copied {len(accepted) - 1} frames" in capsys.readouterr().out
     assert main(["curate", "apply", str(tmp_path / "nothing_here")]) == 2

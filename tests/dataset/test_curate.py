@@ -25,16 +25,21 @@ def _by_name(records):
     return {Path(r.relative_path).name: r for r in records}
 
 
-def test_every_input_file_gets_one_manifest_line_with_its_verdict(frame_set, tiny_encoder, tmp_path):
+def test_every_image_file_gets_one_manifest_line_with_its_verdict(frame_set, tiny_encoder, tmp_path):
     before = _tree_hashes(frame_set.frames)
     result = curate(frame_set.frames, frame_set.references, tmp_path / "out", CONFIG, encoder=tiny_encoder,
                     cache_dir=tmp_path / "cache", progress=False)
     records = read_manifest(tmp_path / "out" / "manifest.jsonl")
-    assert [r.relative_path for r in records] == list(before)  # every file, in order
+    images = [name for name in before if not name.endswith(".txt")]
+    assert [r.relative_path for r in records] == images  # every image file, in order
+    assert result.summary["ignored"]["files"] == ["bad/notes.txt"]  # not an image file: no frame at all
     assert _tree_hashes(frame_set.frames) == before  # inputs untouched
     by_name = _by_name(records)
 
     for name, reason in frame_set.bad.items():
+        if name == "notes.txt":
+            assert name not in by_name
+            continue
         record = by_name[name]
         if reason is None:  # converted fine, then rejected as too small (320x240) like any small frame
             assert (record.stage, record.reasons[0]["code"]) == ("quality", "too_small"), name
@@ -54,9 +59,9 @@ def test_every_input_file_gets_one_manifest_line_with_its_verdict(frame_set, tin
         assert (other.verdict, other.stage) == ("rejected", "identity") and other.identity_score < 0.985
 
     counts = result.summary["counts"]
-    assert counts == {"frames": len(before), "after_decode": len(before) - 6, "after_quality": 14,
+    assert counts == {"frames": len(images), "after_decode": len(images) - 5, "after_quality": 14,
                       "after_dedup": 10, "after_identity": 4, "borderline": 0}
-    assert result.summary["funnel"] == f"{len(before)} → 14 after quality → 10 after dedup → 4 after identity"
+    assert result.summary["funnel"] == f"{len(images)} → 14 after quality → 10 after dedup → 4 after identity"
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["rejections"]["dedup"] == {"near_duplicate": 4}
     assert "data:image/jpeg;base64," in (tmp_path / "out" / "review.html").read_text()
@@ -141,3 +146,29 @@ def test_cli_runs_the_real_model_path_and_reports_errors(frame_set, tmp_path, ca
     assert {p.name for p in (tmp_path / "out").iterdir()} == {"manifest.jsonl", "summary.json", "review.html"}
     assert main([*argv[:3], str(tmp_path / "missing"), *argv[4:]]) == 2
     assert "reference folder not found" in capsys.readouterr().err
+
+
+def test_an_extract_folder_curates_its_frames_and_ignores_its_manifest_files(tmp_path, tiny_encoder, capsys):
+    from orchestrator.extract import ExtractConfig, extract_videos
+    from orchestrator.toy import generate_toy_film
+
+    film = generate_toy_film(tmp_path / "film")
+    frames = tmp_path / "frames"
+    extracted = extract_videos([film.video], frames, ExtractConfig(per_shot=1), progress=False)
+    (frames / "notes.md").write_text("shots to look at again", encoding="utf-8")
+    references = tmp_path / "refs"
+    references.mkdir()
+    (references / "ref.png").write_bytes((frames / extracted.videos[0].frames[0]["file"]).read_bytes())
+    (references / "README.txt").write_text("approved images of the hero", encoding="utf-8")
+    result = curate(frames, references, tmp_path / "out", CONFIG, encoder=tiny_encoder,
+                    cache_dir=tmp_path / "cache", progress=False)
+    assert result.summary["counts"]["frames"] == extracted.frames  # the funnel counts frames, nothing else
+    assert {r.relative_path for r in result.records} == {line["file"] for line in extracted.videos[0].frames}
+    assert result.summary["counts"]["after_decode"] == extracted.frames
+    assert result.summary["ignored"]["files"] == ["dropped.jsonl", "manifest.jsonl", "notes.md", "summary.json"]
+    assert result.summary["references"] == {"used": 1, "skipped": []}
+
+    assert main(["curate", str(frames), "--references", str(references), "--out", str(tmp_path / "out2"),
+                 "--clip-model", "tiny-clip", "--clip-weights", "random", "--cache-dir", str(tmp_path / "cache"),
+                 "--no-progress"]) == 0
+    assert "ignored 4 non-image file(s): dropped.jsonl, manifest.jsonl, notes.md, ..." in capsys.readouterr().out

@@ -15,6 +15,7 @@ import pytest
 from orchestrator.cli import main
 from orchestrator.dataset.config import CurationConfig, IdentitySettings
 from orchestrator.dataset.curate import curate
+from tests.crop.conftest import TruthDetector, palette_embed
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").is_file() else None)
 CONFIG = replace(CurationConfig(), identity=IdentitySettings(threshold=0.985, rule="max", borderline_margin=0.2))
@@ -95,3 +96,60 @@ def test_page_renders_thumbnails(frame_set, tiny_encoder, tmp_path):
     pixels = np.asarray(Image.open(shot).convert("RGB"), dtype=np.int16)
     saturation = pixels.max(axis=2) - pixels.min(axis=2)
     assert (saturation > 60).mean() > 0.03  # colourful scene thumbnails drew on the dark page
+
+
+# Where each overlay box lands on its source-frame thumbnail, as fractions of the drawn image.
+_BOX_HARNESS = """
+<script>
+const found = {};
+document.querySelectorAll('.card').forEach(card => {
+  const origin = card.querySelector('.origin');
+  if (!origin) return;
+  const image = origin.querySelector('img').getBoundingClientRect();
+  const boxes = {};
+  origin.querySelectorAll('rect').forEach(rect => {
+    const r = rect.getBoundingClientRect();
+    boxes[rect.getAttribute('class')] = [(r.left - image.left) / image.width, (r.top - image.top) / image.height,
+                                         (r.right - image.left) / image.width, (r.bottom - image.top) / image.height];
+  });
+  found[card.dataset.id] = boxes;
+});
+const out = document.createElement('pre');
+out.id = 'boxes';
+out.textContent = JSON.stringify(found);
+document.body.appendChild(out);
+</script>
+"""
+
+
+@pytest.mark.chromium
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
+def test_a_crop_card_shows_the_box_on_its_source_frame(film_frames, tiny_encoder, tmp_path):
+    from orchestrator.crop import CropConfig, crop_frames
+    from orchestrator.dataset.config import QualityThresholds
+
+    crops = crop_frames(film_frames["frames_dir"], film_frames["references"], tmp_path / "crops",
+                        detector=TruthDetector(film_frames["by_pixels"]), embed=palette_embed,
+                        config=CropConfig(identity_threshold=0.5, min_side=96), progress=False)
+    config = replace(CurationConfig(), quality=QualityThresholds(min_side=64),
+                     identity=IdentitySettings(threshold=-1.0, rule="max", borderline_margin=0.0))
+    result = curate(tmp_path / "crops", film_frames["references"], tmp_path / "out", config, encoder=tiny_encoder,
+                    cache_dir=tmp_path / "cache", progress=False)
+    by_file = {r["file"]: r for r in crops.kept}
+    shown = [r for r in result.records if r.verdict == "accepted"]
+    assert shown and all(r.origin["box"] == by_file[r.relative_path]["box"] for r in shown)
+
+    page = (result.out_dir / "review.html").read_text()
+    assert page.count('class="character-box"') == page.count('class="crop-box"') == len(shown)
+    harness_page = result.out_dir / "review_boxes.html"
+    harness_page.write_text(page.replace("</body>", _BOX_HARNESS + "</body>"))
+    dom = subprocess.run([*_chromium(tmp_path), "--window-size=1100,900", "--dump-dom", harness_page.as_uri()],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    drawn = json.loads(html.unescape(re.search(r'<pre id="boxes">(.*?)</pre>', dom, re.S).group(1)))
+    assert set(drawn) == {r.relative_path for r in shown}
+    for record in shown:
+        width, height = record.origin["frame_width"], record.origin["frame_height"]
+        for css_class, box in (("character-box", record.origin["box"]), ("crop-box", record.origin["crop_box"])):
+            expected = [box[0] / width, box[1] / height, box[2] / width, box[3] / height]
+            # The stroke straddles the box line: a 2 px stroke on a ~190 px thumbnail is about 1 %.
+            assert drawn[record.relative_path][css_class] == pytest.approx(expected, abs=0.015), css_class
