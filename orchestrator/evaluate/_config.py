@@ -17,16 +17,20 @@ from orchestrator.common.tomlfile import read_toml
 from orchestrator.evaluate._rules import LinearRule
 
 METRICS: tuple[str, ...] = (
-    "identity", "pose_variety", "style_consistency", "prompt_adherence", "technical_quality")
+    "identity", "character_variety", "style_consistency", "prompt_adherence", "technical_quality")
 METRIC_TITLES = {
     "identity": "identity",
-    "pose_variety": "pose variety",
+    "character_variety": "character variety",
+    "pose_variety": "pose variety (old metric)",  # scores.json of schema 1 still shows in report/compare
     "style_consistency": "style consistency",
     "prompt_adherence": "prompt adherence",
     "technical_quality": "technical quality",
 }
 _WEIGHT_TOLERANCE = 1e-6
 IDENTITY_BACKBONES = ("clip", "dinov2")
+TRAINING_OVERLAP_ACTIONS = ("exclude", "warn", "refuse")
+#: Settings renamed since an earlier release: a user file that still uses one gets told the new name.
+RENAMED = {"pose_variety": "character_variety (variety among the samples that are the character)"}
 
 
 @dataclass(frozen=True)
@@ -47,8 +51,29 @@ class IdentitySettings:
 
 @dataclass(frozen=True)
 class VarietySettings:
-    rule: LinearRule
+    rule: LinearRule  # stands in for the reference spread when it cannot be measured
+    min_identity: float  # calibrated identity a sample needs to count as the character
+    min_technical: float
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    max_copied_share: float
     collapse_similarity: float
+    max_broken_share: float
+
+
+@dataclass(frozen=True)
+class NoiseSettings:
+    resamples: int
+    level: float
+    seed: int
+
+
+@dataclass(frozen=True)
+class ReferenceSettings:
+    training_overlap: str  # "exclude" | "warn" | "refuse"
+    near_duplicate_bits: int
 
 
 @dataclass(frozen=True)
@@ -74,20 +99,31 @@ class EvaluationConfig:
     weights: dict[str, float]
     clip: ClipSettings
     identity: IdentitySettings
-    pose_variety: VarietySettings
+    character_variety: VarietySettings
     style: StyleSettings
     prompt_adherence: LinearRule
     technical: TechnicalSettings
     copying_similarity: float
+    gates: GateSettings
+    calibration_min_span: float
+    noise: NoiseSettings
+    references: ReferenceSettings
     require_checkpoint: bool
     source: str  # the file(s) it was read from, for the report
     raw: dict[str, Any]  # the merged TOML, printed in the report
 
 
+_DEFAULT_RELATIVE = Path("configs") / "evaluation" / "default.toml"
+
+
 def default_config_path() -> Path:
+    """The project's own defaults; a project folder (``$LORA_PIPELINE_HOME``) without them uses the ones
+    shipped beside this package, so that pointing the tool at another folder never loses the defaults."""
     from orchestrator.config.paths import project_root
 
-    return project_root() / "configs" / "evaluation" / "default.toml"
+    project = project_root() / _DEFAULT_RELATIVE
+    shipped = Path(__file__).resolve().parents[2] / _DEFAULT_RELATIVE
+    return project if project.is_file() or not shipped.is_file() else shipped
 
 
 def load_evaluation_config(path: str | Path | None = None) -> EvaluationConfig:
@@ -122,11 +158,24 @@ def config_from_dict(data: dict[str, Any], *, source: str, path: Path | None = N
         except ValueError as error:
             raise UserInputError(str(error), path=path, key=f"{section}.{low}") from error
 
-    weights = {metric: number("weights", metric) for metric in METRICS}
+    def fraction(section: str, key: str) -> float:
+        value = number(section, key)
+        if not 0.0 <= value <= 1.0:
+            raise UserInputError("must be within 0..1", path=path, key=f"{section}.{key}")
+        return value
+
+    def integer(section: str, key: str, minimum: int) -> int:
+        value = get(section, key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise UserInputError(f"expected an integer >= {minimum}", path=path, key=f"{section}.{key}")
+        return value
+
     unknown = sorted(set(data.get("weights", {})) - set(METRICS))
     if unknown:
-        raise UserInputError(f"unknown metric {unknown[0]!r}; metrics: {', '.join(METRICS)}",
+        renamed = f" ({unknown[0]} is now {RENAMED[unknown[0]]})" if unknown[0] in RENAMED else ""
+        raise UserInputError(f"unknown metric {unknown[0]!r}{renamed}; metrics: {', '.join(METRICS)}",
                              path=path, key=f"weights.{unknown[0]}")
+    weights = {metric: number("weights", metric) for metric in METRICS}
     if any(value < 0 for value in weights.values()):
         raise UserInputError("weights must not be negative", path=path, key="weights")
     total = sum(weights.values())
@@ -147,6 +196,10 @@ def config_from_dict(data: dict[str, Any], *, source: str, path: Path | None = N
     if backbone not in IDENTITY_BACKBONES:
         raise UserInputError(f"unknown backbone {backbone!r}; known: {', '.join(IDENTITY_BACKBONES)}",
                              path=path, key="identity.backbone")
+    overlap = get("references", "training_overlap")
+    if overlap not in TRAINING_OVERLAP_ACTIONS:
+        raise UserInputError(f"expected one of {', '.join(TRAINING_OVERLAP_ACTIONS)}, got {overlap!r}",
+                             path=path, key="references.training_overlap")
     batch = get("clip", "batch_size")
     if not isinstance(batch, int) or batch < 1:
         raise UserInputError("expected an integer >= 1", path=path, key="clip.batch_size")
@@ -155,8 +208,9 @@ def config_from_dict(data: dict[str, Any], *, source: str, path: Path | None = N
         clip=ClipSettings(model=str(get("clip", "model")), weights=str(get("clip", "weights")), batch_size=batch),
         identity=IdentitySettings(backbone=backbone, dino_weights=str(get("identity", "dino_weights")),
                                   aggregation=str(get("identity", "aggregation")), k=k, rule=rule("identity")),
-        pose_variety=VarietySettings(rule=rule("pose_variety"),
-                                     collapse_similarity=number("pose_variety", "collapse_similarity")),
+        character_variety=VarietySettings(rule=rule("character_variety"),
+                                          min_identity=fraction("character_variety", "min_identity"),
+                                          min_technical=fraction("character_variety", "min_technical")),
         style=StyleSettings(
             centroid_share=share,
             rule=rule("style_consistency"),
@@ -173,6 +227,14 @@ def config_from_dict(data: dict[str, Any], *, source: str, path: Path | None = N
             clipping=rule("technical_quality", "clipping_low", "clipping_high"),
         ),
         copying_similarity=number("copying", "similarity"),
+        gates=GateSettings(max_copied_share=fraction("gates", "max_copied_share"),
+                           collapse_similarity=number("gates", "collapse_similarity"),
+                           max_broken_share=fraction("gates", "max_broken_share")),
+        calibration_min_span=number("calibration", "min_span"),
+        noise=NoiseSettings(resamples=integer("noise", "resamples", 1), level=_level(number("noise", "level"), path),
+                            seed=integer("noise", "seed", 0)),
+        references=ReferenceSettings(training_overlap=overlap,
+                                     near_duplicate_bits=integer("references", "near_duplicate_bits", 0)),
         require_checkpoint=bool(get("best", "require_checkpoint")),
         source=source,
         raw=copy.deepcopy(data),
@@ -186,6 +248,13 @@ def with_overrides(config: EvaluationConfig, changes: dict[str, dict[str, Any]])
     return config_from_dict(merged, source=config.source + " + overrides")
 
 
+def _level(value: float, path: Path | None) -> float:
+    if not 0.0 < value < 1.0:
+        raise UserInputError("an interval level must be strictly between 0 and 1 (e.g. 0.9)", path=path,
+                             key="noise.level")
+    return value
+
+
 def _read(path: Path) -> dict[str, Any]:
     return read_toml(path, what="evaluation config")
 
@@ -193,7 +262,8 @@ def _read(path: Path) -> dict[str, Any]:
 def _overlay(base: dict[str, Any], extra: dict[str, Any], path: Path | None, prefix: str) -> None:
     for key, value in extra.items():
         if key not in base:
-            raise UserInputError(f"unknown setting; known here: {', '.join(sorted(base))}",
+            renamed = f" ({key} is now {RENAMED[key]})" if key in RENAMED else ""
+            raise UserInputError(f"unknown setting{renamed}; known here: {', '.join(sorted(base))}",
                                  path=path, key=prefix + key)
         if isinstance(base[key], dict):
             if not isinstance(value, dict):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -65,18 +65,25 @@ class MeasuresCache:
     def close(self) -> None:
         self._db.close()
 
-    def measures_for(self, paths: Sequence[Path], hashes: Sequence[str]) -> tuple[dict[Path, ImageMeasures],
-                                                                                   dict[Path, ImageDecodeError]]:
-        """Measures of each file (decoded only when not cached) and the files that failed to decode."""
+    def measures_for(self, paths: Sequence[Path], hashes: Sequence[str], *,
+                     measured: Mapping[str, ImageMeasures] | None = None,
+                     ) -> tuple[dict[Path, ImageMeasures], dict[Path, ImageDecodeError]]:
+        """Measures of each file (decoded only when neither cached nor in ``measured``, by content hash:
+        e.g. what ``embed_files(also=measure_image)`` measured while it decoded) and the files that
+        failed to decode."""
         found: dict[str, ImageMeasures] = {}
-        for sha in set(hashes):
+        fresh: list[tuple[str, str, str]] = []
+        for sha, value in (measured or {}).items():
+            if isinstance(value, ImageMeasures):
+                found[sha] = value
+                fresh.append((MEASURES_VERSION, sha, json.dumps(value.to_dict())))
+        for sha in set(hashes) - set(found):
             row = self._db.execute("SELECT json FROM measures WHERE version = ? AND sha256 = ?",
                                    (MEASURES_VERSION, sha)).fetchone()
             if row:
                 found[sha] = ImageMeasures(**json.loads(row[0]))
         result: dict[Path, ImageMeasures] = {}
         failures: dict[Path, ImageDecodeError] = {}
-        fresh: list[tuple[str, str, str]] = []
         for path, sha in zip(paths, hashes, strict=True):
             if sha not in found:
                 try:

@@ -2,7 +2,8 @@
 
 Built from the files evaluation writes (``evaluation/scores.json``, ``best.json``) and the run
 record, so it can be rebuilt at any time without a model: loss curve and seconds per epoch, the
-best epoch and why, warnings, metric curves per epoch, the per-epoch table, the sample grid
+best epoch and why, warnings, metric curves per epoch, the per-epoch table (raw → calibrated, the
+total's interval), each gate's verdict per epoch, the calibration's floor and ceiling, the sample grid
 (rows = prompts, columns = epochs, arrow keys to move), the rules behind every number and the
 literature's reference points.
 """
@@ -21,6 +22,12 @@ from typing import Any
 from orchestrator.common.atomic import atomic_write_text
 from orchestrator.common.errors import UserInputError
 from orchestrator.evaluate._config import METRIC_TITLES, METRICS
+from orchestrator.evaluate._report_tables import (
+    calibration_table,
+    choice_section_body,
+    epochs_table,
+    gates_table,
+)
 from orchestrator.evaluate._results import best_path, read_scores_file, scores_path
 from orchestrator.evaluate._run_facts import read_run_record
 from orchestrator.evaluate._svg import bar_chart, line_chart
@@ -63,8 +70,11 @@ def render_report(run_dir: Path, scores: dict[str, Any], best: dict[str, Any], *
         _section("Sample grid", '<p class="hint">Rows are prompts, columns are epochs (★ best). Click a sample or '
                  'use the arrow keys; the number is the sample\'s identity score, red tags are flags.</p>'
                  '<div id="grid-wrap"></div><div id="detail"></div>', "grid-section"),
-        _section("Metrics per epoch", _metric_charts(epochs, best_epoch) + _scores_table(epochs, best_epoch,
-                                                                                        scores)),
+        _section("Metrics per epoch", _metric_charts(epochs, best_epoch)
+                 + epochs_table(epochs, best_epoch, dict(record.validation_losses)),
+                 "metrics-section"),
+        _section("Gates per epoch", gates_table(epochs), "gates-section"),
+        _section("Calibration: floor and ceiling per metric", calibration_table(scores), "calibration-section"),
         _section("Training", _training_charts(record)),
         _section("How each number is computed", _rules(scores)),
         _section("Reference points from the literature", _literature(epochs, best_epoch)),
@@ -130,15 +140,16 @@ def _image_details(image: dict[str, Any]) -> str:
 
 
 def _best_section(best: dict[str, Any], scores: dict[str, Any]) -> str:
+    body = ""
     if best.get("epoch") is None:
-        body = f"<p class=\"big\">No best epoch</p><p>{escape(str(best.get('reason') or 'not evaluated'))}</p>"
+        body = "<p class=\"big\">No best epoch</p>"
     else:
         runner = best.get("runner_up") or {}
         body = (f"<p class=\"big\">Best epoch {best['epoch']} · total {_fmt(best.get('total'))}</p>"
-                f"<p>Checkpoint: <code>{escape(str(best.get('checkpoint')))}</code></p>"
-                f"<p>{escape(str(best.get('reason', '')))}</p>")
+                f"<p>Checkpoint: <code>{escape(str(best.get('checkpoint')))}</code></p>")
         if runner.get("epoch") is not None:
             body += f"<p>Runner-up: epoch {runner['epoch']} ({_fmt(runner.get('total'))})</p>"
+    body += "<h3>Why this epoch</h3>" + choice_section_body(best)
     weights = scores.get("config", {}).get("weights", {})
     body += "<p class=\"hint\">Weights: " + ", ".join(
         f"{METRIC_TITLES.get(k, k)} {v:g}" for k, v in weights.items()) + "</p>"
@@ -166,26 +177,17 @@ def _metric_charts(epochs: dict[int, dict[str, Any]], best_epoch: Any) -> str:
     return f"<div class=\"charts\">{chart}</div>"
 
 
-def _scores_table(epochs: dict[int, dict[str, Any]], best_epoch: Any, scores: dict[str, Any]) -> str:
-    head = "".join(f"<th>{escape(METRIC_TITLES[m])}</th>" for m in METRICS)
-    rows = []
-    for epoch, data in sorted(epochs.items()):
-        css = " class=\"best-row\"" if epoch == best_epoch else ""
-        cells = "".join(f"<td>{_fmt(data['metrics'].get(m))}</td>" for m in METRICS)
-        raw = data.get("raw", {})
-        rows.append(f"<tr{css}><td>{epoch}{' ★' if epoch == best_epoch else ''}</td>{cells}"
-                    f"<td>{_fmt(data.get('total'))}</td><td>{_fmt(raw.get('identity_similarity'))}</td>"
-                    f"<td>{_fmt(raw.get('clip_t'))}</td><td>{len(data.get('images', []))}</td>"
-                    f"<td>{'yes' if data.get('checkpoint') else 'no'}</td></tr>")
-    return ("<table class=\"scores\"><thead><tr><th>epoch</th>" + head + "<th>total</th><th>raw CLIP-I</th>"
-            "<th>raw CLIP-T</th><th>samples</th><th>checkpoint</th></tr></thead><tbody>" + "".join(rows) +
-            "</tbody></table>")
-
-
 def _training_charts(record: Any) -> str:
     losses = [(float(p.step), p.loss) for p in record.losses]
-    charts = [line_chart({"average loss": losses}, title="Training loss", x_label="step", y_label="avr_loss")]
-    if record.validation_losses:
+    series = {"average loss": losses}
+    # Each validation loss sits on the training curve at the last step of its epoch (sd-scripts validates
+    # there), so the two can be read against each other; the chart by epoch stays for runs without steps.
+    last_step = {p.epoch: float(p.step) for p in record.losses if p.epoch is not None}
+    on_steps = [(last_step[e], v) for e, v in record.validation_losses if e in last_step]
+    if on_steps:
+        series["validation loss (end of epoch)"] = on_steps
+    charts = [line_chart(series, title="Training loss", x_label="step", y_label="loss")]
+    if record.validation_losses and not on_steps:
         charts.append(line_chart({"validation loss": [(float(e), v) for e, v in record.validation_losses]},
                                  title="Validation loss", x_label="epoch", y_label="loss"))
     times = sorted((float(e), s) for e, s in record.epoch_seconds.items())

@@ -1,17 +1,24 @@
 """``RUN_DIR/evaluation/scores.json`` and ``best.json``: written atomically, read back for merging,
 the report and ``compare``.
 
-scores.json (schema 1)::
+scores.json (schema 2)::
 
-    {"schema": 1, "run_dir": ..., "evaluated_at": ISO time, "encoder": model identity,
+    {"schema": 2, "run_dir": ..., "evaluated_at": ISO time, "encoder": model identity,
      "config": {"source", "weights", "rules": {metric: rule text}, "settings": {...}},
+     "calibration": {"base_samples", "references", "metrics": {metric: {"floor", "ceiling",
+                     "floor_source", "ceiling_source", "fallback"}}},
      "references": {"folder"}, "prompts": {"<index>": text}, "problems": [...], "fatal": [...],
-     "epochs": {"<epoch>": {"epoch", "total", "metrics": {...}, "raw": {...}, "checkpoint",
-                            "warnings": [...], "images": [{per-image details}, ...]}}}
+     "epochs": {"<epoch>": {"epoch", "total", "interval": [low, high] | null,
+                            "metrics": {calibrated...}, "raw": {...}, "gates": [{"gate", "passed", "detail"}],
+                            "checkpoint", "warnings": [...], "images": [{per-image details}, ...]}}}
+
+Schema 1 (before calibration; "pose_variety" instead of "character_variety") is still read by the
+report and ``compare``, but never merged into a new evaluation (its numbers mean something else).
 
 best.json::
 
-    {"epoch", "checkpoint", "total", "reason", "runner_up": {"epoch", "total"} | null,
+    {"epoch", "checkpoint", "total", "interval", "reason", "runner_up": {"epoch", "total"} | null,
+     "leader", "within_noise": [...], "clean", "excluded": {"<epoch>": [gates]},
      "metrics": {...}, "weights": {...}, "eligible_epochs": [...]}   ("epoch": null when none scored)
 """
 
@@ -24,12 +31,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.common.atomic import atomic_write_json
+from orchestrator.evaluate._gates import GateVerdict
 from orchestrator.evaluate._metrics import EpochScore, ImageScore, rule_descriptions
 
 if TYPE_CHECKING:
-    from orchestrator.evaluate._evaluator import EvaluationResult
+    from orchestrator.evaluate._evaluation_result import EvaluationResult
 
-SCHEMA = 1
+SCHEMA = 2
+READABLE_SCHEMAS = (1, 2)
 EVALUATION_FOLDER = "evaluation"
 
 
@@ -45,6 +54,8 @@ def epoch_to_dict(score: EpochScore) -> dict[str, Any]:
     return {
         "epoch": score.epoch,
         "total": _finite(score.total),
+        "interval": [_finite(v) for v in score.interval] if score.interval else None,
+        "gates": [verdict.to_dict() for verdict in score.gates],
         "metrics": {k: _finite(v) for k, v in score.metrics.items()},
         "raw": {k: _finite(v) for k, v in score.raw.items()},
         "checkpoint": score.checkpoint,
@@ -55,9 +66,13 @@ def epoch_to_dict(score: EpochScore) -> dict[str, Any]:
 
 def epoch_from_dict(data: dict[str, Any]) -> EpochScore:
     images = [ImageScore(**image) for image in data.get("images", [])]
+    interval = data.get("interval")
     return EpochScore(epoch=int(data["epoch"]), metrics=dict(data.get("metrics", {})), raw=dict(data.get("raw", {})),
                       total=data.get("total"), images=images, warnings=list(data.get("warnings", [])),
-                      checkpoint=data.get("checkpoint"))
+                      checkpoint=data.get("checkpoint"),
+                      interval=(float(interval[0]), float(interval[1])) if interval and None not in interval else None,
+                      gates=[GateVerdict(str(g["gate"]), bool(g["passed"]), str(g.get("detail", "")))
+                             for g in data.get("gates", [])])
 
 
 def read_scores_file(path: Path) -> dict[str, Any] | None:
@@ -65,13 +80,13 @@ def read_scores_file(path: Path) -> dict[str, Any] | None:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) and data.get("schema") == SCHEMA else None
+    return data if isinstance(data, dict) and data.get("schema") in READABLE_SCHEMAS else None
 
 
 def read_scores(run_dir: Path, encoder_identity: str) -> dict[int, EpochScore]:
-    """Epoch scores already written for this run by the same encoder (others are not comparable)."""
+    """Epoch scores already written for this run by the same encoder and schema (others are not comparable)."""
     data = read_scores_file(scores_path(run_dir))
-    if data is None or data.get("encoder") != encoder_identity:
+    if data is None or data.get("schema") != SCHEMA or data.get("encoder") != encoder_identity:
         return {}
     scores = {}
     for value in (data.get("epochs") or {}).values():
@@ -90,8 +105,9 @@ def write_results(result: EvaluationResult, *, references: Path) -> tuple[Path, 
         "run_dir": str(result.run_dir),
         "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "encoder": result.encoder_identity,
-        "config": {"source": config.source, "weights": config.weights, "rules": rule_descriptions(config),
-                   "settings": config.raw},
+        "config": {"source": config.source, "weights": config.weights,
+                   "rules": rule_descriptions(config, result.calibration), "settings": config.raw},
+        "calibration": result.calibration.to_dict() if result.calibration else None,
         "references": {"folder": str(references)},
         "prompts": {str(p.index): p.text for p in (result.facts.prompts if result.facts else [])},
         "problems": result.problems,
@@ -110,7 +126,12 @@ def write_results(result: EvaluationResult, *, references: Path) -> tuple[Path, 
             "epoch": best.epoch,
             "checkpoint": best.checkpoint,
             "total": best.total,
+            "interval": list(chosen.interval) if chosen.interval else None,
             "reason": best.reason,
+            "leader": best.leader,
+            "within_noise": list(best.within_noise),
+            "clean": best.clean,
+            "excluded": {str(epoch): list(gates) for epoch, gates in sorted(best.excluded.items())},
             "runner_up": {"epoch": best.runner_up, "total": best.runner_up_total} if best.runner_up is not None
             else None,
             "metrics": {k: _finite(v) for k, v in chosen.metrics.items()},

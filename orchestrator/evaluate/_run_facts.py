@@ -8,7 +8,6 @@ evaluation of samples must not fail over a damaged log summary.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +59,9 @@ class RunFacts:
     prompts_file: Path | None
     training_image_dirs: tuple[Path, ...]
     problems: list[str] = field(default_factory=list)
+    # sd-scripts' validation split holds these out of training: not training images for the copying check.
+    held_out_images: tuple[Path, ...] = ()
+    base_samples: list[SampleImage] = field(default_factory=list)  # the base model's (sample_at_first)
 
 
 def read_run_record(run_dir: Path) -> tuple[RunRecordFacts, list[str]]:
@@ -117,9 +119,13 @@ def gather_run_facts(run_dir: str | Path, *, prompts_file: str | Path | None = N
                         f"naming and were skipped: {', '.join(p.name for p in unparsed[:5])}")
     by_epoch: dict[int, list[SampleImage]] = {}
     step_based = 0
+    base_samples: list[SampleImage] = []
     for sample in samples:
         if sample.epoch is None:
             step_based += 1
+            continue
+        if sample.before_training:
+            base_samples.append(sample)  # the calibration floor, not a candidate epoch
             continue
         by_epoch.setdefault(sample.epoch, []).append(sample)
     if step_based:
@@ -135,7 +141,7 @@ def gather_run_facts(run_dir: str | Path, *, prompts_file: str | Path | None = N
         if epoch not in checkpoints and path.is_file():
             checkpoints[epoch] = Checkpoint(path=path, epoch=epoch)
     if by_epoch:
-        no_checkpoint = sorted(set(by_epoch) - set(checkpoints) - {0})
+        no_checkpoint = sorted(set(by_epoch) - set(checkpoints))
         if no_checkpoint:
             problems.append(f"samples of epoch(s) {no_checkpoint} have no checkpoint on disk: they are scored "
                             "but cannot be chosen as best")
@@ -164,9 +170,13 @@ def gather_run_facts(run_dir: str | Path, *, prompts_file: str | Path | None = N
                         f"up to {highest}: samples beyond the file get no prompt-adherence score "
                         "(wrong prompt file?)")
     image_dirs = (Path(train_images),) if train_images else config.training_image_dirs
+    if config.held_out_unknown:
+        problems.append("validation_split without validation_seed: which images sd-scripts held out cannot be "
+                        "known, so every image counts as a training image for the copying check")
     return RunFacts(run_dir=run_dir, output_name=output_name, record=record, samples_by_epoch=by_epoch,
                     checkpoints_by_epoch=checkpoints, prompts=prompts, prompts_file=chosen_prompts,
-                    training_image_dirs=image_dirs, problems=problems)
+                    training_image_dirs=image_dirs, problems=problems, base_samples=base_samples,
+                    held_out_images=config.held_out_images)
 
 
 def find_generated_samples(run_dir: Path, epoch: int, prompts: Sequence[SamplePrompt]) -> tuple[list[SampleImage], str]:
@@ -211,4 +221,4 @@ def _float(value: Any) -> float | None:
         number = float(value)
     except ValueError:
         return None
-    return number if math.isfinite(number) or math.isnan(number) else None
+    return number  # NaN and infinity are findings (a diverged run), not parse errors

@@ -22,7 +22,7 @@ EXIT_INCOMPLETE = 2
 def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate = subparsers.add_parser(
         "evaluate", help="score every sample epoch of a run, pick the best, write evaluation/ and report.html")
-    evaluate.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    evaluate.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the training run folder to score")
     evaluate.add_argument("--references", type=Path, required=True, metavar="REF_DIR",
                           help="folder of reference images of the character")
     evaluate.add_argument("--prompts", type=Path, metavar="FILE",
@@ -42,17 +42,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     generate = subparsers.add_parser(
         "test-checkpoints", help="more samples per checkpoint with sd-scripts' gen_img.py / sdxl_gen_img.py")
-    generate.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    generate.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the training run whose checkpoints to sample")
     generate.add_argument("--base-model", required=True, metavar="PATH", help="the base model the LoRA was trained on")
     generate.add_argument("--prompts", type=Path, metavar="FILE", help="default: the run's sample_prompts")
     generate.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
                           help="one pass per seed (prompt i gets --d SEED+i); default: the prompts' own --d")
     generate.add_argument("--epoch", type=int, action="append", metavar="N", help="only this epoch (repeatable)")
     generate.add_argument("--family", choices=["sd15", "sdxl"], help="default: from RUN_DIR/run.json")
-    generate.add_argument("--steps", type=int, default=30)
-    generate.add_argument("--scale", type=float, default=7.0)
-    generate.add_argument("--sampler", default="euler_a")
-    generate.add_argument("--precision", choices=["fp16", "bf16", "fp32"], default="fp16")
+    generate.add_argument("--steps", type=int, default=30, help="denoising steps per image (default: %(default)s)")
+    generate.add_argument("--scale", type=float, default=7.0,
+                          help="classifier-free guidance scale (default: %(default)s)")
+    generate.add_argument("--sampler", default="euler_a", help="the generator's sampler name (default: %(default)s)")
+    generate.add_argument("--precision", choices=["fp16", "bf16", "fp32"], default="fp16",
+                          help="weights' precision while generating (default: %(default)s)")
     generate.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     from orchestrator.config.paths import add_location_arguments
 
@@ -75,34 +77,63 @@ def _evaluate(args: argparse.Namespace) -> int:
     if clip:
         config = with_overrides(config, {"clip": clip})
     console.print(f"encoder {config.clip.model} / {config.clip.weights} on {args.device}; settings {config.source}")
+    if not args.run_dir.is_dir():
+        raise UserInputError("run folder not found", path=args.run_dir)
     with Evaluator(args.references, config=config, cache_dir=args.cache_dir, device=args.device,
                    progress=True) as evaluator:
+        if evaluator.fatal:  # no usable references: nothing to score against, so score nothing
+            raise UserInputError("; ".join(evaluator.fatal), path=args.references, key="references",
+                                 hint="nothing was scored or written")
         result = evaluator.evaluate(args.run_dir, epochs=args.epoch, prompts_file=args.prompts,
                                     train_images=args.train_images)
     _print_scores(result)
-    report = None if args.no_report or not result.epochs else write_report(args.run_dir)
-    console.print(f"wrote {result.scores_path}, {result.best_path}" + (f", {report}" if report else ""))
+    written = result.scores_path is not None
+    report = None if args.no_report or not result.epochs or result.fatal else write_report(args.run_dir)
+    if written:
+        console.print(f"wrote {result.scores_path}, {result.best_path}" + (f", {report}" if report else ""))
     if result.fatal:
-        raise UserInputError("evaluation incomplete: " + "; ".join(result.fatal), path=args.run_dir,
-                             hint="partial scores were written")
+        kept = "partial scores were written" if written else "the earlier results were kept unchanged"
+        raise UserInputError("evaluation incomplete: " + "; ".join(result.fatal), path=args.run_dir, hint=kept)
     return 0
 
 
 def _print_scores(result: EvaluationResult) -> None:
     from orchestrator.evaluate import METRICS
+    from orchestrator.evaluate._metrics import RAW_KEYS
 
-    table = Table(title=f"{result.run_dir} ({result.seconds:.1f} s)")
+    def number(value: float | None) -> str:
+        return f"{value:.3f}" if value is not None else "—"
+
+    table = Table(title=f"{result.run_dir} ({result.seconds:.1f} s) · cells: raw → calibrated")
     table.add_column("epoch", justify="right")
     for metric in METRICS:
         table.add_column(metric.replace("_", " "), justify="right")
-    table.add_column("total", justify="right")
-    table.add_column("warnings", justify="right")
+    table.add_column("total [interval]", justify="right")
+    table.add_column("gates", justify="left")
     best = result.best.epoch if result.best else None
     for epoch, score in result.epochs.items():
-        values = [f"{v:.3f}" if v is not None else "—" for v in (*[score.metrics[m] for m in METRICS], score.total)]
-        style = "bold green" if epoch == best else None
-        table.add_row(f"{epoch}{' *' if epoch == best else ''}", *values, str(len(score.warnings)), style=style)
+        values = [f"{number(score.raw.get(RAW_KEYS[m]))} → {number(score.metrics.get(m))}" for m in METRICS]
+        interval = f" [{score.interval[0]:.3f}, {score.interval[1]:.3f}]" if score.interval else ""
+        failed = score.failed_gates
+        gates = ("failed: " + ", ".join(failed)) if failed else ("passed" if score.gates else "—")
+        style = "bold green" if epoch == best else ("red" if failed else None)
+        table.add_row(f"{epoch}{' *' if epoch == best else ''}", *values, number(score.total) + interval,
+                      gates, style=style)
     console.print(table)
+    if result.calibration is not None:
+        calibration = Table(title=f"calibration ({result.calibration.base_samples} epoch-0 samples, "
+                                  f"{result.calibration.references} references)")
+        for column in ("metric", "floor", "ceiling", "fallback"):
+            calibration.add_column(column)
+        for metric in METRICS:
+            if metric in result.calibration.metrics:
+                c = result.calibration[metric]
+                calibration.add_row(metric, f"{c.floor:.3f}", f"{c.ceiling:.3f}", escape(c.fallback or "—"))
+        console.print(calibration)
+    for epoch, score in result.epochs.items():
+        for verdict in score.gates:
+            if not verdict.passed:
+                console.print(f"[red]epoch {epoch}: gate {verdict.gate} failed: {escape(verdict.detail)}[/red]")
     for problem in result.problems:
         console.print(f"[yellow]{escape(problem)}[/yellow]")
     for epoch, score in result.epochs.items():

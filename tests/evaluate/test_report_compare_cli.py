@@ -133,9 +133,12 @@ def test_evaluate_cli_writes_results_and_fails_clearly_on_empty_references(tmp_p
     assert json.loads((run.run_dir / "evaluation" / "best.json").read_text())["epoch"] == 2
     for path in run.references.glob("*.png"):
         path.unlink()
+    before = {name: (run.run_dir / name).read_bytes()
+              for name in ("evaluation/scores.json", "evaluation/best.json", "report.html")}
     assert main(argv) == 2
     assert "no readable images" in capsys.readouterr().err
-    assert json.loads((run.run_dir / "evaluation" / "scores.json").read_text())["epochs"]["2"]["total"] is None
+    # issue 14: a failed evaluation never replaces good results
+    assert {name: (run.run_dir / name).read_bytes() for name in before} == before
 
 
 FAKE_GEN_IMG = '''
@@ -197,3 +200,21 @@ def test_checkpoint_without_training_samples_is_scored_from_its_test_checkpoints
     assert [image.name.split("/")[-1][:3] for image in result.epochs[4].images] == ["im_"] * 3
     assert any("epoch 4 has no training-time samples: scored from its test-checkpoints images (seed_own" in p
                for p in result.problems)
+
+
+def test_a_failed_evaluate_leaves_every_result_byte_identical(tmp_path: Path, capsys):
+    # issue 14 #4, other ways to fail than empty references: unreadable references, a missing prompt file.
+    run = make_run(tmp_path, epochs=(2, 4))
+    argv = ["evaluate", str(run.run_dir), "--references", str(run.references), "--clip-model", "tiny-clip",
+            "--clip-weights", "random", "--cache-dir", str(tmp_path / "c")]
+    assert main(argv) == 0
+    results = ("evaluation/scores.json", "evaluation/best.json", "report.html")
+    before = {name: (run.run_dir / name).read_bytes() for name in results}
+    broken = tmp_path / "broken_refs"
+    broken.mkdir()
+    (broken / "ref.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 20)
+    assert main([*argv[:3], str(broken), *argv[4:]]) != 0
+    assert main([*argv, "--prompts", str(tmp_path / "no_such_prompts.txt")]) != 0
+    output = capsys.readouterr()
+    assert "Traceback" not in output.out + output.err
+    assert {name: (run.run_dir / name).read_bytes() for name in results} == before

@@ -38,7 +38,7 @@ def test_default_weights_add_up_to_one_and_bad_weights_are_refused(tmp_path: Pat
     config = load_evaluation_config()
     assert set(config.weights) == set(METRICS)
     assert sum(config.weights.values()) == pytest.approx(1.0)
-    assert config.weights == {"identity": 0.4, "pose_variety": 0.2, "style_consistency": 0.2,
+    assert config.weights == {"identity": 0.4, "character_variety": 0.2, "style_consistency": 0.2,
                               "prompt_adherence": 0.1, "technical_quality": 0.1}
     with pytest.raises(UserInputError, match="add up to 1.1"):
         with_overrides(config, {"weights": {"identity": 0.5}})
@@ -61,8 +61,9 @@ def test_identical_images_give_identity_one(tmp_path: Path, tiny_encoder):
     assert [image.identity for image in score.images] == pytest.approx([1.0, 1.0, 1.0], abs=1e-5)
     assert score.metrics["identity"] == pytest.approx(1.0, abs=1e-5)
     # Three identical samples: the set has no variety at all and is reported as collapsed.
-    assert score.metrics["pose_variety"] == pytest.approx(0.0, abs=1e-5)
+    assert score.metrics["character_variety"] == pytest.approx(0.0, abs=1e-5)
     assert any("collapse" in w for w in score.warnings)
+    assert "collapse" in score.failed_gates
 
 
 def test_sample_identical_to_a_training_image_is_flagged_as_copying(tmp_path: Path, tiny_encoder):
@@ -96,18 +97,22 @@ def test_all_black_sample_scores_zero_technical_quality(tmp_path: Path, tiny_enc
     assert any("black/blank samples" in w for w in score.warnings)
 
 
-def test_total_is_the_weighted_sum_and_best_epoch_is_the_argmax(tmp_path: Path, tiny_encoder):
+def test_total_is_the_weighted_sum_and_best_epoch_is_the_earliest_within_the_noise_of_the_argmax(
+        tmp_path: Path, tiny_encoder):
     run = make_run(tmp_path, epochs=(2, 4, 6))
     result = evaluate_run(run.run_dir, references=run.references, encoder=tiny_encoder, cache_dir=tmp_path / "c")
     weights = result.config.weights
     for score in result.epochs.values():
         assert score.total == pytest.approx(sum(weights[m] * score.metrics[m] for m in METRICS))
-    argmax = max(result.epochs.values(), key=lambda s: s.total).epoch
-    assert result.best.epoch == argmax
+        low, high = score.interval
+        assert low <= score.total <= high
+    argmax = max(result.epochs.values(), key=lambda s: s.total)
+    within = [e for e, s in sorted(result.epochs.items()) if s.interval[1] >= argmax.interval[0]]
+    assert result.best.leader == argmax.epoch and result.best.epoch == within[0]
     best = json.loads(result.best_path.read_text())
-    assert best["epoch"] == argmax
-    assert best["checkpoint"] == result.epochs[argmax].checkpoint
-    assert best["runner_up"]["epoch"] != argmax and best["runner_up"]["total"] <= best["total"]
+    assert best["epoch"] == within[0] and best["within_noise"] == within
+    assert best["checkpoint"] == result.epochs[within[0]].checkpoint
+    assert best["runner_up"]["epoch"] != best["epoch"]
 
 
 def test_choose_best_prefers_checkpointed_epochs_and_earlier_ties():
@@ -195,7 +200,7 @@ def test_empty_reference_folder_scores_the_rest_but_no_total(tmp_path: Path, tin
     assert score.metrics["technical_quality"] is not None
     assert any("no readable images" in p for p in result.fatal)
     saved = json.loads(result.scores_path.read_text())
-    assert saved["epochs"]["2"]["metrics"]["pose_variety"] is not None
+    assert saved["epochs"]["2"]["metrics"]["character_variety"] is not None
     with pytest.raises(UserInputError, match="reference folder not found"):
         evaluate_run(run.run_dir, references=tmp_path / "nope", encoder=tiny_encoder, cache_dir=tmp_path / "c")
 
