@@ -14,9 +14,10 @@ _EXPORTS = {
     "SAFETY_RULES": "constraints", "TrainingChoices": "constraints", "check_constraints": "constraints",
     "TrialExecutor": "executor", "TrialOutcome": "executor", "TrialRequest": "executor",
     "deep_merge": "merge", "merge_trial_config": "merge",
-    "ResponseSurface": "simulator", "SimulatedExecutor": "simulator",
+    "ResponseSurface": "surface", "load_surface": "surface", "SimulatedExecutor": "simulator",
+    "QuadraticSurface": "surfaces", "SURFACE_FAMILIES": "surfaces",
     "SearchSpace": "space", "load_search_space": "space",
-    "Search": "study", "SearchSettings": "study", "SearchSummary": "study", "DEFAULT_STUDY_NAME": "study",
+    "Search": "study", "SearchSettings": "study", "SearchSummary": "study", "DEFAULT_STUDY_NAME": "choices",
     "KohyaExecutor": "kohya_executor",
 }
 # The analysis is `orchestrator.search.analyze.analyze`: a lazy name equal to its module's name would be

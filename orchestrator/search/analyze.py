@@ -13,31 +13,17 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import toml
-
 from orchestrator.common.atomic import atomic_write_json, atomic_write_text
 from orchestrator.common.errors import UserInputError
+from orchestrator.common.tomlfile import read_toml, write_toml
+from orchestrator.search.analysis import Analysis
 from orchestrator.search.results import COMPLETE, RESULTS_FILE
 
 MIN_TRIALS_FOR_IMPORTANCE = 4  # fANOVA on fewer completed trials ranks noise
 ANALYSIS_DIR = "analysis"
-
-
-@dataclass
-class Analysis:
-    best: dict[str, Any] | None
-    best_epochs: list[dict[str, Any]]
-    learning_rate: list[dict[str, Any]]
-    dim_alpha: list[dict[str, Any]]
-    schedulers: list[dict[str, Any]]
-    importances: dict[str, float]
-    notes: list[str] = field(default_factory=list)
-    plots: list[str] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
 
 
 def load_results(output: Path) -> dict[str, Any]:
@@ -92,7 +78,8 @@ def grouped_effect(entries: Sequence[dict[str, Any]], keys: Sequence[str]) -> li
 def best_epochs_table(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
         {"number": e["number"], "outcome": e["outcome"], "best_epoch": e["best_epoch"],
-         "planned_epochs": e["params"].get("max_train_epochs"), "best_score": e["best_score"]}
+         "planned_epochs": e["params"].get("max_train_epochs"), "best_score": e["best_score"],
+         "last_validation_loss": (e.get("last_validation_loss") or {}).get("loss")}
         for e in entries if e["best_epoch"] is not None
     ]
 
@@ -138,6 +125,12 @@ def analyze(output: Path, *, storage_url: str | None = None) -> Analysis:
         notes=notes,
         counts=dict(results.get("counts", {})),
     )
+    if any(entry.get("prior") for entry in entries):
+        from orchestrator.search.optuna_setup import default_storage_url
+        from orchestrator.search.prior_report import prior_section, read_study_prior
+
+        attr, space = read_study_prior(storage_url or default_storage_url(output), results["study_name"], notes)
+        analysis.prior = prior_section(entries, attr, space)
     folder = output / ANALYSIS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     from orchestrator.search.plots import write_plots
@@ -160,7 +153,7 @@ def write_best_files(output: Path, results: dict[str, Any], best: dict[str, Any]
     config_path = Path(entry["directory"] or "") / "config.toml"
     if not config_path.is_file():
         return  # a trial trained by a worker on another machine: its folder lives there
-    preset = toml.load(config_path)
+    preset = read_toml(config_path, what="trial config")
     preset.setdefault("preset", {})
     preset["preset"]["name"] = f"{results['study_name']}_trial_{best['number']:04d}"
     preset["preset"]["description"] = (f"best trial {best['number']} of search {results['study_name']}: "
@@ -168,7 +161,7 @@ def write_best_files(output: Path, results: dict[str, Any], best: dict[str, Any]
     header = (f"# Ready to train: the best trial ({best['number']}) of {results['study_name']}.\n"
               f"# Its best checkpoint was epoch {best['best_epoch']}: {best['checkpoint']}\n"
               "# Train again with: lora-pipeline train THIS_FILE\n\n")
-    atomic_write_text(output / "best_trial_config.toml", header + toml.dumps(preset))
+    write_toml(output / "best_trial_config.toml", preset, header=header)
 
 
 def summary_markdown(analysis: Analysis) -> str:
@@ -186,6 +179,10 @@ def summary_markdown(analysis: Analysis) -> str:
         lines += [_table(rows)] if rows else ["(no data)"]
     lines += ["", "## Parameter importances (fANOVA)", ""]
     lines += [f"- {name}: {value:.3f}" for name, value in analysis.importances.items()] or ["(not computed)"]
+    if analysis.prior is not None:
+        from orchestrator.search.prior_report import prior_markdown
+
+        lines += prior_markdown(analysis.prior)
     return "\n".join(lines) + "\n"
 
 

@@ -9,21 +9,16 @@ given to Optuna as a constraint value so that TPE learns to stay away from the r
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
+
+from orchestrator.kohya.arguments import TrainingValues, training_values
 
 
 @dataclass(frozen=True)
-class TrainingChoices:
+class TrainingChoices(TrainingValues):
     """The values the rules look at, taken from a trial's merged config (base + parameters)."""
 
-    learning_rate: float
-    optimizer_type: str
-    network_dim: int
-    network_alpha: float
-    max_train_epochs: int
-    lr_warmup_steps: int
-    gradient_accumulation_steps: int
     # The sampled ratio when the space has one: int(128 x 0.85) = 108 would read back as 0.84.
     network_alpha_ratio: float | None = None
 
@@ -43,16 +38,9 @@ class TrainingChoices:
 
     @classmethod
     def from_flat_config(cls, flat: Mapping[str, Any]) -> TrainingChoices:
-        """Read the rule inputs from kohya argument names; sd-scripts' defaults fill what is unset."""
-        dim = int(flat.get("network_dim", 4) or 4)
+        """The rule inputs of a trial's flat config, as sd-scripts will read it (``kohya.arguments``)."""
         return cls(
-            learning_rate=float(flat.get("unet_lr") or flat.get("learning_rate") or 0.0),
-            optimizer_type=str(flat.get("optimizer_type") or "AdamW"),
-            network_dim=dim,
-            network_alpha=float(flat.get("network_alpha", 1.0)),
-            max_train_epochs=int(flat.get("max_train_epochs") or 0),
-            lr_warmup_steps=int(flat.get("lr_warmup_steps") or 0),
-            gradient_accumulation_steps=int(flat.get("gradient_accumulation_steps") or 1),
+            **asdict(training_values(flat)),
             network_alpha_ratio=(float(flat["network_alpha_ratio"]) if "network_alpha_ratio" in flat
                                  else None),
         )

@@ -7,7 +7,7 @@ with sd-scripts through the runner and scores with the evaluator; ``SimulatedExe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,9 +20,12 @@ class SearchAborted(PipelineError):
     disk full): the search records the trial as failed and stops instead of failing trial after trial."""
 
 
-# Called once per evaluated (sample) epoch with that epoch's score; returns True when the search wants the
-# trainer stopped (the pruner decided the trial is a clear loser).
-ReportEpoch = Callable[[int, float], bool]
+class ReportEpoch(Protocol):
+    """Called once per evaluated (sample) epoch with that epoch's score and, when the trainer computed one
+    for that epoch, its validation loss; returns True when the search wants the trainer stopped (the
+    pruner decided the trial is a clear loser)."""
+
+    def __call__(self, epoch: int, score: float, validation_loss: float | None = None) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,9 @@ class TrialExecutor(Protocol):
 
 
 def best_epoch_of(scores: Mapping[int, float]) -> int | None:
-    """The highest-scoring epoch; ties go to the earlier epoch (fewer steps, less overfitting)."""
-    if not scores:
-        return None
-    return max(sorted(scores), key=lambda epoch: scores[epoch])
+    """The epoch evaluation's choice rule picks from bare totals (no intervals, no gates): the highest,
+    ties to the earlier epoch. A real trial's best epoch is evaluation's own ``best.json`` choice."""
+    from orchestrator.evaluate import EpochCandidate, choose_epoch
+
+    choice = choose_epoch(EpochCandidate(epoch, float(total)) for epoch, total in scores.items())
+    return None if choice is None else choice.epoch

@@ -3,13 +3,21 @@ score each sample epoch with the evaluator as soon as it is complete, and stop t
 pruner says so.
 
 An epoch's samples are complete when the next epoch starts (or the run ends), so that is when the
-epoch is scored and reported. A stop keeps everything the trainer wrote (checkpoints, samples, states);
+epoch is scored and reported, with the newest validation loss logged at or before it (sd-scripts
+validates before it samples, so a validated sample epoch reports its own loss; None when the run has no
+validation split). A stop keeps everything the trainer wrote (checkpoints, samples, states);
 the final evaluation writes ``run/evaluation/{scores,best}.json`` like ``lora-pipeline evaluate``.
+
+The evaluator's model must not starve the trainer: when it was loaded here on a CUDA device it is
+freed after every trial (and the CUDA cache emptied), so the next trial's VRAM pre-flight and the
+trainer see the card as the search found it; ``device="cpu"`` (or another GPU) keeps it loaded.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import hashlib
 import logging
 import re
 from dataclasses import dataclass, field
@@ -45,25 +53,40 @@ class KohyaExecutor:
 
         rendered = render_run(request.directory / "config.toml", overrides={"output_name": _output_name(request)},
                               paths=self.paths, run_dir=request.run_dir)
+        self._release_evaluator()  # the pre-flight measures the card without our scoring model on it
         try:
-            handle = start_training(rendered, paths=self.paths, session_name=_session_name(request),
+            handle = start_training(rendered, paths=self.paths, session_name=session_name_for(request),
                                     gpus=self.gpus, allow_cpu=self.allow_cpu, tmux_socket=self.tmux_socket)
         except PreflightFailed as error:  # no GPU, no trainer, no disk: every trial would fail the same way
             raise SearchAborted(f"pre-flight refused trial {request.number}: {error}") from error
-        except Exception as error:  # e.g. a leftover tmux session of the same name: this trial fails
-            return TrialOutcome(failure_cause=f"not started: {error}")
-        return self._follow(request, handle, report, TrialOutcome())
+        except Exception as error:
+            # Not the trial's parameters (those were rendered and checked): tmux, the lock, the disk.
+            # The next trial would hit it too, so the search stops with the cause instead of
+            # failing trial after trial and exiting 0.
+            raise SearchAborted(f"trial {request.number} could not be started: {error}") from error
+        try:
+            return self._follow(request, handle, report, TrialOutcome())
+        finally:
+            self._release_evaluator()
 
     def adopt(self, request: TrialRequest, report: ReportEpoch) -> TrialOutcome | None:
-        from orchestrator.runner import adopt_run, load_run_record
-        from orchestrator.runner.files import RunFiles, pid_alive
-
         if not (request.run_dir / "run.json").is_file():
             return None  # the orchestrator died before the trainer was launched
+        try:
+            return self._adopt(request, report)
+        finally:
+            self._release_evaluator()
+
+    def _adopt(self, request: TrialRequest, report: ReportEpoch) -> TrialOutcome | None:
+        from orchestrator.runner import adopt_run, load_run_record
+        from orchestrator.runner.files import RunFiles, pid_alive
+        from orchestrator.runner.handle import close_session
+
         handle = adopt_run(request.run_dir)
         if handle is None:  # the run was already followed to its end; only the search's tell was lost
-            return self._conclude(request, load_run_record(request.run_dir), report,
-                                  TrialOutcome(adopted=True), stopped=False)
+            record = load_run_record(request.run_dir)
+            close_session(record)  # the orchestrator may have died between the record and the close
+            return self._conclude(request, record, report, TrialOutcome(adopted=True), stopped=False)
         files = RunFiles(request.run_dir)
         trainer = files.read(files.trainer) or {}
         if files.read(files.exit) is None and not pid_alive(trainer.get("pid")) \
@@ -85,6 +108,7 @@ class KohyaExecutor:
         from orchestrator.kohya.log_grammar import EpochStarted
         from orchestrator.runner import stop_run
 
+        handle.stop_timeout = self.stop_timeout
         evaluator = self._get_evaluator()
         scored: set[int] = set()
         stopped = False
@@ -100,9 +124,12 @@ class KohyaExecutor:
                     continue  # a metric could not be computed; the final evaluation says why
                 outcome.epoch_scores[epoch] = float(total)
                 last_epoch = int(record.summary.get("epochs") or 0)
-                if report(epoch, float(total)) and epoch < last_epoch:
+                if report(epoch, float(total), validation_loss=_validation_loss(record, epoch)) \
+                        and epoch < last_epoch:
                     stopped = True
-                    stop_run(request.run_dir, timeout=self.stop_timeout, reason=STOP_REASON)
+                    # Not a blocking stop here: this runs inside follow's callback, and follow must go
+                    # on watching (NaN, stalls, the exit) while the trainer winds down.
+                    handle.request_stop(STOP_REASON)
 
         def on_event(event: Any, record: Any) -> None:
             if isinstance(event, EpochStarted):
@@ -123,8 +150,11 @@ class KohyaExecutor:
                   stopped: bool) -> TrialOutcome:
         """The final evaluation over every sample epoch (writes evaluation/*.json) and the outcome."""
         outcome.gpu_seconds = _wall_seconds(record.started_at, record.finished_at)
-        outcome.stopped_early = stopped
-        if record.status != "succeeded" and not stopped:
+        # A stop the search asked for before it died (an adopted run) is the same stop as one seen live;
+        # a run that failed while it was being stopped has failed (the runner says which).
+        requested = stopped or record.stop_reason == STOP_REASON
+        outcome.stopped_early = requested and record.status in ("stopped", "succeeded")
+        if record.status != "succeeded" and not outcome.stopped_early:
             failure = record.failure or {}
             outcome.failure_cause = (f"{failure.get('cause', 'unknown')}: {failure.get('message', '')}".strip()
                                      if failure else f"the run ended with status {record.status}")
@@ -136,7 +166,7 @@ class KohyaExecutor:
                 continue
             if epoch not in outcome.epoch_scores:  # an adopted run: epochs nobody reported yet
                 outcome.epoch_scores[epoch] = float(score.total)
-                report(epoch, float(score.total))
+                report(epoch, float(score.total), validation_loss=_validation_loss(record, epoch))
         if result.best is not None:
             outcome.best_epoch, outcome.checkpoint = result.best.epoch, result.best.checkpoint
         return outcome
@@ -149,6 +179,35 @@ class KohyaExecutor:
                                         device=self.device)
         return self._evaluator
 
+    def objective_identity(self) -> dict[str, Any]:
+        """What makes one trial's score comparable with another's: the evaluation settings (weights,
+        rules, CLIP model and weights, identity backbone) and, for an injected encoder, its identity.
+        ``clip.batch_size`` changes speed, not scores, so it is left out."""
+        from orchestrator.evaluate import load_evaluation_config
+
+        config = self.evaluation_config or load_evaluation_config()
+        settings = copy.deepcopy(dict(config.raw))
+        settings.get("clip", {}).pop("batch_size", None)
+        identity: dict[str, Any] = {"evaluation": settings}
+        if self.encoder is not None:
+            identity["encoder"] = self.encoder.identity
+        return identity
+
+    def _release_evaluator(self) -> None:
+        """Free a scoring model this executor loaded on a GPU (an injected encoder is the caller's)."""
+        if self._evaluator is None or self.encoder is not None or not str(self.device).startswith("cuda"):
+            return
+        self.close()
+        import gc
+
+        gc.collect()
+        try:
+            import torch
+
+            torch.cuda.empty_cache()
+        except Exception:  # noqa: BLE001 - no CUDA runtime: nothing cached
+            pass
+
     def close(self) -> None:
         if self._evaluator is not None:
             self._evaluator.close()
@@ -159,16 +218,26 @@ def _output_name(request: TrialRequest) -> str:
     return f"trial_{request.number:04d}"
 
 
-def _session_name(request: TrialRequest) -> str:
+def session_name_for(request: TrialRequest) -> str:
+    """``{study}_trial_{n:04d}_{hash}``: the hash of the trial's folder keeps two studies of the same
+    name (another ``--output``, a deleted folder) from ever asking for the same session."""
+    digest = hashlib.sha1(str(Path(request.directory).resolve()).encode()).hexdigest()[:6]
     # tmux refuses "." and ":" in session names.
-    return re.sub(r"[^A-Za-z0-9_-]", "_", f"{request.study_name}_trial_{request.number:04d}")
+    return re.sub(r"[^A-Za-z0-9_-]", "_", f"{request.study_name}_trial_{request.number:04d}_{digest}")
+
+
+def _validation_loss(record: Any, epoch: int) -> float | None:
+    from orchestrator.kohya.validation import latest_validation_loss
+
+    return latest_validation_loss(getattr(record, "validation_losses", None) or [], epoch)
 
 
 def _sample_epochs(run_dir: Path, output_name: str) -> list[int]:
     from orchestrator.kohya.outputs import find_samples
 
     samples, _ = find_samples(run_dir, output_name)
-    return sorted({sample.epoch for sample in samples if sample.epoch is not None})
+    # The base model's samples (sample_at_first) are evaluation's floor, not an epoch of the trial.
+    return sorted({sample.epoch for sample in samples if sample.epoch is not None and not sample.before_training})
 
 
 def _wall_seconds(started_at: str | None, finished_at: str | None) -> float:

@@ -12,9 +12,12 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-# Where a key that the base does not set goes; sd-scripts flattens every table into one namespace.
+from orchestrator.kohya.arguments import NON_ARGUMENT_TABLES, flatten_training_tables
+
+__all__ = ["DEFAULT_TABLE", "deep_merge", "flatten_training_tables", "merge_trial_config", "nest_overrides"]
+
+# Where a key that the base does not set goes (sd-scripts reads all tables as one namespace).
 DEFAULT_TABLE = "training"
-_NON_TRAINING_TABLES = frozenset({"preset", "dataset"})
 
 
 def deep_merge(base: Mapping[str, Any], updates: Mapping[str, Any]) -> dict[str, Any]:
@@ -38,7 +41,7 @@ def nest_overrides(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dic
             continue
         table = next(
             (name for name, section in base.items()
-             if name not in _NON_TRAINING_TABLES and isinstance(section, Mapping) and key in section),
+             if name not in NON_ARGUMENT_TABLES and isinstance(section, Mapping) and key in section),
             DEFAULT_TABLE,
         )
         nested.setdefault(table, {})[key] = value
@@ -48,12 +51,3 @@ def nest_overrides(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dic
 def merge_trial_config(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
     """The full preset of one trial; ``base`` is left exactly as it was."""
     return deep_merge(base, nest_overrides(base, overrides))
-
-
-def flatten_training_tables(preset_data: Mapping[str, Any]) -> dict[str, Any]:
-    """All kohya arguments of a preset in one namespace, as sd-scripts reads its config file."""
-    flat: dict[str, Any] = {}
-    for name, section in preset_data.items():
-        if name not in _NON_TRAINING_TABLES and isinstance(section, Mapping):
-            flat.update(section)
-    return flat

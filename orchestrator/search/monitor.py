@@ -1,7 +1,7 @@
 """``lora-pipeline search status OUTPUT``: where a search stands, read from its files only.
 
-Trials by outcome, the best so far, and for each running trial its epoch and last loss (from the
-run's ``run.json``), so that ``monitor_hyperparam_optuna.sh`` works while the search runs in tmux
+Trials by outcome, the best so far, each trial's last validation loss when its run had a validation
+split, and for each running trial its epoch and last loss (from the run's ``run.json``), so that ``monitor_hyperparam_optuna.sh`` works while the search runs in tmux
 and without touching the study's database.
 """
 
@@ -28,7 +28,10 @@ def running_trial_progress(directory: Path) -> str:
         loss = record.last_loss
         loss_text = f", loss {loss['avr_loss']:.4f}" if loss and loss.get("avr_loss") is not None else ""
         session = f", tmux {record.tmux_session}" if record.tmux_session else ""
-        return f"epoch {record.current_epoch}/{total}{loss_text} ({record.status}{session})"
+        validation = record.validation_losses[-1] if record.validation_losses else None
+        validation_text = (f", val loss {validation['loss']:.4g} (epoch {validation['epoch']})"
+                           if validation else "")
+        return f"epoch {record.current_epoch}/{total}{loss_text}{validation_text} ({record.status}{session})"
     simulated = directory / "simulated_run.json"
     if simulated.is_file():
         try:
@@ -55,6 +58,13 @@ def status_lines(output: Path) -> list[str]:
     best = results.get("best")
     if best:
         lines.append(f"best so far: trial {best['number']} score {best['value']:.4f} at epoch {best['best_epoch']}")
+    finished = [entry for entry in results["trials"] if entry.get("last_validation_loss")
+                and entry["outcome"] not in ("running", "waiting")]
+    for entry in finished:  # only trials whose run validated: a study without validation prints as before
+        last = entry["last_validation_loss"]
+        score = f"score {entry['best_score']:.4f}" if entry.get("best_score") is not None else "no score"
+        lines.append(f"trial {entry['number']} {entry['outcome']}: {score}, "
+                     f"last val loss {last['loss']:.4g} at epoch {last['epoch']}")
     for entry in results["trials"]:
         if entry["outcome"] != "running" or not entry["directory"]:
             continue

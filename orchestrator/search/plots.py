@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from orchestrator.search.analyze import Analysis
+    from orchestrator.search.analysis import Analysis
 
 _OUTCOME_COLOURS = {"complete": "tab:blue", "pruned": "tab:orange", "failed": "tab:red"}
 

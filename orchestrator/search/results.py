@@ -15,13 +15,25 @@ from typing import Any
 from optuna.trial import FrozenTrial, TrialState
 
 from orchestrator.common.atomic import atomic_write_json
+from orchestrator.search.claims import is_unclaimed
+from orchestrator.search.pruning import VALIDATION_LOSS_ATTR
 
 RESULTS_FILE = "trial_results.json"
 
 # Outcomes of a trial as the search records them (user attribute "outcome"); Optuna's state alone cannot
 # tell a rejected trial (no GPU time) from one the pruner stopped mid-run.
 REJECTED, SURPLUS, PRUNED, FAILED, COMPLETE = "rejected", "surplus", "pruned", "failed", "complete"
-NOT_COUNTED = {REJECTED, SURPLUS}
+ABANDONED = "abandoned"  # asked by a worker that died before claiming it (claims.py): nothing was trained
+NOT_COUNTED = {REJECTED, SURPLUS, ABANDONED}
+PRIOR_ATTR = "prior"  # a trial a prior study proposed (prior.py): {"kind": "config" | "draw", ...}
+
+# User attributes that describe one attempt at a trial. Optuna's retry of a failed trial copies every
+# user attribute, so a retry clears these when it starts (set to None: Optuna cannot delete one).
+ATTEMPT_ATTRS: tuple[str, ...] = (
+    "outcome", "failure_cause", "prune_reason", "early_stop_reason", "rejection_reason", "failed_rules",
+    "best_epoch", "best_score", "checkpoint", "gpu_seconds", "epoch_scores", "adopted", "stopped_early",
+    "stop_requested", "directory", VALIDATION_LOSS_ATTR,
+)
 
 
 def superseded_numbers(trials: Iterable[FrozenTrial]) -> set[int]:
@@ -47,18 +59,42 @@ def outcome_of(trial: FrozenTrial) -> str:
 
 def counted_trials(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
     """The trials that use up the requested total: trained or training, once each. Rejected and
-    surplus trials cost no GPU time; a failed trial that was retried is counted through its retry."""
+    surplus trials cost no GPU time, nor do abandoned ones; a failed trial that was retried is counted
+    through its retry; a trial asked but not (yet) claimed by a worker (claims.py) may never train."""
     superseded = superseded_numbers(trials)
     return [
         trial for trial in trials
         if trial.state != TrialState.WAITING
+        and not is_unclaimed(trial)
         and outcome_of(trial) not in NOT_COUNTED
         and trial.number not in superseded
     ]
 
 
+def validation_losses_of(trial: FrozenTrial) -> dict[str, float]:
+    """The validation losses the trainer reported with the trial's scores, by epoch (as text, like
+    ``epoch_scores``); empty when the trial's run had no validation split."""
+    stored = trial.user_attrs.get(VALIDATION_LOSS_ATTR) or {}
+    rows = sorted((int(epoch), float(loss)) for epoch, loss in stored.items()) if isinstance(stored, dict) else []
+    return {str(epoch): loss for epoch, loss in rows}
+
+
+STALE_HEARTBEAT_CAUSE = ("its worker stopped beating for longer than the grace period (it died, or lost the "
+                         "database) and the heartbeat check failed it")
+
+
+def _unrecorded_failure(trial: FrozenTrial, superseded: set[int]) -> str | None:
+    """Every failure the search tells carries its cause; a FAIL without a recorded outcome was told by
+    Optuna's heartbeat check (``fail_stale_trials``), in another worker or after a restart."""
+    if trial.state != TrialState.FAIL or trial.user_attrs.get("outcome"):
+        return None
+    return STALE_HEARTBEAT_CAUSE + ("; re-queued with the same parameters" if trial.number in superseded else "")
+
+
 def trial_entry(trial: FrozenTrial, superseded: set[int]) -> dict[str, Any]:
     attrs = trial.user_attrs
+    validation = validation_losses_of(trial)
+    last_validation = max(validation, key=int, default=None)
     return {
         "number": trial.number,
         "state": trial.state.name.lower(),
@@ -70,11 +106,16 @@ def trial_entry(trial: FrozenTrial, superseded: set[int]) -> dict[str, Any]:
         "best_epoch": attrs.get("best_epoch"),
         "checkpoint": attrs.get("checkpoint"),
         "epoch_scores": {str(step): value for step, value in sorted(trial.intermediate_values.items())},
+        "validation_losses": validation,
+        # The newest one: what a trial that was stopped or finished last measured on the held-out images.
+        "last_validation_loss": None if last_validation is None else {"epoch": int(last_validation),
+                                                                      "loss": validation[last_validation]},
         "gpu_seconds": attrs.get("gpu_seconds"),
         "reason": (attrs.get("rejection_reason") or attrs.get("failure_cause") or attrs.get("prune_reason")
-                   or attrs.get("early_stop_reason")),
-        "failed_rules": attrs.get("failed_rules", []),
+                   or attrs.get("early_stop_reason") or _unrecorded_failure(trial, superseded)),
+        "failed_rules": attrs.get("failed_rules") or [],
         "adopted": bool(attrs.get("adopted", False)),
+        "prior": attrs.get(PRIOR_ATTR),
         "params": dict(trial.params),
         "overrides": attrs.get("overrides", {}),
         "directory": attrs.get("directory"),

@@ -2,7 +2,10 @@
 
 A space file has ``[parameters.NAME]`` tables (one Optuna distribution each) and ``[derived.NAME]``
 tables that compute kohya arguments from sampled values (``network_alpha = int(dim x ratio)``).
-See ``configs/search/luca_tpe_v2_1.toml`` for the format.
+An optional ``[validation]`` table (``split``, optional ``seed``) gives every trial the same validation
+split, so each sample epoch also reports the trainer's validation loss on the same held-out images. It
+is fixed, never searched: a different split is a different training set, and scores would no longer
+compare. See ``configs/search/luca_tpe_v2_1.toml`` for the format.
 """
 
 from __future__ import annotations
@@ -76,6 +79,10 @@ class SearchSpace:
     # Presets tried first (``[warm_start] presets``, see warm_start.py). Not part of ``to_data``: they are
     # enqueued once when the study is created, and a worker joining it never needs them.
     warm_start_presets: tuple[str, ...] = ()
+    # ``[validation]``: the share of each image folder every trial holds out (None: no validation) and its
+    # seed (None: the renderer uses the base preset's training seed).
+    validation_split: float | None = None
+    validation_seed: int | None = None
 
     @property
     def parameter_names(self) -> tuple[str, ...]:
@@ -90,6 +97,10 @@ class SearchSpace:
         overrides = {name: value for name, value in params.items() if not self._is_helper(name)}
         for spec in self.derived:
             overrides[spec.name] = spec.compute(params)
+        if self.validation_split is not None:
+            overrides["dataset.validation_split"] = self.validation_split
+            if self.validation_seed is not None:
+                overrides["dataset.validation_seed"] = self.validation_seed
         return overrides
 
     def to_data(self) -> dict[str, Any]:
@@ -106,11 +117,16 @@ class SearchSpace:
             if spec.helper:
                 table["helper"] = True
             parameters[spec.name] = table
-        return {
+        data: dict[str, Any] = {
             "search": {"name": self.name, "description": self.description},
             "parameters": parameters,
             "derived": {spec.name: {"rule": spec.rule, "of": list(spec.of)} for spec in self.derived},
         }
+        if self.validation_split is not None:  # absent otherwise: studies made before it still resume
+            data["validation"] = {"split": self.validation_split}
+            if self.validation_seed is not None:
+                data["validation"]["seed"] = self.validation_seed
+        return data
 
     def max_value(self, name: str, default: float) -> float:
         """The largest value ``name`` can take in this space (``default`` when it is not searched)."""
@@ -145,6 +161,7 @@ def parse_search_space(data: Mapping[str, Any], *, source: Path | None = None) -
     presets = warm_start.get("presets", []) if isinstance(warm_start, dict) else None
     if not isinstance(presets, list) or not all(isinstance(name, str) and name for name in presets):
         raise UserInputError("must be a list of preset names or files", path=source, key="warm_start.presets")
+    split, seed = _parse_validation(data.get("validation"), names, source)
     return SearchSpace(
         name=str(meta.get("name", source.stem if source else "search")),
         description=str(meta.get("description", "")),
@@ -152,13 +169,45 @@ def parse_search_space(data: Mapping[str, Any], *, source: Path | None = None) -
         derived=derived,
         source=source,
         warm_start_presets=tuple(presets),
+        validation_split=split,
+        validation_seed=seed,
     )
+
+
+_VALIDATION_KEYS = {"split", "seed"}
+
+
+def _parse_validation(table: Any, names: set[str], source: Path | None) -> tuple[float | None, int | None]:
+    if table is None:
+        return None, None
+    if not isinstance(table, dict):
+        raise UserInputError("must be a table with `split` (and optionally `seed`)", path=source, key="validation")
+    unknown = sorted(set(table) - _VALIDATION_KEYS)
+    if unknown:
+        raise UserInputError(f"unknown key; allowed: {sorted(_VALIDATION_KEYS)}", path=source,
+                             key=f"validation.{unknown[0]}")
+    split, seed = table.get("split"), table.get("seed")
+    if isinstance(split, bool) or not isinstance(split, (int, float)) or not 0.0 <= split < 1.0:
+        raise UserInputError(f"must be a share of the images in [0, 1), got {split!r}", path=source,
+                             key="validation.split")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise UserInputError(f"must be a whole number, got {seed!r}", path=source, key="validation.seed")
+    searched = sorted(names & {"validation_split", "validation_seed"})
+    if searched:
+        raise UserInputError("the validation split is fixed by [validation], not searched: a different split "
+                             "is a different training set", path=source, key=f"parameters.{searched[0]}")
+    if split == 0.0:
+        return None, None  # written out to say "off" explicitly
+    return float(split), seed
 
 
 def _parse_param(name: str, table: Any, source: Path | None) -> ParamSpec:
     key = f"parameters.{name}"
     if not isinstance(table, dict):
         raise UserInputError("must be a table", path=source, key=key)
+    if name == "output_name":  # every trial is named trial_NNNN in its own folder; a name is no parameter
+        raise UserInputError("output_name cannot be searched: each trial is named trial_NNNN", path=source,
+                             key=key)
     kind = table.get("kind")
     helper = bool(table.get("helper", False))
     if kind == "categorical":

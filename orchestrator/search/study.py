@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +30,13 @@ from optuna.trial import TrialState
 
 from orchestrator.common.errors import UserInputError
 from orchestrator.search import results as res
+from orchestrator.search.claims import WORKER_ATTR, abandoned, is_unclaimed
 from orchestrator.search.constraints import TrainingChoices, check_constraints
+from orchestrator.search.early_stop import past_peak
 from orchestrator.search.executor import SearchAborted, TrialExecutor, TrialOutcome, TrialRequest
 from orchestrator.search.merge import flatten_training_tables, merge_trial_config
 from orchestrator.search.optuna_setup import (
-    DEFAULT_PRUNER,
     MAX_RETRY,
-    PrunerKind,
-    SamplerKind,
-    default_storage_url,
     heartbeat,
     make_pruner,
     make_sampler,
@@ -46,9 +44,10 @@ from orchestrator.search.optuna_setup import (
     quiet_optuna_notices,
     redact_url,
 )
-from orchestrator.search.pruning import LAST_EPOCH_ATTR
-from orchestrator.search.space import SearchSpace
-from orchestrator.search.warm_start import WarmStartPoint
+from orchestrator.search.pruning import LAST_EPOCH_ATTR, VALIDATION_LOSS_ATTR
+from orchestrator.search.results import PRIOR_ATTR
+from orchestrator.search.settings import SearchSettings, SearchSummary, load_worker_settings
+from orchestrator.search.study_identity import first_difference, record_or_check_study
 from orchestrator.search.workspace import (
     WorkerIdentity,
     create_trial_directory,
@@ -58,84 +57,11 @@ from orchestrator.search.workspace import (
 
 log = logging.getLogger(__name__)
 
-DEFAULT_STUDY_NAME = "lora_hyperparameter_search"  # also the CLI's default (orchestrator/search/cli.py)
+# Re-exported: the settings, the summary and the stopping rule are part of the search's public face.
+__all__ = ["MAX_CONSECUTIVE_REJECTIONS", "Search", "SearchSettings", "SearchSummary", "first_difference",
+           "load_worker_settings", "past_peak"]
+
 MAX_CONSECUTIVE_REJECTIONS = 200  # a space where nothing is safe would otherwise loop for ever
-
-
-@dataclass(frozen=True)
-class SearchSettings:
-    space: SearchSpace
-    base_config: Mapping[str, Any]  # the base preset's tables, never mutated
-    output: Path
-    trials: int = 20
-    study_name: str = DEFAULT_STUDY_NAME
-    storage_url: str | None = None  # None = sqlite:///OUTPUT/optuna_study.db
-    sampler: SamplerKind = "tpe"
-    pruner: PrunerKind = DEFAULT_PRUNER
-    seed: int | None = None
-    enforce_constraints: bool = True
-    # Stop a run whose score has not improved for this many sample epochs (0 = never): its best
-    # checkpoint is already on disk and later epochs only over-fit. The trial completes normally.
-    patience: int = 2
-    write_files: bool = True  # False: no trial folders, no results file (benchmark only)
-    heartbeat_interval: int = 60
-    grace_period: int = 600
-    references: Path | None = None
-    # Known-good configs trained first (warm_start.py); enqueued once, when this study is created.
-    warm_start: tuple[WarmStartPoint, ...] = ()
-
-    @property
-    def storage(self) -> str:
-        return self.storage_url or default_storage_url(self.output)
-
-
-@dataclass
-class SearchSummary:
-    counted_trials: int
-    counts: dict[str, int]
-    best_number: int | None
-    best_value: float | None
-    results_path: Path | None
-    gpu_seconds: float = 0.0
-    adopted: list[int] = field(default_factory=list)
-
-
-def load_worker_settings(storage_url: str, study_name: str, output: Path, **changes: Any) -> SearchSettings:
-    """Settings for ``search worker``: the space, base config, references and total come from the study,
-    so a worker on another machine needs only the storage URL (and the same dataset paths)."""
-    from orchestrator.search.space import parse_search_space
-
-    quiet_optuna_notices()
-    try:
-        summaries = optuna.study.get_all_study_summaries(storage_url, include_best_trial=False)
-    except Exception as error:  # SQLAlchemy errors carry the URL; never print the password
-        raise UserInputError(f"cannot open storage {redact_url(storage_url)}: {type(error).__name__}",
-                             key="storage") from None
-    summary = next((s for s in summaries if s.study_name == study_name), None)
-    if summary is None or "search_space" not in summary.user_attrs:
-        known = ", ".join(s.study_name for s in summaries) or "none"
-        raise UserInputError(f"no search study named {study_name!r} in {redact_url(storage_url)} (studies: "
-                             f"{known}); start it with `lora-pipeline search` first", key="study-name")
-    attrs = summary.user_attrs
-    references = attrs.get("references")
-    values: dict[str, Any] = {
-        "space": parse_search_space(attrs["search_space"]), "base_config": attrs["base_config"],
-        "output": output, "trials": int(attrs["target_trials"]), "study_name": study_name,
-        "storage_url": storage_url, "references": Path(references) if references else None,
-        "sampler": attrs.get("sampler", "tpe"), "pruner": attrs.get("pruner", DEFAULT_PRUNER),
-        "patience": int(attrs.get("patience", 2)),
-        "seed": None,  # each worker draws its own start-up trials; a shared seed would repeat them
-    }
-    values.update(changes)
-    return SearchSettings(**values)
-
-
-def past_peak(scores: Mapping[int, float], patience: int) -> bool:
-    """True when none of the last ``patience`` sample epochs beat the best one before them."""
-    if patience <= 0 or len(scores) <= patience:
-        return False
-    ordered = [scores[epoch] for epoch in sorted(scores)]
-    return max(ordered[-patience:]) <= max(ordered[:-patience])
 
 
 class Search:
@@ -160,6 +86,11 @@ class Search:
         seed = None if settings.seed is None else settings.seed + existing
         self.study.sampler = make_sampler(settings.sampler, seed=seed,
                                           warm_start_trials=len(self.study.user_attrs.get("warm_start", [])))
+        if settings.prior is not None and settings.sampler == "tpe":
+            from orchestrator.search.prior_sampler import make_prior_sampler
+
+            self.study.sampler = make_prior_sampler(settings.prior, seed=seed, warm_start_trials=len(
+                self.study.user_attrs.get("warm_start", [])))
         self._study_id = self.storage.get_study_id_from_name(settings.study_name)
         self._retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
         self.adopted: list[int] = []
@@ -171,9 +102,17 @@ class Search:
         rejections_in_a_row = 0
         while True:
             optuna.storages.fail_stale_trials(self.study)
+            self.fail_abandoned()
             if len(res.counted_trials(self.study.get_trials(deepcopy=False))) >= self.settings.trials:
                 break
-            outcome = self.run_one_trial()
+            try:
+                outcome = self.run_one_trial()
+            except optuna.exceptions.UpdateFinishedTrialError as error:
+                # Our heartbeats lapsed (a database outage) and another worker failed and re-queued the
+                # trial: its retry stands for it, so this result is dropped, not the whole search.
+                log.warning("a trial was taken over by another worker while this one trained it (%s); "
+                            "its retry counts instead", error)
+                outcome = res.FAILED
             rejections_in_a_row = rejections_in_a_row + 1 if outcome == res.REJECTED else 0
             if rejections_in_a_row >= MAX_CONSECUTIVE_REJECTIONS:
                 raise UserInputError(
@@ -181,13 +120,42 @@ class Search:
                     "search space or the base config", path=self.settings.space.source)
             if on_progress is not None:
                 on_progress(self.study.get_trials(deepcopy=False))
+        self.fail_abandoned(wait=True)
         return self.summary()
 
+    def fail_abandoned(self, *, wait: bool = False) -> None:
+        """Fail the trials asked by a worker that died before claiming them (claims.py), re-queueing those
+        that had parameters. ``wait``: also wait out the unclaimed ones still young enough to be claimed, so
+        that a search never ends with a trial left RUNNING."""
+        while True:
+            trials = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            for frozen in abandoned(trials, claim_seconds=self.settings.claim_seconds):
+                trial = optuna.trial.Trial(self.study, self._trial_id(frozen.number))
+                try:
+                    trial.set_user_attr(WORKER_ATTR, self.worker.as_text())
+                    trial.set_user_attr("failure_cause", "its orchestrator died between asking for the trial "
+                                                         "and claiming it; nothing was trained")
+                    self._tell(trial, res.ABANDONED, TrialState.FAIL)
+                except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError, ValueError):
+                    continue  # another worker got there first
+                if frozen.params:
+                    self._retry(self.study, self.storage.get_trial(self._trial_id(frozen.number)))
+            waiting = [t for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                       if is_unclaimed(t)]
+            if not wait or not waiting:
+                return
+            time.sleep(min(1.0, self.settings.claim_seconds))
+
     def run_one_trial(self) -> str:
-        """Ask, check, train, tell one trial; returns its outcome."""
-        settings = self.settings
+        """Ask, check, train, tell one trial; returns its outcome. The trial beats from the moment it is
+        RUNNING: a worker that dies at any point after ``ask`` leaves a trial the heartbeat re-queues."""
         trial = self.study.ask()
-        trial.set_user_attr("worker", self.worker.as_text())
+        with heartbeat(self.storage, self._trial_id(trial.number)):
+            return self._run_asked(trial)
+
+    def _run_asked(self, trial: optuna.Trial) -> str:
+        settings = self.settings
+        self._start_attempt(trial)
         params = settings.space.sample(trial)
         overrides = settings.space.training_overrides(params)
         config = merge_trial_config(settings.base_config, overrides)
@@ -218,38 +186,66 @@ class Search:
         assert outcome is not None
         return self._finish(trial, outcome)
 
+    def _start_attempt(self, trial: optuna.Trial) -> None:
+        """Claim the trial and clear what an earlier attempt left: a retry of a failed trial starts
+        with a copy of its user attributes, and an inherited ``outcome`` would make the next resume
+        fail (not re-adopt) the live retry, and show the old failure on it."""
+        trial.set_user_attr(WORKER_ATTR, self.worker.as_text())
+        if self.settings.gpus is not None:
+            trial.set_user_attr("gpus", self.settings.gpus)
+        for key in res.ATTEMPT_ATTRS:
+            if trial.user_attrs.get(key) is not None:
+                trial.set_user_attr(key, None)
+
     # ------------------------------------------------------------------------------------- resume
     def recover_orphans(self) -> None:
         """Adopt or retry the RUNNING trials whose orchestrator on this machine has died, and stop the
         trainers of trials that the heartbeat already failed and re-queued (they would train twice)."""
         for frozen in self.study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+            if not self._may_recover(frozen):
+                continue
             owner = WorkerIdentity.parse(str(frozen.user_attrs.get("worker", "")))
             directory = frozen.user_attrs.get("directory")
-            if ("outcome" not in frozen.user_attrs and directory and Path(directory).is_dir()
+            if (frozen.user_attrs.get("outcome") is None and directory and Path(directory).is_dir()
                     and owner is not None and owner.is_dead_local_process()):
                 self.executor.stop_orphan(self._request_for(frozen, Path(directory)))
         for frozen in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             owner = WorkerIdentity.parse(str(frozen.user_attrs.get("worker", "")))
-            if owner is None or not owner.is_dead_local_process():
+            if owner is None or not owner.is_dead_local_process() or not self._may_recover(frozen):
                 continue  # another live worker's, or not ours to judge: the heartbeat decides
-            trial_id = self.storage.get_trial_id_from_study_id_trial_number(self._study_id, frozen.number)
-            trial = optuna.trial.Trial(self.study, trial_id)
-            trial.set_user_attr("worker", self.worker.as_text())
-            directory = frozen.user_attrs.get("directory")
-            if directory and Path(directory).is_dir() and "outcome" not in frozen.user_attrs:
-                request = self._request_for(frozen, Path(directory))
-                outcome = self._execute(trial, request, adopt=True, already_reported=frozen.intermediate_values)
-                if outcome is not None:
-                    log.info("trial %d: re-adopted the trainer of a dead orchestrator", frozen.number)
-                    self.adopted.append(frozen.number)
-                    self._finish(trial, outcome)
-                    continue
-            trial.set_user_attr("failure_cause", f"the orchestrator (pid {owner.pid}) died and no trainer "
-                                                 "survived; re-queued with the same parameters")
-            self._tell(trial, res.FAILED, TrialState.FAIL)
-            self._retry(self.study, self.storage.get_trial(trial_id))
+            try:
+                with heartbeat(self.storage, self._trial_id(frozen.number)):
+                    self._recover(frozen, owner)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                log.warning("trial %d was failed by another worker while this one recovered it", frozen.number)
+
+    def _may_recover(self, frozen: optuna.trial.FrozenTrial) -> bool:
+        return not self.settings.own_gpu_orphans_only or frozen.user_attrs.get("gpus") == self.settings.gpus
+
+    def _recover(self, frozen: optuna.trial.FrozenTrial, owner: WorkerIdentity) -> None:
+        trial_id = self._trial_id(frozen.number)
+        trial = optuna.trial.Trial(self.study, trial_id)
+        trial.set_user_attr("worker", self.worker.as_text())
+        directory = frozen.user_attrs.get("directory")
+        if directory and Path(directory).is_dir() and frozen.user_attrs.get("outcome") is None:
+            request = self._request_for(frozen, Path(directory))
+            if frozen.user_attrs.get("stop_requested"):
+                self._stop_reasons[frozen.number] = str(frozen.user_attrs["stop_requested"])
+            outcome = self._execute(trial, request, adopt=True, already_reported=frozen.intermediate_values)
+            if outcome is not None:
+                log.info("trial %d: re-adopted the trainer of a dead orchestrator", frozen.number)
+                self.adopted.append(frozen.number)
+                self._finish(trial, outcome)
+                return
+        trial.set_user_attr("failure_cause", f"the orchestrator (pid {owner.pid}) died and no trainer "
+                                             "survived; re-queued with the same parameters")
+        self._tell(trial, res.FAILED, TrialState.FAIL)
+        self._retry(self.study, self.storage.get_trial(trial_id))
 
     # ------------------------------------------------------------------------------------ helpers
+    def _trial_id(self, number: int) -> int:
+        return self.storage.get_trial_id_from_study_id_trial_number(self._study_id, number)
+
     def _request_for(self, frozen: optuna.trial.FrozenTrial, directory: Path) -> TrialRequest:
         return TrialRequest(frozen.number, directory, read_trial_config(directory),
                             dict(frozen.user_attrs.get("overrides", {})), dict(frozen.params),
@@ -261,35 +257,49 @@ class Search:
         scores = dict(already_reported or {})
         prunes = self.settings.pruner != "none"
 
-        def report(epoch: int, score: float) -> bool:
+        validation_losses = {int(e): float(v) for e, v in
+                             (trial.user_attrs.get(VALIDATION_LOSS_ATTR) or {}).items()} if adopt else {}
+
+        def report(epoch: int, score: float, validation_loss: float | None = None) -> bool:
             if not math.isfinite(score):
                 raise ValueError(f"epoch {epoch} scored {score}; the evaluator produced no usable score")
+            if validation_loss is not None and math.isfinite(validation_loss) \
+                    and validation_losses.get(epoch) != validation_loss:
+                # Before trial.report, so that the pruner asked below already sees this epoch's loss.
+                validation_losses[epoch] = float(validation_loss)
+                trial.set_user_attr(VALIDATION_LOSS_ATTR,
+                                    {str(e): v for e, v in sorted(validation_losses.items())})
             if epoch not in reported:
                 trial.report(score, epoch)
                 reported.add(epoch)
                 scores[epoch] = score
                 self.write_results()
             if prunes and trial.should_prune():
-                self._stop_reasons[trial.number] = "pruned"
-                return True
+                return stop("pruned")
             if past_peak(scores, self.settings.patience):
-                self._stop_reasons[trial.number] = "past_peak"
-                return True
+                return stop("past_peak")
             return False
 
-        trial_id = self.storage.get_trial_id_from_study_id_trial_number(self._study_id, trial.number)
-        with heartbeat(self.storage, trial_id):
-            try:
-                if adopt:
-                    return self.executor.adopt(request, report)
-                return self.executor.run(request, report)
-            except SearchAborted as error:
-                trial.set_user_attr("failure_cause", str(error))
-                self._tell(trial, res.FAILED, TrialState.FAIL)
-                raise
-            except Exception as error:  # a bug or a crash in one trial must not end the whole search
-                log.exception("trial %d failed", trial.number)
-                return TrialOutcome(failure_cause=f"{type(error).__name__}: {error}")
+        def stop(reason: str) -> bool:
+            if trial.number not in self._stop_reasons:
+                # Stored, so that a resume that adopts this run records the stop the same way.
+                trial.set_user_attr("stop_requested", reason)
+                self._stop_reasons[trial.number] = reason
+            return True
+
+        try:
+            if adopt:
+                return self.executor.adopt(request, report)
+            return self.executor.run(request, report)
+        except SearchAborted as error:
+            trial.set_user_attr("failure_cause", str(error))
+            self._tell(trial, res.FAILED, TrialState.FAIL)
+            raise
+        except optuna.exceptions.UpdateFinishedTrialError:
+            raise  # another worker owns the trial now (see run)
+        except Exception as error:  # a bug or a crash in one trial must not end the whole search
+            log.exception("trial %d failed", trial.number)
+            return TrialOutcome(failure_cause=f"{type(error).__name__}: {error}")
 
     def _finish(self, trial: optuna.Trial, outcome: TrialOutcome) -> str:
         attrs = {
@@ -339,25 +349,19 @@ class Search:
             self.study.enqueue_trial(point.params, user_attrs={"warm_start": point.name}, skip_if_exists=True)
         if self.settings.warm_start:
             self.study.set_user_attr("warm_start", [point.name for point in self.settings.warm_start])
+        prior = self.settings.prior
+        if prior is not None:
+            for config in prior.configs:
+                self.study.enqueue_trial(config.params, user_attrs={PRIOR_ATTR: prior.config_attrs(config)},
+                                         skip_if_exists=True)
+            self.study.set_user_attr(PRIOR_ATTR, prior.study_attr())
 
     def _check_study_space(self) -> None:
         """Store the study's settings when it is new (and enqueue the warm start), else check them."""
-        stored = self.study.user_attrs.get("search_space")
-        current = self.settings.space.to_data()
-        if stored is None:
+        if self.study.user_attrs.get("search_space") is None:
             self._enqueue_warm_start()
-            self.study.set_user_attr("search_space", current)
-            self.study.set_user_attr("base_config", dict(self.settings.base_config))
-            if self.settings.references is not None:
-                self.study.set_user_attr("references", str(self.settings.references))
-        elif stored != current:
-            raise UserInputError(
-                f"study {self.settings.study_name!r} was created with a different search space; "
-                "resume with the same space file or choose a new --study-name", path=self.settings.space.source)
-        self.study.set_user_attr("target_trials", self.settings.trials)
-        self.study.set_user_attr("sampler", self.settings.sampler)
-        self.study.set_user_attr("pruner", self.settings.pruner)
-        self.study.set_user_attr("patience", self.settings.patience)
+        identity = getattr(self.executor, "objective_identity", None)
+        record_or_check_study(self.study, self.settings, identity() if identity is not None else None)
 
     def write_results(self) -> Path | None:
         if not self.settings.write_files:

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-import toml
 
-from orchestrator.common.atomic import atomic_write_json, atomic_write_text
+from orchestrator.common.atomic import atomic_write_json
 from orchestrator.common.errors import UserInputError
+from orchestrator.common.tomlfile import parse_toml, write_toml
 
 TRIALS_DIR = "trials"
 OWNER_FILE = "search_trial.json"
@@ -78,7 +78,7 @@ def create_trial_directory(output: Path, number: int, *, study_name: str, params
         # Same study, same number: an earlier attempt of this very trial died after mkdir; reuse is safe.
     atomic_write_json(directory / OWNER_FILE, {"study_name": study_name, "number": number})
     atomic_write_json(directory / "params.json", dict(params))
-    atomic_write_text(directory / "config.toml", toml.dumps(dict(config)))
+    write_toml(directory / "config.toml", config)
     return directory
 
 
@@ -90,4 +90,4 @@ def read_trial_owner(directory: Path) -> dict[str, Any]:
 
 
 def read_trial_config(directory: Path) -> dict[str, Any]:
-    return toml.load(directory / "config.toml")
+    return parse_toml((directory / "config.toml").read_text(encoding="utf-8"))

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import sys
+import time
 from pathlib import Path
+
+import optuna
 
 from orchestrator.config.paths import ProjectPaths
 from orchestrator.search.kohya_executor import KohyaExecutor
@@ -15,8 +20,43 @@ from orchestrator.vision import load_clip
 FAKE_SD_SCRIPTS = Path(__file__).resolve().parents[1] / "fakes" / "fake_sd_scripts"
 
 
+def mark_phases(phase_file: Path, dwell: float) -> None:
+    """Name the phase the orchestrator is in (ask, evaluate, tell) in ``phase_file`` and linger ``dwell`` s at
+    its edges, so that the chaos test can land a kill inside a phase it chose, not only where time goes."""
+
+    def write(phase: str) -> None:
+        partial = phase_file.with_suffix(".partial")
+        partial.write_text(phase)
+        os.replace(partial, phase_file)
+
+    def marked(function, phase: str, *, before: bool, after: bool):
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            write(phase)
+            if before:
+                time.sleep(dwell)
+            try:
+                result = function(*args, **kwargs)
+                if after:
+                    time.sleep(dwell)  # e.g. asked but not yet beating, told but results not yet written
+                return result
+            finally:
+                write("")
+
+        return wrapper
+
+    from orchestrator.evaluate import Evaluator
+
+    optuna.study.Study.ask = marked(optuna.study.Study.ask, "ask", before=False, after=True)
+    optuna.study.Study.tell = marked(optuna.study.Study.tell, "tell", before=True, after=True)
+    Evaluator.score_epoch = marked(Evaluator.score_epoch, "evaluate", before=True, after=False)
+    Evaluator.evaluate = marked(Evaluator.evaluate, "evaluate", before=True, after=True)
+
+
 def main() -> None:
     options = json.loads(Path(sys.argv[1]).read_text())
+    if options.get("phase_file"):
+        mark_phases(Path(options["phase_file"]), float(options.get("phase_dwell", 0.5)))
     root = Path(options["root"])
     paths = ProjectPaths(root=root, sd_scripts=FAKE_SD_SCRIPTS, trainer_python=sys.executable,
                          base_model_sd15=str(root / "models" / "sd15-random"), base_model_sdxl="x/y",
@@ -24,9 +64,13 @@ def main() -> None:
                          logs_dir=root / "logs" / "training", prompts_file=root / "prompts.txt")
     executor = KohyaExecutor(paths=paths, references=root / "references", device="cpu", allow_cpu=True,
                              encoder=load_clip("tiny-clip", "random"), tmux_socket=options["socket"],
-                             poll_seconds=0.1)
+                             poll_seconds=0.1, stop_timeout=options.get("stop_timeout", 120.0))
     settings = SearchSettings(space=parse_search_space(options["space"]), base_config=options["base"],
-                              output=Path(options["output"]), trials=1, seed=0, pruner="none")
+                              output=Path(options["output"]), trials=options.get("trials", 1),
+                              seed=options.get("seed", 0), pruner=options.get("pruner", "none"),
+                              study_name=options.get("study_name", "lora_hyperparameter_search"),
+                              patience=options.get("patience", 2),
+                              claim_seconds=options.get("claim_seconds", 60.0))
     Search(settings, executor).run()
 
 

@@ -41,3 +41,40 @@ def test_a_target_never_reached_counts_every_trial(bench):
     spent = bench.where_hours_go(points, target=0.9)
     assert sum(spent.values()) == pytest.approx(7.0)
     assert spent["start-up"] == 5.0 and spent["no better"] == 2.0
+
+
+def test_a_pruned_config_that_would_have_beaten_the_best_found_counts_as_a_winner_pruned(bench):
+    point = bench.TrialPoint
+    found = [point("complete", 0.79, 0.790, 3600.0, 16), point("complete", 0.80, 0.785, 3600.0, 16)]
+    assert not bench.winner_pruned(found + [point("pruned", None, None, 1800.0, 8, full_run=0.7915)])
+    assert bench.winner_pruned(found + [point("pruned", None, None, 1800.0, 8, full_run=0.7925)])
+
+
+def test_the_search_hands_over_its_best_observed_trial_within_the_budget(bench):
+    point = bench.TrialPoint
+    points = [point("complete", 0.79, 0.770, 3600.0, 16),  # observed best so far, truly 0.770
+              point("complete", 0.78, 0.785, 3600.0, 16),  # truly better but observed lower
+              point("pruned", None, None, 1800.0, 6, full_run=0.79),
+              point("complete", 0.81, 0.800, 3600.0, 16)]  # beyond a 2.5-hour budget
+    assert bench.handed_over(points, 2.5 * 3600) == 0.770
+    assert bench.handed_over(points, 10 * 3600) == 0.800
+    assert bench.handed_over(points[2:3], 10 * 3600) is None
+
+
+def test_the_bench_runs_a_plugin_surface_from_a_folder(tmp_path):
+    import subprocess
+
+    spec = importlib.util.spec_from_file_location("surface_tests", Path(__file__).with_name("test_surfaces.py"))
+    surface_tests = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(surface_tests)
+    (tmp_path / "plugin_surface.py").write_text(surface_tests.PLUGIN)
+    result = subprocess.run(
+        [sys.executable, str(BENCH), "--surface", "plugin_surface:Flat", "--surface-path", str(tmp_path),
+         "--seeds", "1", "--gpu-hours", "15", "--workers", "1"],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines() if line.startswith("plugin_surface:Flat")]
+    assert [row[1] for row in rows] == ["guide", "ours"]
+    missing = subprocess.run([sys.executable, str(BENCH), "--surface", "plugin_surface:Nope", "--surface-path",
+                              str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert missing.returncode != 0 and "has no class 'Nope'" in missing.stderr

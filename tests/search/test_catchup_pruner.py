@@ -50,10 +50,10 @@ def test_a_run_that_could_still_catch_up_is_kept_and_one_that_cannot_is_stopped(
     study = study_with([FAST, SLOW])
     pruner = CatchUpPruner(n_startup_trials=2)
     assert not pruner.prune(study, running(study, {2: 0.60, 4: 0.76}))  # 0.76 + 0.05 >= 0.80
-    assert pruner.prune(study, running(study, {2: 0.60, 4: 0.74}))  # 0.74 + 0.05 < 0.80
-    # A slow start is not held against a run: at epoch 2 the largest gain seen is 0.19 (0.60 -> 0.79).
-    assert not pruner.prune(study, running(study, {2: 0.62}))
-    assert pruner.prune(study, running(study, {2: 0.60}))
+    # Flat at 0.61 by epoch 6: SLOW gained 0.02 after epoch 6, and its own curve has stopped rising.
+    assert pruner.prune(study, running(study, {2: 0.60, 4: 0.61, 6: 0.61}))
+    # One sample epoch says nothing about a run's pace: never pruned on it, however low.
+    assert not pruner.prune(study, running(study, {2: 0.30}))
 
 
 def test_nothing_is_stopped_before_enough_runs_finished_or_where_none_got_that_far() -> None:
@@ -70,12 +70,13 @@ LATE = {8: 0.66, 16: 0.72, 24: 0.80}
 def test_only_gains_made_by_the_trials_own_last_epoch_count() -> None:
     study = study_with([LATE])
     pruner = CatchUpPruner(n_startup_trials=1)
+    flat = {4: 0.655, 8: 0.66}  # its own curve has all but stopped: only the study's curves could carry it
     # A 24-epoch trial at 0.66 by epoch 8 may still make LATE's 0.14: it is kept.
-    assert not pruner.prune(study, running(study, {8: 0.66}, last_epoch=24))
+    assert not pruner.prune(study, running(study, flat, last_epoch=24))
     # A 16-epoch trial can make at most LATE's gain up to epoch 16 (0.06): 0.66 + 0.06 < 0.80.
-    assert pruner.prune(study, running(study, {8: 0.66}, last_epoch=16))
+    assert pruner.prune(study, running(study, flat, last_epoch=16))
     # Without a known last epoch every later gain counts, as before.
-    assert not pruner.prune(study, running(study, {8: 0.66}))
+    assert not pruner.prune(study, running(study, flat))
 
 
 def test_a_gain_is_what_a_curve_rose_after_the_epoch_never_a_peak_before_it() -> None:

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-import toml
 
 from orchestrator.cli import main
+from orchestrator.common.tomlfile import dumps_toml
 from orchestrator.config.presets import load_preset
 from tests.search.conftest import SPACE_FILE, small_base_config
 
@@ -16,7 +16,7 @@ from tests.search.conftest import SPACE_FILE, small_base_config
 @pytest.fixture
 def preset_file(tmp_path: Path) -> Path:
     path = tmp_path / "base.toml"
-    path.write_text(toml.dumps(small_base_config(epochs=8)))
+    path.write_text(dumps_toml(small_base_config(epochs=8)))
     return path
 
 

@@ -12,8 +12,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-import toml
 
+from orchestrator.common.tomlfile import dumps_toml, read_toml
 from orchestrator.config.paths import ProjectPaths
 from orchestrator.search.executor import TrialRequest
 from orchestrator.search.kohya_executor import KohyaExecutor
@@ -93,12 +93,17 @@ def _executor(world, encoder) -> KohyaExecutor:
                          tmux_socket=socket_name, poll_seconds=0.1, stop_timeout=10)
 
 
-def _request(tmp_path: Path, number: int = 0) -> TrialRequest:
+def _request(tmp_path: Path, number: int = 0, **extra: object) -> TrialRequest:
     directory = tmp_path / "search" / "trials" / f"trial_{number:04d}"
     directory.mkdir(parents=True)
-    config = merge_trial_config(BASE, {"network_dim": 8, "network_alpha": 4})
-    (directory / "config.toml").write_text(toml.dumps(config))
-    return TrialRequest(number, directory, config, {"network_dim": 8, "network_alpha": 4}, {}, "tiny study")
+    overrides = {"network_dim": 8, "network_alpha": 4, **extra}
+    config = merge_trial_config(BASE, overrides)
+    (directory / "config.toml").write_text(dumps_toml(config))
+    return TrialRequest(number, directory, config, overrides, {}, "tiny study")
+
+
+def never_stop(epoch: int, score: float, validation_loss: float | None = None) -> bool:
+    return False
 
 
 def test_a_search_trains_scores_every_epoch_and_keeps_the_best_checkpoint(kohya_world, tiny_encoder,
@@ -116,7 +121,7 @@ def test_a_search_trains_scores_every_epoch_and_keeps_the_best_checkpoint(kohya_
         run_dir = Path(entry["directory"]) / "run"
         assert json.loads((run_dir / "run.json").read_text())["status"] == "succeeded"
         assert (run_dir / "evaluation" / "best.json").is_file()
-        training = toml.load(run_dir / "config" / "training.toml")
+        training = read_toml(run_dir / "config" / "training.toml")
         flat = {k: v for table in training.values() for k, v in table.items()}
         assert flat["network_dim"] == entry["params"]["network_dim"]
         assert flat["network_alpha"] == entry["overrides"]["network_alpha"]
@@ -129,7 +134,7 @@ def test_a_stop_request_stops_the_trainer_mid_run_and_keeps_its_outputs(kohya_wo
     monkeypatch.setenv("FAKE_SD_SCRIPTS_STEP_SECONDS", "0.3")
     reported: list[int] = []
     outcome = _executor(kohya_world, tiny_encoder).run(
-        _request(tmp_path), lambda epoch, score: reported.append(epoch) or epoch >= 1)
+        _request(tmp_path), lambda epoch, score, validation_loss=None: reported.append(epoch) or epoch >= 1)
     assert outcome.stopped_early and outcome.failure_cause is None
     assert reported == [1] and sorted(outcome.epoch_scores) == [1]
     run_dir = tmp_path / "search" / "trials" / "trial_0000" / "run"
@@ -144,7 +149,7 @@ def test_a_stop_request_stops_the_trainer_mid_run_and_keeps_its_outputs(kohya_wo
 def test_a_trainer_crash_comes_back_as_the_trials_failure_cause(kohya_world, tiny_encoder, tmp_path,
                                                                monkeypatch) -> None:
     monkeypatch.setenv("FAKE_SD_SCRIPTS_MODE", "oom")
-    outcome = _executor(kohya_world, tiny_encoder).run(_request(tmp_path), lambda epoch, score: False)
+    outcome = _executor(kohya_world, tiny_encoder).run(_request(tmp_path), never_stop)
     assert outcome.failure_cause and outcome.failure_cause.startswith("cuda_oom")
     assert not outcome.stopped_early
 
@@ -182,7 +187,7 @@ def test_a_failing_report_stops_the_trainer_before_the_error_propagates(kohya_wo
 
     monkeypatch.setenv("FAKE_SD_SCRIPTS_STEP_SECONDS", "0.3")
 
-    def broken_report(epoch: int, score: float) -> bool:
+    def broken_report(epoch: int, score: float, validation_loss: float | None = None) -> bool:
         raise RuntimeError("storage went away")
 
     with pytest.raises(RuntimeError, match="storage went away"):
@@ -201,4 +206,60 @@ def test_a_refused_preflight_aborts_the_search_instead_of_failing_every_trial(ko
     paths, references, socket_name = kohya_world
     broken = (replace(paths, trainer_python=str(tmp_path / "no-python")), references, socket_name)
     with pytest.raises(SearchAborted, match="pre-flight refused trial 0"):
-        _executor(broken, tiny_encoder).run(_request(tmp_path), lambda epoch, score: False)
+        _executor(broken, tiny_encoder).run(_request(tmp_path), never_stop)
+
+
+def test_a_prune_asks_for_the_stop_without_a_nested_blocking_follow(kohya_world, tiny_encoder, tmp_path,
+                                                                    monkeypatch) -> None:
+    import orchestrator.runner as runner
+
+    def nested_stop(*args, **kwargs):
+        raise AssertionError("stop_run inside follow's callback blocks the NaN and stall checks")
+
+    monkeypatch.setattr(runner, "stop_run", nested_stop)
+    monkeypatch.setenv("FAKE_SD_SCRIPTS_STEP_SECONDS", "0.3")
+    outcome = _executor(kohya_world, tiny_encoder).run(_request(tmp_path),
+                                                       lambda epoch, score, validation_loss=None: epoch >= 1)
+    assert outcome.stopped_early and outcome.failure_cause is None
+
+
+def test_an_adopted_run_that_was_pruned_is_recorded_pruned(kohya_world, tiny_encoder, tmp_path) -> None:
+    from orchestrator.runner.record import RunRecord
+
+    request = _request(tmp_path)
+    request.run_dir.mkdir(parents=True)
+    RunRecord(output_name="trial_0000", run_dir=str(request.run_dir), status="stopped", stop_reason="pruned",
+              started_at="2026-01-01T00:00:00+00:00", finished_at="2026-01-01T00:10:00+00:00").save()
+    outcome = _executor(kohya_world, tiny_encoder).adopt(request, never_stop)
+    assert outcome is not None and outcome.adopted
+    assert outcome.stopped_early and outcome.failure_cause is None
+
+
+def test_each_sample_epoch_reports_its_validation_loss_live_and_on_adoption(kohya_world, tiny_encoder,
+                                                                            tmp_path) -> None:
+    # 3 images at 0.34: sd-scripts trains on 2 and validates on 1 (the fake does the same arithmetic).
+    request = _request(tmp_path, **{"dataset.validation_split": 0.34})
+    live: list[tuple[int, float | None]] = []
+
+    def report(epoch: int, score: float, validation_loss: float | None = None) -> bool:
+        live.append((epoch, validation_loss))
+        return False
+
+    outcome = _executor(kohya_world, tiny_encoder).run(request, report)
+    assert outcome.failure_cause is None and sorted(outcome.epoch_scores) == [1, 2, 3]
+    logged = {row["epoch"]: row["loss"]
+              for row in json.loads((request.run_dir / "run.json").read_text())["validation_losses"]}
+    assert sorted(logged) == [1, 2, 3] and len(set(logged.values())) == 3
+    assert live == [(epoch, logged[epoch]) for epoch in (1, 2, 3)]
+    # The orchestrator died after the trainer ended: adoption reports every epoch with the same losses.
+    adopted: list[tuple[int, float | None]] = []
+    _executor(kohya_world, tiny_encoder).adopt(
+        request, lambda epoch, score, validation_loss=None: adopted.append((epoch, validation_loss)) or False)
+    assert adopted == live
+
+
+def test_without_a_validation_split_the_loss_reported_is_none(kohya_world, tiny_encoder, tmp_path) -> None:
+    seen: list[float | None] = []
+    _executor(kohya_world, tiny_encoder).run(
+        _request(tmp_path), lambda epoch, score, validation_loss=None: seen.append(validation_loss) or False)
+    assert seen == [None, None, None]

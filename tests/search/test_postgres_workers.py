@@ -121,3 +121,48 @@ study.set_user_attr("target_trials", {trials})
     assert len(trained) == data["counted_trials"] == trials
     assert all(t["outcome"] == "complete" for t in trained)
     assert not [t for t in data["trials"] if t["state"] == "running"]
+
+
+def test_a_worker_killed_mid_trial_has_its_trial_requeued_and_completed_exactly_once(postgres_url: str,
+                                                                                     tmp_path: Path) -> None:
+    import signal
+
+    import optuna
+
+    from orchestrator.search.results import build_results
+    from orchestrator.search.simulator import PROGRESS_FILE
+
+    trials = 5
+    study = {"storage": postgres_url, "study_name": "chaos_pg_study"}
+    creator = _child(tmp_path, "creator", output=str(tmp_path / "main"), trials=0, seed=1, **study)
+    assert creator.wait(timeout=120) == 0, creator.stderr.read()
+    optuna.load_study(study_name="chaos_pg_study", storage=postgres_url).set_user_attr("target_trials", trials)
+    beat = {"heartbeat_interval": 1, "grace_period": 3, "wall_seconds_per_epoch": 0.3, "worker": True}
+    workers = [_child(tmp_path, f"worker{i}", output=str(tmp_path / f"worker{i}"), **beat, **study)
+               for i in range(3)]
+    deadline = time.monotonic() + 120
+    victim = None
+    while victim is None and time.monotonic() < deadline:
+        for progress in (tmp_path / "worker0").glob(f"trials/*/{PROGRESS_FILE}"):
+            try:
+                state = json.loads(progress.read_text())
+            except (OSError, ValueError):
+                continue
+            if state["epochs_done"] >= 1 and not state["finished"]:
+                victim = int(progress.parent.name.removeprefix("trial_"))
+        time.sleep(0.05)
+    assert victim is not None, "worker 0 never trained"
+    os.kill(workers[0].pid, signal.SIGKILL)
+    workers[0].wait(timeout=30)
+    for worker in workers[1:]:
+        out, err = worker.communicate(timeout=240)
+        assert worker.returncode == 0, err[-3000:]
+    final = optuna.load_study(study_name="chaos_pg_study", storage=postgres_url)
+    data = build_results(final.get_trials(), study_name="chaos_pg_study", storage="pg", target_trials=trials)
+    by_number = {t["number"]: t for t in data["trials"]}
+    assert by_number[victim]["state"] == "fail" and by_number[victim]["retried_as_new_trial"]
+    retries = [t for t in data["trials"] if t["retry_of"] == victim]
+    assert len(retries) == 1 and retries[0]["outcome"] == "complete"
+    assert retries[0]["params"] == by_number[victim]["params"]
+    assert data["counted_trials"] == trials
+    assert not [t for t in data["trials"] if t["state"] in ("running", "waiting")]

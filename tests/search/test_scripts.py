@@ -79,3 +79,19 @@ def test_status_shows_a_running_trials_epoch_and_loss(tmp_path) -> None:
     assert lines[1] == "best so far: trial 1 score 0.7900 at epoch 14"
     assert lines[2] == ("running: trial 3 epoch 7/16, loss 0.0831 (running, tmux "
                         "lora_hyperparameter_search_trial_0003), last score 0.7000 at epoch 6")
+
+
+def test_a_storage_password_reaches_no_command_line_and_lands_in_a_private_pgpass(private_tmux, tmp_path) -> None:
+    output = tmp_path / "out"
+    started = subprocess.run(
+        [str(RUN), "--output", str(output), "--trials", "1", "--", "--executor", "simulated",
+         "--storage", "postgresql://luca:s3cr%3At@127.0.0.1:1/optuna"],
+        env=private_tmux, capture_output=True, text=True, timeout=60)
+    assert started.returncode == 0, started.stderr
+    panes = subprocess.run(["tmux", "list-panes", "-a", "-F", "#{pane_start_command}"], env=private_tmux,
+                           capture_output=True, text=True, check=True).stdout
+    assert "luca@127.0.0.1:1/optuna" in panes and "s3cr" not in panes
+    pgpass = output / ".pgpass"
+    assert pgpass.read_text() == "127.0.0.1:1:optuna:luca:s3cr\\:t\n"  # decoded, then pgpass-escaped
+    assert pgpass.stat().st_mode & 0o077 == 0
+    assert f"PGPASSFILE={pgpass}" in panes.replace("\\", "")

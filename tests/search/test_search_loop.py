@@ -24,9 +24,9 @@ class CountingExecutor(SimulatedExecutor):
     def run(self, request: TrialRequest, report: ReportEpoch) -> TrialOutcome:
         self.runs.append(request.number)
 
-        def counting_report(epoch: int, score: float) -> bool:
+        def counting_report(epoch: int, score: float, validation_loss: float | None = None) -> bool:
             self.reports.setdefault(request.number, []).append(epoch)
-            return report(epoch, score)
+            return report(epoch, score, validation_loss)
 
         return super().run(request, counting_report)
 
@@ -170,8 +170,8 @@ def test_results_file_parses_after_every_state_change(short_space, base_config, 
 
     class Watching(SimulatedExecutor):
         def run(self, request, report):
-            def watching_report(epoch, score):
-                stop = report(epoch, score)
+            def watching_report(epoch, score, validation_loss=None):
+                stop = report(epoch, score, validation_loss)
                 seen.append(results(tmp_path))
                 return stop
             return super().run(request, watching_report)
@@ -254,3 +254,26 @@ def test_a_problem_every_trial_would_hit_fails_that_trial_and_stops_the_search(s
         Search(settings(short_space, base_config, tmp_path, trials=5), NoGpu()).run()
     trained = [t for t in results(tmp_path)["trials"] if t["outcome"] != "rejected"]
     assert [(t["outcome"], t["reason"]) for t in trained] == [("failed", "pre-flight refused: no GPU")]
+
+
+@dataclass
+class LossReportingExecutor(SimulatedExecutor):
+    """Reports a validation loss with every other score, as a trainer validating every 4 epochs would."""
+
+    def run(self, request: TrialRequest, report: ReportEpoch) -> TrialOutcome:
+        def with_loss(epoch: int, score: float, validation_loss: float | None = None) -> bool:
+            return report(epoch, score, 0.1 + epoch / 100 if epoch % 4 == 0 else None)
+
+        return super().run(request, with_loss)
+
+
+def test_validation_losses_reported_with_scores_are_kept_on_the_trial(short_space, base_config, tmp_path) -> None:
+    from orchestrator.search.pruning import VALIDATION_LOSS_ATTR
+
+    search = Search(settings(short_space, base_config, tmp_path, trials=3), LossReportingExecutor())
+    search.run()
+    trained = [t for t in search.study.trials if t.intermediate_values]
+    assert trained
+    for trial in trained:
+        expected = {str(e): 0.1 + e / 100 for e in trial.intermediate_values if e % 4 == 0}
+        assert trial.user_attrs.get(VALIDATION_LOSS_ATTR, {}) == expected

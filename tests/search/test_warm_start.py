@@ -119,14 +119,13 @@ def test_a_warm_start_point_that_breaks_a_safety_rule_is_rejected_not_trained(sp
 
 def test_the_cli_warm_start_option_trains_the_reference_first_and_names_what_it_skipped(space, tmp_path,
                                                                                           capsys) -> None:
-    import toml
-
     from orchestrator.cli import main
+    from orchestrator.common.tomlfile import dumps_toml
 
     from .conftest import small_base_config
 
     base = tmp_path / "base.toml"
-    base.write_text(toml.dumps(small_base_config(epochs=8)))
+    base.write_text(dumps_toml(small_base_config(epochs=8)))
     output = tmp_path / "search"
     argv = ["search", "--space", str(SPACE_FILE), "--base-config", str(base), "--executor", "simulated",
             "--trials", "1", "--seed", "2", "--pruner", "none", "--output"]

@@ -1,0 +1,14 @@
+"""The search's named choices and defaults, in one light module: the study uses them, and the command line
+offers them without importing Optuna (so ``lora-pipeline --help`` stays instant)."""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+SamplerKind = Literal["tpe", "random"]
+PrunerKind = Literal["catchup", "median", "hyperband", "none"]
+SAMPLER_KINDS: tuple[str, ...] = get_args(SamplerKind)
+PRUNER_KINDS: tuple[str, ...] = get_args(PrunerKind)
+DEFAULT_SAMPLER: SamplerKind = "tpe"
+DEFAULT_PRUNER: PrunerKind = "catchup"
+DEFAULT_STUDY_NAME = "lora_hyperparameter_search"
