@@ -5,9 +5,8 @@ sub-commands and sets ``handler`` (a function taking the parsed namespace and re
 code). Stage modules import their heavy dependencies (torch, open_clip, ...) inside the handlers so
 that ``lora-pipeline --help`` stays instant.
 
-A command whose base takes a positional argument as well as sub-verbs (``curate FRAMES`` and
-``curate apply OUT``) registers the verb as one name with a space, ``"curate apply"``; ``main``
-joins the two words before parsing.
+A command with verbs nests them as sub-parsers (``common.commands.add_verbs``); one whose base takes
+arguments of its own (``curate FRAMES`` beside ``curate apply OUT``) names a default verb for them.
 """
 
 from __future__ import annotations
@@ -19,17 +18,22 @@ import sys
 from collections.abc import Sequence
 
 from orchestrator import __version__
-from orchestrator.common.errors import PipelineError
+from orchestrator.common.commands import CommandParser
+from orchestrator.common.errors import PipelineError, describe_environment_error
 
 STAGE_MODULES: tuple[str, ...] = (
-    "orchestrator.config.cli",
+    "orchestrator.kohya.cli",
     "orchestrator.doctor",
+    "orchestrator.extract.cli",
+    "orchestrator.crop.cli",
     "orchestrator.captions.cli",
     "orchestrator.evaluate.cli",
     "orchestrator.dataset.cli",
     "orchestrator.runner.cli",
     "orchestrator.search.cli",
+    "orchestrator.queue.cli",
     "orchestrator.quickstart.cli",
+    "orchestrator.verdict.cli",
 )
 
 
@@ -41,32 +45,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=CommandParser)
     for module_name in STAGE_MODULES:
         importlib.import_module(module_name).register(subparsers)
     return parser
 
 
-def _join_compound_command(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
-    subparsers = next(
-        (a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None
-    )
-    if subparsers is None or len(argv) < 2:
-        return argv
-    for index, word in enumerate(argv[:-1]):
-        if word.startswith("-"):
-            continue
-        compound = f"{word} {argv[index + 1]}"
-        if compound in subparsers.choices:
-            return [*argv[:index], compound, *argv[index + 2 :]]
-        break
-    return argv
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args_list = _join_compound_command(parser, list(sys.argv[1:] if argv is None else argv))
-    args = parser.parse_args(args_list)
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
@@ -83,3 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # noqa: BLE001 - the outside world failed: one line, not a traceback
+        message = describe_environment_error(error)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return 1

@@ -80,7 +80,7 @@ def start_fresh(out: Path, tmux_socket: str) -> None:
 
 
 def run_quickstart(options: QuickstartOptions, *, steps: tuple[Step, ...] = STEPS) -> QuickstartResult:
-    """Run every stage on the toy dataset under ``options.out``; raise the failing stage's error."""
+    """Run every stage on the toy film under ``options.out``; raise the failing stage's error."""
     from orchestrator.config.paths import load_paths
 
     options = replace(options, tmux_socket=options.tmux_socket or tmux_socket_for(options.out))
@@ -116,7 +116,7 @@ def print_random_banner(random: tuple[str, ...]) -> None:
         "architectures, built locally.\n[bold]The sample images will be noise and every score meaningless.[/bold] "
         "The point of this run is to prove that the whole chain works on this machine: tmux, sd-scripts, "
         "sampling, scoring and the search database.\nFor a real run: --base-model, --clip-weights, "
-        "--vlm-weights (and --device cuda).",
+        "--vlm-weights, --detector, --segmenter (and --device cuda).",
         title="quickstart", border_style="bold red"))
 
 
@@ -159,6 +159,10 @@ def print_timings(result: QuickstartResult) -> None:
     console.print(table)
 
 
+def facts_of(result: QuickstartResult, stage: str) -> dict[str, Any]:
+    return next((s.facts for s in result.stages if s.name == stage), {})
+
+
 def print_where(result: QuickstartResult) -> None:
     document = summary_document(result)
     study = document["study"] or {}
@@ -172,6 +176,9 @@ def print_where(result: QuickstartResult) -> None:
     if document["dashboard_command"]:
         rows.append(("dashboard", document["dashboard_command"]))
     rows.append(("summary", str(result.out / SUMMARY_NAME)))
+    votes = facts_of(result, "votes")
+    if votes.get("votes_page"):
+        rows += [("blind votes", Path(votes["votes_page"]).as_uri()), ("apply votes", votes["apply_command"])]
     console.rule("[bold green]quickstart finished[/bold green]")
     for label, value in rows:
         console.print(f"[bold]{label + ':':<17}[/bold]{escape(str(value))}", soft_wrap=True)

@@ -18,6 +18,8 @@ RANDOM_CLIP_MODEL = "ViT-B-32"
 REAL_CLIP_MODEL = "ViT-L-14"
 VLM_BACKEND = "qwen2_vl"
 RANDOM_VLM = "Qwen2-VL caption model"
+RANDOM_DETECTOR = "OWLv2 detector"
+RANDOM_SEGMENTER = "SAM segmenter"
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,8 @@ class QuickstartModels:
     clip_weights: str  # a pretrained tag, a checkpoint path, or "random"
     vlm_weights: str  # a saved folder or a hub id
     random: tuple[str, ...] = field(default=())  # which of the above are random-weight stand-ins
+    detector: str = "random"  # an OWLv2 folder saved with save_pretrained, or "random" (tiny)
+    segmenter: str = "random"  # a SAM folder, or "random" (tiny)
 
     @property
     def any_random(self) -> bool:
@@ -45,7 +49,8 @@ def default_model_cache() -> Path:
 
 
 def resolve_models(*, cache_dir: Path, base_model: str | None, clip_weights: str | None,
-                   clip_model: str | None, vlm_weights: str | None) -> QuickstartModels:
+                   clip_model: str | None, vlm_weights: str | None, detector: str | None = None,
+                   segmenter: str | None = None) -> QuickstartModels:
     """Use what was given; build a random stand-in for each model that was not."""
     from orchestrator.captions import build_tiny_qwen2_vl
     from orchestrator.toy import build_clip_tokenizer_dir, build_random_sd15, is_random_sd15
@@ -73,8 +78,13 @@ def resolve_models(*, cache_dir: Path, base_model: str | None, clip_weights: str
             build_tiny_qwen2_vl(folder, kind=VLM_BACKEND)
         vlm_weights = str(folder)
         random.append(RANDOM_VLM)
+    # The crop stage's models are built when it runs (tiny, seconds); here only what is random is named.
+    detector, segmenter = detector or "random", segmenter or "random"
+    random += [name for name, source in ((RANDOM_DETECTOR, detector), (RANDOM_SEGMENTER, segmenter))
+               if source == "random"]
     return QuickstartModels(base_model=base_model, tokenizer_cache_dir=tokenizers, clip_model=clip_model,
-                            clip_weights=clip_weights, vlm_weights=vlm_weights, random=tuple(random))
+                            clip_weights=clip_weights, vlm_weights=vlm_weights, random=tuple(random),
+                            detector=detector, segmenter=segmenter)
 
 
 def _check_local_or_hub(value: str, option: str) -> None:

@@ -1,4 +1,5 @@
-"""The quickstart's stages, in order, each a thin call into the stage's own public API.
+"""The quickstart's stages, in order, each a thin call into the stage's own public API: from a toy film
+(extract, crop: ``film_steps.py``) to the best LoRA.
 
 Each step takes the shared :class:`QuickstartState`, does its stage's work, stores what later steps
 need on the state and returns a few facts for ``quickstart_summary.json``. Nothing here re-implements a
@@ -7,16 +8,21 @@ stage: curation, captions, training, evaluation and the search are the same code
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from orchestrator.common.atomic import atomic_write_text
-from orchestrator.common.errors import PipelineError
 from orchestrator.config.paths import ProjectPaths
-from orchestrator.quickstart.models import QuickstartModels, resolve_models
-from orchestrator.toy import ToyDataset, ToyDatasetSpec
+from orchestrator.quickstart.film_steps import crop_step, extract_step, toy_film_step
+from orchestrator.quickstart.models import resolve_models
+from orchestrator.quickstart.state import (
+    TOY_PROFILE,
+    QuickstartFailed,
+    QuickstartOptions,
+    QuickstartState,
+    Step,
+)
 
 _PACKAGE = Path(__file__).resolve().parent
 PRESET_FILE = _PACKAGE / "preset.toml"
@@ -27,9 +33,6 @@ STUDY_NAME = "quickstart"
 #: The sampler's seed. Everything else is seeded too, so a quickstart is reproducible; with seed 1 and the
 #: random models the pruner stops the third trial after its first epoch, so the stop path runs for real.
 SEARCH_SEED = 1
-#: 16 good frames (19 frames survive curation with random CLIP): enough for every stage to show its work,
-#: few enough that four 2-epoch CPU runs take about 3 minutes.
-QUICKSTART_TOY = ToyDatasetSpec(good=16)
 
 #: What a GPU changes so that the same command is a real (short) training: full resolution, fp16, more
 #: repeats and epochs. Keys are kohya arguments or ``dataset.<key>``, as for ``--set``.
@@ -45,63 +48,6 @@ SAMPLE_PROMPTS = (
     "running in a village street, waving",
     "close-up portrait, looking at the viewer",
 )
-#: The toy character's caption profile: what its drawing always shows (orchestrator/toy/character_drawing.py).
-TOY_PROFILE: dict[str, object] = {
-    "name": "Toy Hero", "film": "lora-pipeline quickstart", "year": 2026, "studio": "Pixar",
-    "trigger": "toyhero boy",
-    "description": ["round tan face", "curly brown hair", "blue and white striped shirt", "green shorts"],
-    "rendering_terms": ["flat colours", "clean outlines"],
-    "material_terms": ["smooth shading"],
-    "forbidden": ["blond", "red shirt", "square face"],
-}
-
-
-class QuickstartFailed(PipelineError):
-    """A stage did not produce what the next one needs; the message says which and where to look."""
-
-
-@dataclass(frozen=True)
-class QuickstartOptions:
-    out: Path
-    device: str = "cpu"
-    base_model: str | None = None
-    clip_weights: str | None = None
-    clip_model: str | None = None
-    vlm_weights: str | None = None
-    sd_scripts: Path | None = None  # default: configs/paths.toml (LORA_PIPELINE_SD_SCRIPTS)
-    trainer_python: str | None = None
-    trials: int = 3
-    toy: ToyDatasetSpec = field(default_factory=lambda: QUICKSTART_TOY)
-    model_cache: Path | None = None
-    tmux_socket: str | None = None
-    progress: bool = True
-
-
-@dataclass
-class QuickstartState:
-    options: QuickstartOptions
-    paths: ProjectPaths
-    models: QuickstartModels | None = None
-    encoder: Any = None  # the CLIP encoder, loaded once for curation, evaluation and the search
-    toy: ToyDataset | None = None
-    kohya_dir: Path | None = None
-    preset_file: Path | None = None
-    run_dir: Path | None = None
-    best_checkpoint: str | None = None
-    report: Path | None = None
-    search_output: Path | None = None
-    search_best: dict[str, Any] | None = None
-
-    @property
-    def out(self) -> Path:
-        return self.options.out
-
-
-@dataclass(frozen=True)
-class Step:
-    name: str
-    description: str
-    run: Callable[[QuickstartState], dict[str, Any]]
 
 
 def quickstart_paths(options: QuickstartOptions, base: ProjectPaths) -> ProjectPaths:
@@ -141,7 +87,8 @@ def models_step(state: QuickstartState) -> dict[str, Any]:
     options = state.options
     models = resolve_models(cache_dir=options.model_cache or default_model_cache(), base_model=options.base_model,
                             clip_weights=options.clip_weights, clip_model=options.clip_model,
-                            vlm_weights=options.vlm_weights)
+                            vlm_weights=options.vlm_weights, detector=options.detector,
+                            segmenter=options.segmenter)
     state.models = models
     state.paths = state.paths.with_overrides(base_model_sd15=models.base_model,
                                              tokenizer_cache_dir=str(models.tokenizer_cache_dir))
@@ -150,20 +97,12 @@ def models_step(state: QuickstartState) -> dict[str, Any]:
             "vlm": models.vlm_weights, "random": list(models.random)}
 
 
-def toy_dataset_step(state: QuickstartState) -> dict[str, Any]:
-    from orchestrator.toy import FRAME_KINDS, generate_toy_dataset
-
-    state.toy = generate_toy_dataset(state.out / "toy", state.options.toy)
-    return {"frames": len(state.toy.frames), "kinds": {k: len(state.toy.names_of(k)) for k in FRAME_KINDS},
-            "references": len(list(state.toy.references_dir.iterdir()))}
-
-
 def curate_step(state: QuickstartState) -> dict[str, Any]:
     from orchestrator.dataset.apply import apply_decisions
     from orchestrator.dataset.config import load_curation_config
     from orchestrator.dataset.curate import curate
 
-    assert state.toy is not None and state.models is not None
+    assert state.crops_dir is not None and state.references_dir is not None and state.models is not None
     config = load_curation_config()
     clip = replace(config.clip, model=state.models.clip_model, weights=state.models.clip_weights)
     identity = config.identity
@@ -172,7 +111,7 @@ def curate_step(state: QuickstartState) -> dict[str, Any]:
         # computed and recorded; with real weights the configured threshold applies.
         identity = replace(identity, threshold=-1.0, borderline_margin=0.0)
     config = replace(config, clip=clip, identity=identity)
-    result = curate(state.toy.frames_dir, state.toy.references_dir, state.out / "curation", config,
+    result = curate(state.crops_dir, state.references_dir, state.out / "curation", config,
                     device=state.options.device, encoder=state.encoder, progress=state.options.progress)
     selection = apply_decisions(result.out_dir)
     if not selection.copied:
@@ -189,7 +128,7 @@ def prepare_step(state: QuickstartState) -> dict[str, Any]:
                                      repeats=REPEATS.get(state.options.device, 1), name=SUBSET_NAME,
                                      overwrite=True)
     state.kohya_dir = prepared.folder
-    return {"folder": str(prepared.folder), "images": prepared.images}
+    return {"folder": str(prepared.folder), "images": prepared.images, "masked": prepared.masked}
 
 
 def caption_step(state: QuickstartState) -> dict[str, Any]:
@@ -229,15 +168,13 @@ def _write_prompts(state: QuickstartState) -> Path:
 
 
 def _write_preset(state: QuickstartState) -> Path:
-    import toml
-
-    from orchestrator.common.tomlfile import read_toml
+    from orchestrator.common.tomlfile import read_toml, write_toml
     from orchestrator.search.merge import merge_trial_config
 
     preset = read_toml(PRESET_FILE)
     if state.options.device.startswith("cuda"):
         preset = merge_trial_config(preset, CUDA_OVERRIDES)
-    return atomic_write_text(state.out / "quickstart_preset.toml", toml.dumps(preset))
+    return write_toml(state.out / "quickstart_preset.toml", preset)
 
 
 def train_step(state: QuickstartState) -> dict[str, Any]:
@@ -277,8 +214,8 @@ def _evaluation_config(state: QuickstartState) -> Any:
 def evaluate_step(state: QuickstartState) -> dict[str, Any]:
     from orchestrator.evaluate import evaluate_run
 
-    assert state.toy is not None and state.run_dir is not None
-    result = evaluate_run(state.run_dir, references=state.toy.references_dir, encoder=state.encoder,
+    assert state.references_dir is not None and state.run_dir is not None
+    result = evaluate_run(state.run_dir, references=state.references_dir, encoder=state.encoder,
                           config=_evaluation_config(state), device=state.options.device,
                           progress=state.options.progress)
     if result.best is None:
@@ -296,12 +233,12 @@ def search_step(state: QuickstartState) -> dict[str, Any]:
     from orchestrator.quickstart.live import SearchProgress
     from orchestrator.search import KohyaExecutor, Search, SearchSettings, load_search_space
 
-    assert state.toy is not None and state.preset_file is not None
+    assert state.references_dir is not None and state.preset_file is not None
     output = state.out / "search"
     settings = SearchSettings(space=load_search_space(SEARCH_SPACE_FILE), base_config=read_toml(state.preset_file),
                               output=output, trials=state.options.trials, study_name=STUDY_NAME, pruner="median",
-                              seed=SEARCH_SEED, references=state.toy.references_dir)
-    executor = KohyaExecutor(paths=state.paths, references=state.toy.references_dir, device=state.options.device,
+                              seed=SEARCH_SEED, references=state.references_dir)
+    executor = KohyaExecutor(paths=state.paths, references=state.references_dir, device=state.options.device,
                              allow_cpu=state.options.device == "cpu", tmux_socket=state.options.tmux_socket,
                              encoder=state.encoder, evaluation_config=_evaluation_config(state), poll_seconds=1.0)
     search = Search(settings, executor)
@@ -334,15 +271,34 @@ def report_step(state: QuickstartState) -> dict[str, Any]:
     return facts
 
 
+def votes_step(state: QuickstartState) -> dict[str, Any]:
+    """Offer the blind comparison page of the top checkpoints (a person's verdict is the last word)."""
+    from orchestrator.common.errors import UserInputError
+    from orchestrator.verdict import select_candidates, write_comparison_page
+
+    source = state.search_output or state.run_dir
+    try:
+        page = write_comparison_page(select_candidates(source, top=5))
+    except UserInputError as error:  # e.g. fewer than two comparable checkpoints: nothing to compare
+        return {"votes_page": None, "reason": str(error)}
+    state.votes_page = page.page
+    return {"votes_page": str(page.page), "comparisons": page.comparisons,
+            "apply_command": f"lora-pipeline votes apply {page.page.parent / 'votes.json'}"}
+
+
 STEPS: tuple[Step, ...] = (
     Step("check", "tmux, sd-scripts and the trainer Python are there", check_step),
     Step("models", "build or load the models", models_step),
-    Step("toy dataset", "draw the toy character's frames and references", toy_dataset_step),
-    Step("curate", "quality, near-duplicates and identity against the references", curate_step),
+    Step("toy film", "draw a short toy film (cuts, a second character, a fade, a frozen stretch) and "
+         "references", toy_film_step),
+    Step("extract", "shots and the sharpest usable frames of each shot", extract_step),
+    Step("crop", "detector boxes, the hero's chosen by identity, cropped with its mask", crop_step),
+    Step("curate", "quality, near-duplicates and identity of the crops against the references", curate_step),
     Step("prepare", "copy the selected frames into the kohya folder", prepare_step),
     Step("caption", "caption every image with the VLM and the character profile", caption_step),
     Step("train", "train with sd-scripts in tmux", train_step),
     Step("evaluate", "score every epoch's samples and choose the best", evaluate_step),
     Step("search", "hyperparameter search with pruning on SQLite", search_step),
     Step("report", "write the HTML report and the search analysis", report_step),
+    Step("votes", "a blind comparison page of the top checkpoints for a person's verdict", votes_step),
 )

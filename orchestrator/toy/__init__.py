@@ -7,10 +7,11 @@ from orchestrator.toy.character_dataset import (
     ToyDatasetSpec,
     ToyFrame,
     generate_toy_dataset,
+    generate_toy_references,
     load_toy_dataset,
 )
-from orchestrator.toy.clip_tokenizer import TOKENIZER_FOLDER_NAME, build_clip_tokenizer_dir
 from orchestrator.toy.random_sd15 import build_random_sd15, is_random_sd15
+from orchestrator.vision.clip_tokenizer import TOKENIZER_FOLDER_NAME, build_clip_tokenizer_dir
 
 __all__ = [
     "FRAME_KINDS",
@@ -21,6 +22,11 @@ __all__ = [
     "build_clip_tokenizer_dir",
     "build_random_sd15",
     "generate_toy_dataset",
+    "generate_toy_references",
     "is_random_sd15",
     "load_toy_dataset",
 ]
+
+from orchestrator.toy.film import FILM_TRUTH_NAME, ToyFilm, ToyFilmSpec, generate_toy_film  # noqa: E402
+
+__all__ += ["FILM_TRUTH_NAME", "ToyFilm", "ToyFilmSpec", "generate_toy_film"]

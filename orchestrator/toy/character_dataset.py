@@ -120,16 +120,28 @@ def generate_toy_dataset(out_dir: str | Path, spec: ToyDatasetSpec | None = None
             data = _corrupt_bytes(rng, spec.size)
         atomic_write_bytes(frames_dir / name, data)
         frames.append(ToyFrame(name=name, kind=kind, source=source))
-    backgrounds = [(235, 235, 235), (200, 220, 240), (240, 225, 200), (215, 240, 215)]
-    for index in range(spec.references):
-        reference = draw_frame(rng, spec.size, HERO, FRONT_POSE, plain_background=backgrounds[index % 4])
-        atomic_write_bytes(references_dir / f"reference_{index + 1:02d}.png", _png_bytes(reference))
+    _draw_references(references_dir, spec.references, spec.size, rng)
     frames.sort(key=lambda frame: frame.name)
     atomic_write_json(root / MANIFEST_NAME, {
         "spec": spec.__dict__,
         "frames": [{"name": f.name, "kind": f.kind, "source": f.source} for f in frames],
     })
     return ToyDataset(root=root, frames_dir=frames_dir, references_dir=references_dir, frames=tuple(frames))
+
+
+def _draw_references(folder: Path, count: int, size: int, rng: np.random.Generator) -> None:
+    backgrounds = [(235, 235, 235), (200, 220, 240), (240, 225, 200), (215, 240, 215)]
+    for index in range(count):
+        reference = draw_frame(rng, size, HERO, FRONT_POSE, plain_background=backgrounds[index % 4])
+        atomic_write_bytes(folder / f"reference_{index + 1:02d}.png", _png_bytes(reference))
+
+
+def generate_toy_references(folder: str | Path, *, count: int = 3, size: int = 256, seed: int = 0) -> Path:
+    """Only the hero's clean front views (``reference_01.png``...): the identity input of a toy film."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    _draw_references(folder, count, size, np.random.default_rng(seed + 1))
+    return folder
 
 
 def load_toy_dataset(root: str | Path) -> ToyDataset:

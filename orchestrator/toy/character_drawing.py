@@ -68,9 +68,10 @@ def _jitter(rng: np.random.Generator, color: Color, amount: int) -> Color:
     return tuple(int(np.clip(c + rng.integers(-amount, amount + 1), 0, 255)) for c in color)  # type: ignore[return-value]
 
 
-def draw_background(rng: np.random.Generator, size: int) -> Image.Image:
-    """One of a few seaside-town scenes (sky and sea, beach, street wall, plain studio) with random details."""
-    kind = int(rng.integers(0, 4))
+def draw_background(rng: np.random.Generator, size: int, kind: int | None = None) -> Image.Image:
+    """One of a few seaside-town scenes (sky and sea, beach, street wall, plain studio: ``kind`` 0-3, random
+    when None) with random details."""
+    kind = int(rng.integers(0, 4)) if kind is None else kind % 4
     y = np.linspace(0.0, 1.0, size)[:, None, None]
     top = np.array(_jitter(rng, [(120, 180, 240), (250, 200, 150), (200, 170, 140), (90, 90, 110)][kind], 25))
     bottom = np.array(_jitter(rng, [(30, 90, 160), (230, 210, 160), (150, 120, 100), (50, 50, 60)][kind], 25))
@@ -108,9 +109,22 @@ def _limb(draw: ImageDraw.ImageDraw, start: tuple[float, float], length: float, 
     draw.ellipse([end[0] - r, end[1] - r, end[0] + r, end[1] + r], fill=color)
 
 
-def _draw_figure(draw: ImageDraw.ImageDraw, look: CharacterLook, pose: Pose, size: int) -> None:
-    height = pose.scale * size
-    cx, cy = pose.center_x * size, pose.center_y * size
+def figure_box(look: CharacterLook, pose: Pose, width: int, frame_height: int) -> tuple[int, int, int, int]:
+    """The pixel box (x0, y0, x1, y1) that holds the whole figure drawn by :func:`draw_figure`."""
+    height = pose.scale * frame_height
+    cx, cy = pose.center_x * width, pose.center_y * frame_height
+    head_top = cy - height * 0.28 - height * 0.17 * (1.45 if look.spiky_hair else 1.3)
+    reach = height * 0.13 * 0.9 + height * 0.27 + height * 0.06
+    box = (cx - reach, head_top, cx + reach, cy + height * 0.12 + height * 0.33)
+    return (max(0, int(box[0])), max(0, int(box[1])), min(width, int(box[2]) + 1), min(frame_height, int(box[3]) + 1))
+
+
+def draw_figure(draw: ImageDraw.ImageDraw, look: CharacterLook, pose: Pose, width: int,
+                frame_height: int | None = None) -> None:
+    """Draw ``look`` in ``pose`` on a ``width`` x ``frame_height`` canvas (square when no height is given)."""
+    frame_height = frame_height or width
+    height = pose.scale * frame_height
+    cx, cy = pose.center_x * width, pose.center_y * frame_height
     head_r = height * 0.17
     head_cy = cy - height * 0.28
     torso_top, torso_bottom = head_cy + head_r * 0.9, cy + height * 0.12
@@ -173,7 +187,7 @@ def draw_frame(rng: np.random.Generator, size: int, look: CharacterLook, pose: P
         canvas = draw_background(rng, big)
     else:
         canvas = Image.new("RGB", (big, big), plain_background)
-    _draw_figure(ImageDraw.Draw(canvas), look, pose, big)
+    draw_figure(ImageDraw.Draw(canvas), look, pose, big)
     return canvas.resize((size, size), Image.Resampling.LANCZOS)
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from orchestrator.common.atomic import atomic_folder
-from orchestrator.toy.clip_tokenizer import build_clip_tokenizer_dir
+from orchestrator.common.atomic import atomic_folder, recover_interrupted_swap
+from orchestrator.vision.clip_tokenizer import build_clip_tokenizer_dir
 
 # Written last: a folder without it is an interrupted build and is rebuilt.
 _COMPLETE_MARKER = "lora_pipeline_random_sd15.json"
@@ -76,6 +76,7 @@ SD15_SCHEDULER_CONFIG: dict[str, object] = {
 
 def is_random_sd15(model_dir: str | Path) -> bool:
     """True for a complete folder written by :func:`build_random_sd15`."""
+    recover_interrupted_swap(model_dir)
     return (Path(model_dir) / _COMPLETE_MARKER).is_file()
 
 

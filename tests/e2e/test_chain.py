@@ -15,15 +15,15 @@ import sys
 from pathlib import Path
 
 import pytest
-import toml
 from PIL import Image
 
+from orchestrator.common.tomlfile import read_toml
 from orchestrator.quickstart import QuickstartOptions, run_quickstart
-from orchestrator.toy import ToyDatasetSpec, load_toy_dataset
+from orchestrator.toy import ToyFilmSpec
 
 FAKE_SD_SCRIPTS = Path(__file__).resolve().parents[1] / "fakes" / "fake_sd_scripts"
-TOY = ToyDatasetSpec(good=6, black=1, blurred=1, near_duplicates=1, other_character=1, corrupt=1, references=2,
-                     size=256, seed=5)
+# Four shots of the plan (hero, hero with the stranger, hero fading to black, the stranger alone): 12 frames.
+FILM = ToyFilmSpec(shots=4, width=384, height=288, seed=5)
 TRIALS = 3
 CHROMIUM = "/usr/bin/chromium"
 
@@ -45,8 +45,8 @@ def chain(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
                        model_cache=request.getfixturevalue("test_model_cache"))
         request.getfixturevalue("clip_tokenizer_cache")
     out = tmp_path_factory.mktemp(f"chain-{request.param}") / "quick start"  # a space on purpose
-    result = run_quickstart(QuickstartOptions(out=out, clip_model="tiny-clip", toy=TOY, trials=TRIALS,
-                                              progress=False, **options))
+    result = run_quickstart(QuickstartOptions(out=out, clip_model="tiny-clip", film=FILM, references=2,
+                                              trials=TRIALS, progress=False, **options))
     return result
 
 
@@ -57,28 +57,24 @@ def _json(path: Path) -> dict:
 def test_every_stage_ran_and_the_summary_says_so(chain) -> None:
     summary = _json(chain.out / "quickstart_summary.json")
     assert summary["complete"] is True
-    assert [s["name"] for s in summary["stages"]] == ["check", "models", "toy dataset", "curate", "prepare", "caption",
-                                                      "train", "evaluate", "search", "report"]
+    assert [s["name"] for s in summary["stages"]] == ["check", "models", "toy film", "extract", "crop", "curate",
+                                                      "prepare", "caption", "train", "evaluate", "search", "report",
+                                                      "votes"]
     assert all(s["status"] == "ok" and s["seconds"] >= 0 for s in summary["stages"])
     assert summary["total_seconds"] == pytest.approx(sum(s["seconds"] for s in summary["stages"]), abs=0.1)
     assert "CLIP tiny-clip" in summary["random_weights"]
     assert summary["dashboard_command"].startswith("optuna-dashboard --host 127.0.0.1 ")
 
 
-def test_curation_summary_counts_every_bad_frame_it_was_given(chain) -> None:
-    toy = load_toy_dataset(chain.out / "toy")
+def test_the_film_becomes_frames_then_crops_then_a_curated_selection(chain) -> None:
+    film = _json(chain.out / "toy" / "film.json")
+    extract = _json(chain.out / "frames" / "summary.json")
+    assert extract["shots"] == len(film["shots"]) == FILM.shots
+    assert {"black", "fade"} <= set(extract["dropped"])  # the third shot fades to black
+    crops = _json(chain.out / "crops" / "summary.json")
+    assert crops["frames"] == extract["frames"] and crops["crops"] > 0
     counts = _json(chain.out / "curation" / "summary.json")["counts"]
-    assert counts["frames"] == len(toy.frames) == 11
-    assert counts["frames"] - counts["after_decode"] == len(toy.names_of("corrupt")) == 1
-    assert counts["after_decode"] - counts["after_quality"] == len(toy.names_of("black")) + len(
-        toy.names_of("blurred"))
-    assert counts["after_quality"] - counts["after_dedup"] >= len(toy.names_of("near_duplicate"))
-    records = [json.loads(line) for line in (chain.out / "curation" / "manifest.jsonl").read_text().splitlines()]
-    verdict = {Path(r["relative_path"]).name: (r["verdict"], r.get("stage")) for r in records}
-    for name in toy.names_of("black") + toy.names_of("blurred"):
-        assert verdict[name] == ("rejected", "quality")
-    for frame in (f for f in toy.frames if f.kind == "near_duplicate"):
-        assert "dedup" in (verdict[frame.name][1], verdict[frame.source][1])  # one of the pair is dropped
+    assert counts["frames"] == crops["crops"]  # the crops, not the manifest files beside them
     selected = sorted(p.name for p in (chain.out / "curation" / "selected").iterdir())
     assert len(selected) == counts["after_identity"]
 
@@ -96,12 +92,13 @@ def test_the_training_run_reached_succeeded_with_every_epoch(chain) -> None:
     record = _json(chain.state.run_dir / "run.json")
     assert record["status"] == "succeeded", record.get("failure")
     images = len(list(chain.state.kohya_dir.glob("*.png")))
-    batch_size = toml.load(chain.state.run_dir / "config" / "dataset.toml")["general"]["batch_size"]
+    batch_size = read_toml(chain.state.run_dir / "config" / "dataset.toml")["general"]["batch_size"]
     assert record["summary"]["images_x_repeats"] == images
     assert record["summary"]["total_steps"] == math.ceil(images / batch_size) * 2
     assert sorted(record["checkpoints"]) == ["1", "2"]
     assert all(Path(p).is_file() for p in record["checkpoints"].values())
-    assert sorted(record["samples"]) == ["1", "2"] and all(len(v) == 3 for v in record["samples"].values())
+    # Epoch 0: the base model's samples before training (sample_at_first), the calibration's floor.
+    assert sorted(record["samples"]) == ["0", "1", "2"] and all(len(v) == 3 for v in record["samples"].values())
 
 
 def test_scores_and_best_agree(chain) -> None:
