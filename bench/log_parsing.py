@@ -28,7 +28,7 @@ import tracemalloc
 from pathlib import Path
 
 from orchestrator.kohya.log_grammar import LogParser
-from orchestrator.runner.handle import LogTail
+from orchestrator.runner.log_tail import LogTail
 from orchestrator.runner.record import RunRecord
 
 STEPS_PER_EPOCH = 5000
@@ -52,6 +52,7 @@ def write_log(path: Path, megabytes: float) -> int:
                 bar = f"\rsteps: {percent:3d}%|{BAR[:percent // 10]:<10}| {step}/{total_steps} [01:02:03<11:22:33,  1.23s/it"
                 parts.append(f"{bar}, avr_loss={0.1 + (step % 97) / 1000:.4g}]{bar}, avr_loss={0.1 + (step % 89) / 1000:.4g}]")
             parts.append("\n")
+            parts.append("\repoch validation steps:   0%|          | 0/4 [00:00<?, ?it/s]\x1b[A")  # as tqdm opens it
             for n in range(1, 5):
                 parts.append(f"\repoch validation steps: {25 * n:3d}%|{BAR[:n * 2]:<10}| {n}/4 [00:01<00:01,  "
                              f"2.40it/s, val_epoch_avg_loss=1.0{n}, timestep={200 * n}]\x1b[A")

@@ -1,9 +1,22 @@
-"""How much GPU time does the search save? Four strategies side by side on the simulator.
+"""How much GPU time does the search save? Search strategies side by side on synthetic response surfaces.
 
 The simulator (``orchestrator.search.simulator``) is plugged in at the executor seam, so every
 trial goes through the real search loop (Optuna ask/tell, the safety rules, the pruner, the
 bookkeeping); only training + evaluation are replaced by a synthetic response surface with a
-GPU-time cost model (about 1100 GPU-seconds an epoch at dim 128, plus 90 s per evaluated epoch).
+GPU-time cost model.
+
+Surfaces (``--surface``, ``--families``) go through one protocol (``orchestrator/search/surface.py``).
+A class built as ``CLASS(seed=int)`` with
+  observe(flat, epoch) -> float             noisy score of a sample epoch
+  validation_loss(flat, epoch) -> float     noisy validation loss of an epoch (lower is better)
+  best_sampled_score(flat) -> float         noise-free best over the epochs the config samples
+  epoch_cost(flat) -> float                 GPU-seconds of one training epoch
+  seconds_per_evaluation                    GPU-seconds to sample + score one epoch
+where ``flat`` is a trial's flat kohya arguments (``max_train_epochs``, ``learning_rate``, ...). The
+executor, the best-reachable reference and every strategy use only these members. Our own families
+(``orchestrator/search/surfaces.py``): quadratic (the default), late, noisy, restarts, loose; any other
+with ``--surface MODULE:CLASS --surface-path DIR``. The epochs a config samples follow sd-scripts:
+multiples of ``sample_every_n_epochs``, the last epoch only when it is one (``orchestrator/kohya/schedule.py``).
 
 Strategies, each over the same seeds (a seed moves the surface's optimum and seeds the sampler):
   random       RandomSampler, no rules, no pruning
@@ -11,26 +24,35 @@ Strategies, each over the same seeds (a seed moves the surface's optimum and see
   tpe+rules    TPE, unsafe trials rejected before training
   +median      TPE, rules, median pruning after each sample epoch
   median+stop  TPE, rules, median pruning, and a run stops 2 sample epochs after its peak
-               (the defaults of `lora-pipeline search` before the warm start and the catch-up pruner)
-  ours         TPE, rules, catch-up pruning (stop a run once it cannot reach the best finished score),
-               stop 2 sample epochs after the peak (the defaults of `lora-pipeline search`)
+  stop-only    TPE, rules, no pruning, stop 2 sample epochs after the peak
+  ours         TPE, rules, the default pruner, stop 2 sample epochs after the peak (the defaults of
+               `lora-pipeline search`)
   ours+warm    ours with --warm-start: the study starts from the space file's preset (luca_final_v1_pure)
   ours+hb      ours with --pruner hyperband
+``--strategies`` picks some (default: guide and ours).
 
 Every strategy gets the same GPU-hour budget (``--gpu-hours``), not the same number of trials: a trial
 budget would stop a strategy whose pruned trials cost half an hour each long before it had spent what
 the guide spends on the same count of full runs, and call it "not reached".
 
-Reported: GPU-hours until a completed trial is within 2% of the best reachable score, how many seeds
-got there within the budget, the best score after 20 trials, the ratio to the guide with a bootstrap
-interval over seeds, where the GPU-hours before the target go (start-up trials, runs that set a new
-best, completed runs that did not, runs pruned by epoch 4 or later), and the search's own time between
-trials (real SQLite storage, real files).
+Reported per family, for each strategy against the guide:
+  GPU-h ratio    median GPU-hours until a completed trial reached within 2% of the best reachable score,
+                 as a share of the guide's median (target <= 35%; a seed that never got there counts as
+                 infinite)
+  reached        seeds whose target was reached within the budget (target >= 95%)
+  winner pruned  share of searches in which a pruned trial's config, run to its end
+                 (``best_sampled_score``), beats the best the search reached by more than 0.002 (<= 5%)
+  regret         best reachable minus the noise-free score the search would hand over (its best observed
+                 completed trial) once it has spent what the guide spent on its 20 trials (<= guide's)
+What a completed trial "reached" is ``best_sampled_score`` of its config cut at the last epoch it trained,
+so a run stopped by patience is credited only with the epochs it sampled.
+
 The best reachable score is a property of the surface alone: a coordinate ascent over the space's
 own grid (every choice, every step, 48 points per log range), started from the best of 3000 random
 safe configs, so adding or removing a strategy never moves another strategy's target.
 
-Run: .venv/bin/python bench/search_efficiency.py [--seeds 40] [--first-seed 0] [--gpu-hours 400] [--workers 2]
+Run: .venv/bin/python bench/search_efficiency.py [--families quadratic,late] [--seeds 20] [--first-seed 0]
+     [--gpu-hours 400] [--workers 2] [--strategies guide,ours] [--surface MODULE:CLASS --surface-path DIR]
 """
 
 from __future__ import annotations
@@ -45,15 +67,19 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from orchestrator.common.errors import UserInputError  # noqa: E402
 from orchestrator.search.constraints import TrainingChoices, check_constraints  # noqa: E402
 from orchestrator.search.executor import SearchAborted  # noqa: E402
 from orchestrator.search.merge import flatten_training_tables, merge_trial_config  # noqa: E402
 from orchestrator.search.optuna_setup import STARTUP_TRIALS  # noqa: E402
-from orchestrator.search.simulator import ResponseSurface, SimulatedExecutor  # noqa: E402
+from orchestrator.search.simulator import SimulatedExecutor  # noqa: E402
 from orchestrator.search.space import ParamSpec, Scalar, SearchSpace, load_search_space  # noqa: E402
+from orchestrator.search.surface import ResponseSurface, load_surface, make_surface  # noqa: E402
+from orchestrator.search.surfaces import SURFACE_FAMILIES  # noqa: E402
 from orchestrator.search.warm_start import load_warm_start  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,13 +96,16 @@ STRATEGIES = {
     "tpe+rules": {"sampler": "tpe", "enforce_constraints": True, "pruner": "none", "patience": 0},
     "+median": {"sampler": "tpe", "enforce_constraints": True, "pruner": "median", "patience": 0},
     "median+stop": {"sampler": "tpe", "enforce_constraints": True, "pruner": "median", "patience": 2},
+    "stop-only": {"sampler": "tpe", "enforce_constraints": True, "pruner": "none", "patience": 2},
     "ours": {"sampler": "tpe", "enforce_constraints": True, "pruner": "catchup", "patience": 2},
     "ours+warm": {"sampler": "tpe", "enforce_constraints": True, "pruner": "catchup", "patience": 2,
                   "warm_start": True},
     "ours+hb": {"sampler": "tpe", "enforce_constraints": True, "pruner": "hyperband", "patience": 2},
 }
+DEFAULT_STRATEGIES = ("guide", "ours")
 WITHIN = 0.02
-BEST_AFTER = 20
+BEST_AFTER = 20  # the guide's trial count
+WINNER_MARGIN = 0.002  # a pruned config that would have beaten the search's best by more than this
 MAX_TRIALS = 400  # a safety net only: the GPU-hour budget ends every run long before
 
 
@@ -84,9 +113,51 @@ MAX_TRIALS = 400  # a safety net only: the GPU-hour budget ends every run long b
 class TrialPoint:
     outcome: str
     value: float | None  # the best epoch's observed score of a completed trial
-    noise_free: float | None  # what that trial's config reaches without observation noise
+    noise_free: float | None  # what a completed trial reached without noise, over the epochs it sampled
     gpu_seconds: float
     last_epoch: int | None = None  # the last scored epoch (where a pruned trial was stopped)
+    full_run: float | None = None  # a pruned trial's config run to its end (noise-free best)
+
+
+def resolve_surface(name: str, path: str | None = None) -> type:
+    """A family of ours by name, else ``MODULE:CLASS`` (importable from ``path``)."""
+    if name in SURFACE_FAMILIES and path is None:
+        return SURFACE_FAMILIES[name]
+    return load_surface(name, path)
+
+
+def add_surface_arguments(parser: argparse.ArgumentParser, *, seeds: int, gpu_hours_help: str) -> None:
+    """The options every search bench shares: seeds, budget, workers and the surfaces to measure on."""
+    parser.add_argument("--seeds", type=int, default=seeds, help="seeds per family")
+    parser.add_argument("--first-seed", type=int, default=0, help="validate on other seeds, e.g. 100")
+    parser.add_argument("--gpu-hours", type=float, default=400.0, help=gpu_hours_help)
+    parser.add_argument("--workers", type=int, default=2, help="processes running seeds in parallel")
+    parser.add_argument("--families", default=",".join(SURFACE_FAMILIES),
+                        help=f"comma-separated surface families of ours ({', '.join(SURFACE_FAMILIES)})")
+    parser.add_argument("--surface", default=None,
+                        help="one surface instead of --families: a family name or MODULE:CLASS (the protocol "
+                             "is in bench/search_efficiency.py's docstring)")
+    parser.add_argument("--surface-path", default=None, help="folder MODULE of --surface MODULE:CLASS is imported from")
+
+
+def chosen_families(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
+    """The surfaces ``add_surface_arguments`` chose; a bad name or module ends the bench here, with the
+    loader's message, before any work."""
+    families = [args.surface] if args.surface else [name for name in args.families.split(",") if name]
+    for family in families:
+        try:
+            resolve_surface(family, args.surface_path)
+        except UserInputError as error:
+            parser.error(str(error))
+    return families
+
+
+def run_seeds(one_seed: Any, args: argparse.Namespace, family: str, *extra: Any) -> list[Any]:
+    """``one_seed(seed, gpu_hours, family, surface_path, *extra)`` for every chosen seed, in parallel."""
+    seed_range = list(range(args.first_seed, args.first_seed + args.seeds))
+    constants = (args.gpu_hours, family, args.surface_path, *extra)
+    with ProcessPoolExecutor(args.workers) as pool:
+        return list(pool.map(one_seed, seed_range, *([value] * len(seed_range) for value in constants)))
 
 
 class BudgetedExecutor(SimulatedExecutor):
@@ -105,11 +176,11 @@ class BudgetedExecutor(SimulatedExecutor):
         return outcome
 
 
-def run_strategy(name: str, seed: int, gpu_hours: float) -> list[TrialPoint]:
+def run_strategy(name: str, seed: int, gpu_hours: float, surface_class: type) -> list[TrialPoint]:
     from orchestrator.search.study import Search, SearchSettings
 
     space = load_search_space(SPACE)
-    surface = ResponseSurface(seed=seed)
+    surface = make_surface(surface_class, seed)
     strategy = dict(STRATEGIES[name])
     # As the CLI does: the base preset (not in the space here, so skipped) and the space file's presets.
     warm = load_warm_start(space, ROOT, base=("bench_base", BASE)).points if strategy.pop("warm_start", False) else []
@@ -129,9 +200,11 @@ def run_strategy(name: str, seed: int, gpu_hours: float) -> list[TrialPoint]:
         outcome = trial.user_attrs.get("outcome", "")
         flat = flat_config(space, trial.params)
         complete = outcome == "complete"
+        trained = {**flat, "max_train_epochs": trial.last_step} if trial.last_step else flat
         points.append(TrialPoint(outcome, trial.value if complete else None,
-                                 surface.best_sampled_score(flat) if complete else None,
-                                 float(trial.user_attrs.get("gpu_seconds") or 0.0), trial.last_step))
+                                 surface.best_sampled_score(trained) if complete else None,
+                                 float(trial.user_attrs.get("gpu_seconds") or 0.0), trial.last_step,
+                                 surface.best_sampled_score(flat) if outcome == "pruned" else None))
     return points
 
 
@@ -158,6 +231,26 @@ def where_hours_go(points: list[TrialPoint], target: float, startup: int = START
         if point.noise_free is not None and point.noise_free >= target:
             break
     return spent
+
+
+def winner_pruned(points: list[TrialPoint], margin: float = WINNER_MARGIN) -> bool:
+    """True when a pruned trial's config, run to its end, beats the best the search reached by more than
+    ``margin``: the pruner threw the winner away."""
+    found = max((p.noise_free for p in points if p.noise_free is not None), default=-math.inf)
+    return any(p.full_run is not None and p.full_run > found + margin for p in points)
+
+
+def handed_over(points: list[TrialPoint], budget_seconds: float) -> float | None:
+    """The noise-free score of the config the search would hand over (its best observed completed trial)
+    among the trials it finished within ``budget_seconds``; None when it completed none by then."""
+    spent, best = 0.0, None
+    for point in points:
+        spent += point.gpu_seconds
+        if spent > budget_seconds + 1e-6:
+            break
+        if point.value is not None and (best is None or point.value > best.value):
+            best = point
+    return None if best is None else best.noise_free
 
 
 class RandomSuggest:
@@ -202,11 +295,11 @@ def safe_score(space: SearchSpace, surface: ResponseSurface, params: dict[str, S
     return surface.best_sampled_score(flat)
 
 
-def best_reachable(space: SearchSpace, seed: int, *, samples: int = 3000, starts: int = 8) -> float:
+def best_reachable(space: SearchSpace, surface: ResponseSurface, seed: int, *, samples: int = 3000,
+                   starts: int = 8) -> float:
     """The best safe noise-free score: coordinate ascent over the space's grid from the best random
     configs (the best of 3000 random ones alone falls 0.005-0.015 short)."""
-    surface, rng = ResponseSurface(seed=seed), random.Random(seed)
-    suggest = RandomSuggest(rng)
+    suggest = RandomSuggest(random.Random(seed))
     scored = []
     for _ in range(samples):
         params = space.sample(suggest)
@@ -230,20 +323,26 @@ def best_reachable(space: SearchSpace, seed: int, *, samples: int = 3000, starts
     return best
 
 
-def one_seed(seed: int, gpu_hours: float) -> dict:
-    reference = best_reachable(load_search_space(SPACE), seed)
+def one_seed(seed: int, gpu_hours: float, surface_name: str, surface_path: str | None,
+             strategies: tuple[str, ...]) -> dict:
+    surface_class = resolve_surface(surface_name, surface_path)
+    reference = best_reachable(load_search_space(SPACE), make_surface(surface_class, seed), seed)
     target = (1 - WITHIN) * reference
+    runs = {name: run_strategy(name, seed, gpu_hours, surface_class) for name in ("guide", *strategies)}
+    guide_budget = sum(p.gpu_seconds for p in runs["guide"][:BEST_AFTER])
     summary = {}
-    for name in STRATEGIES:
-        points = run_strategy(name, seed, gpu_hours)
+    for name, points in runs.items():
         spending = where_hours_go(points, target)
         reached = any(p.noise_free is not None and p.noise_free >= target for p in points)
         first = points[:BEST_AFTER]
+        handed = handed_over(points, guide_budget)
         summary[name] = {
             # Not reached within the budget: infinite, never the (smaller) hours spent, which would flatter
             # a strategy that spends little because it gives up early.
             "hours_to_target": sum(spending.values()) if reached else math.inf,
             "reached": reached,
+            "winner_pruned": winner_pruned(points),
+            "regret": reference - (handed if handed is not None else 0.0),
             "best_after_20": max((p.noise_free for p in first if p.noise_free is not None), default=0.0),
             "hours_for_20": sum(p.gpu_seconds for p in first) / 3600,
             "pruned": sum(p.outcome == "pruned" for p in first),
@@ -293,51 +392,56 @@ def percent(value: float, of: float = 1.0) -> str:
     return f"{value / of:.0%}" if math.isfinite(value) else "never"
 
 
+def family_rows(family: str, seeds: list[dict], strategies: tuple[str, ...]) -> list[str]:
+    """One line per strategy: the four figures the issue sets targets for, against the guide."""
+    guide = statistics.median(s["strategies"]["guide"]["hours_to_target"] for s in seeds)
+    guide_regret = statistics.mean(s["strategies"]["guide"]["regret"] for s in seeds)
+    lines = []
+    for name in ("guide", *strategies):
+        rows = [s["strategies"][name] for s in seeds]
+        median = statistics.median(r["hours_to_target"] for r in rows)
+        low, high = ratio_interval(seeds, name)
+        regret = statistics.mean(r["regret"] for r in rows)
+        lines.append(
+            f"{family:<10} {name:<11} {median:>8.1f} {percent(median, guide):>6} {percent(low) + '-' + percent(high):>11} "
+            f"{sum(r['reached'] for r in rows):>4}/{len(rows):<3} {sum(r['winner_pruned'] for r in rows) / len(rows):>7.0%} "
+            f"{regret:>8.4f} {'ok' if regret <= guide_regret + 1e-9 else 'worse':>6}")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=40)
-    parser.add_argument("--first-seed", type=int, default=0, help="validate on other seeds, e.g. 100")
-    parser.add_argument("--gpu-hours", type=float, default=400.0,
-                        help="simulated GPU-hours per strategy and seed (the guide's 20 trials take about 120)")
-    parser.add_argument("--workers", type=int, default=2)
+    add_surface_arguments(parser, seeds=20,
+                          gpu_hours_help="simulated GPU-hours per strategy and seed (the guide's 20 trials take "
+                                         "about 120)")
+    parser.add_argument("--strategies", default=",".join(DEFAULT_STRATEGIES[1:]),
+                        help=f"comma-separated strategies compared with the guide ({', '.join(STRATEGIES)})")
+    parser.add_argument("--spending", action="store_true", help="also print where the GPU-hours go, per family")
+    parser.add_argument("--wrapper-gaps", action="store_true", help="also time the search's own work between trials")
     args = parser.parse_args()
+    strategies = tuple(name for name in args.strategies.split(",") if name and name != "guide")
+    unknown = [name for name in strategies if name not in STRATEGIES]
+    if unknown:
+        parser.error(f"unknown strategies {', '.join(unknown)}; choose from {', '.join(STRATEGIES)}")
+    families = chosen_families(parser, args)
     started = time.perf_counter()
-    with ProcessPoolExecutor(args.workers) as pool:
-        seeds = list(pool.map(one_seed, range(args.first_seed, args.first_seed + args.seeds),
-                              [args.gpu_hours] * args.seeds))
     print(f"{args.seeds} seeds from {args.first_seed}, {args.gpu_hours:.0f} GPU-hours per strategy and seed; target = "
-          f"within {WITHIN:.0%} of the best reachable score (mean reference "
-          f"{statistics.mean(s['reference'] for s in seeds):.4f})\n")
-    print(f"{'strategy':<10} {'GPU-h to target':>16} {'(p25-p75)':>14} {'reached':>8} {'best@20':>9} {'sd':>7} "
-          f"{'GPU-h/20 trials':>16} {'pruned/20':>10}")
-    table = {}
-    for name in STRATEGIES:
-        rows = [s["strategies"][name] for s in seeds]
-        hours = sorted(r["hours_to_target"] for r in rows)
-        table[name] = {"median_hours": statistics.median(hours), "best": statistics.mean(r["best_after_20"] for r in rows)}
-        quartiles = f"{hours[len(hours) // 4]:.0f}-{hours[(3 * len(hours)) // 4]:.0f}"
-        print(f"{name:<10} {table[name]['median_hours']:>16.1f} {quartiles:>14} "
-              f"{sum(r['reached'] for r in rows):>5}/{len(rows):<2} {table[name]['best']:>9.4f} "
-              f"{statistics.pstdev(r['best_after_20'] for r in rows):>7.4f} "
-              f"{statistics.mean(r['hours_for_20'] for r in rows):>16.1f} "
-              f"{statistics.mean(r['pruned'] for r in rows):>10.1f}")
-    guide = table["guide"]
-    print("\nwhere the GPU-hours go before the target (mean over seeds, budget-capped when not reached):")
-    print(f"{'strategy':<12}" + "".join(f"{kind:>19}" for kind in SPENDING))
-    for name in ("guide", "tpe+rules", "ours"):
-        spending = [s["strategies"][name]["spending"] for s in seeds]
-        print(f"{name:<12}" + "".join(f"{statistics.mean(x[kind] for x in spending):>19.1f}" for kind in SPENDING))
-    print()
-    for name in ("median+stop", "ours", "ours+warm", "ours+hb"):
-        ours = table[name]
-        wins = sum(s["strategies"][name]["best_after_20"] >= s["strategies"]["guide"]["best_after_20"] for s in seeds)
-        low, high = ratio_interval(seeds, name)
-        print(f"{name} / guide median GPU-hours to target: {percent(ours['median_hours'], guide['median_hours'])} "
-              f"(90% interval over seeds {percent(low)}-{percent(high)}; target <= 40%); best after 20 trials {ours['best']:.4f} vs {guide['best']:.4f} "
-              f"({ours['best'] - guide['best']:+.4f}), >= guide on {wins}/{len(seeds)} seeds")
-    gaps = wrapper_gaps()
-    print(f"wrapper time between trials (SQLite + results file + trial folder): median "
-          f"{statistics.median(gaps):.2f} s, max {max(gaps):.2f} s (target < 5 s)")
+          f"within {WITHIN:.0%} of the best reachable score; regret after the guide's {BEST_AFTER}-trial GPU-hours\n")
+    print(f"{'family':<10} {'strategy':<11} {'GPU-h':>8} {'ratio':>6} {'(90% int.)':>11} {'reached':>8} "
+          f"{'w.pruned':>8} {'regret':>8} {'vs guide':>6}")
+    for family in families:
+        seeds = run_seeds(one_seed, args, family, strategies)
+        for line in family_rows(family, seeds, strategies):
+            print(line, flush=True)
+        if args.spending:
+            for name in ("guide", *strategies):
+                spending = [s["strategies"][name]["spending"] for s in seeds]
+                print(f"  spending {name:<9}" + "".join(f" {kind} {statistics.mean(x[kind] for x in spending):.1f}"
+                                                    for kind in SPENDING))
+    if args.wrapper_gaps:
+        gaps = wrapper_gaps()
+        print(f"wrapper time between trials (SQLite + results file + trial folder): median "
+              f"{statistics.median(gaps):.2f} s, max {max(gaps):.2f} s (target < 5 s)")
     print(f"bench wall time {time.perf_counter() - started:.0f} s")
 
 

@@ -4,7 +4,15 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --tests || exit $?
-.venv/bin/python -m pytest "$@"
+selection=()
+if [ "${CI:-}" = true ]; then
+  # CI proves every change on the real trainer, SDXL included (setup.sh copied the shared export of the
+  # pinned sd-scripts commit); the full-size fault runs (marker soak) stay out to keep CI under 25 minutes:
+  # their small forms run, and bench/search_chaos.py prints the full figures.
+  export LORA_PIPELINE_SDXL_TESTS="${LORA_PIPELINE_SDXL_TESTS:-1}"
+  selection=(-m "not soak")
+fi
+.venv/bin/python -m pytest "${selection[@]}" "$@"
 status=$?
 if [ "$status" -eq 5 ]; then
   echo "pytest collected no tests: that is a failure, not a pass" >&2

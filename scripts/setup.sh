@@ -50,9 +50,22 @@ if [ "$WITH_TESTS" = 1 ]; then
 fi
 
 say "sd-scripts (git submodule pinned to ${PINNED_SD_SCRIPTS:0:10})"
+# Without GitHub (CI, offline machines) the export of the pinned commit beside the checkout is used instead:
+# copied to a writable, git-ignored folder, since sd-scripts' requirements.txt installs it in place ("-e .").
+SHARED_EXPORT=${LORA_PIPELINE_SD_SCRIPTS_EXPORT:-$ROOT/../shared/sd-scripts-48d368fa}  # the pinned commit
+LOCAL_EXPORT=$ROOT/.cache/sd-scripts
 SD_SCRIPTS=${LORA_PIPELINE_SD_SCRIPTS:-$ROOT/sd-scripts}
 if [ ! -f "$SD_SCRIPTS/train_network.py" ] && [ -z "${LORA_PIPELINE_SD_SCRIPTS:-}" ]; then
-  if ! timeout 300 git submodule update --init sd-scripts 2>/tmp/lora-pipeline-submodule.err; then
+  if [ -f "$SHARED_EXPORT/train_network.py" ] \
+     && [ "$(cat "$SHARED_EXPORT/.lora_pipeline_commit" 2>/dev/null)" = "$PINNED_SD_SCRIPTS" ]; then
+    if [ "$(cat "$LOCAL_EXPORT/.lora_pipeline_commit" 2>/dev/null)" != "$PINNED_SD_SCRIPTS" ]; then
+      rm -rf "$LOCAL_EXPORT.partial" && mkdir -p "$ROOT/.cache"
+      cp -r "$SHARED_EXPORT" "$LOCAL_EXPORT.partial" && chmod -R u+w "$LOCAL_EXPORT.partial"
+      rm -rf "$LOCAL_EXPORT" && mv "$LOCAL_EXPORT.partial" "$LOCAL_EXPORT"
+    fi
+    echo "using the export of the pinned commit: $SHARED_EXPORT, copied to $LOCAL_EXPORT"
+    SD_SCRIPTS=$LOCAL_EXPORT
+  elif ! timeout 300 git submodule update --init sd-scripts 2>/tmp/lora-pipeline-submodule.err; then
     echo "could not fetch sd-scripts from GitHub ($(tail -n 1 /tmp/lora-pipeline-submodule.err))."
     echo "Without it nothing can be trained. Either run 'git submodule update --init' where GitHub is"
     echo "reachable, or get kohya-ss/sd-scripts at commit $PINNED_SD_SCRIPTS some other way and"
