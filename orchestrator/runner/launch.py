@@ -105,9 +105,6 @@ def start_training(rendered: RenderedRun, *, paths: ProjectPaths, session_name: 
             trainer_python=paths.trainer_python, sd_scripts=paths.sd_scripts,
             script_name=rendered.script_name, config_file=rendered.config_file,
             gpus=parse_gpus(gpus), resume_state=state_dir)
-        stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
-        log_path = Path(paths.logs_dir).resolve() / f"{rendered.output_name}_{stamp}.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
         if session_name is None:
             session = tmux.free_session_name(rendered.output_name, tmux_socket)
         else:
@@ -116,6 +113,7 @@ def start_training(rendered: RenderedRun, *, paths: ProjectPaths, session_name: 
                 raise UserInputError(f"tmux session {session!r} already exists", key="session",
                                      hint=f"attach with `tmux attach -t {session}`, kill it, or pass "
                                           "--session OTHER")
+        log_path = claim_log_path(Path(paths.logs_dir).resolve(), rendered.output_name)
         record = _record_for_launch(rendered, previous=_existing_record(run_dir),
                                     continuing=resume or relaunch_reason is not None,
                                     reason=relaunch_reason or ("resume" if resume else None))
@@ -135,6 +133,25 @@ def start_training(rendered: RenderedRun, *, paths: ProjectPaths, session_name: 
         tmux.start_session(session, [sys.executable, str(SUPERVISOR), str(files.spec)],
                            cwd=command.cwd, socket_name=tmux_socket)
     return RunHandle(run_dir=run_dir, record=record)
+
+
+def claim_log_path(logs_dir: Path, output_name: str) -> Path:
+    """A new, empty log file ``OUTPUT_YYYYmmdd_HHMMSS[_N].log`` that no other run writes to.
+
+    The supervisor appends to its log, so two runs of one output name started in the same second (two
+    queue jobs on two GPUs, or an OOM relaunch) would otherwise share a file and read each other's
+    checkpoint lines. Creating the file exclusively makes the claim atomic across processes.
+    """
+    logs_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"{output_name}_{datetime.now().strftime('%Y%m%d_%H%M%S')}"
+    for attempt in range(1, 10_000):
+        candidate = logs_dir / (f"{stem}.log" if attempt == 1 else f"{stem}_{attempt}.log")
+        try:
+            with open(candidate, "x", encoding="utf-8"):
+                return candidate
+        except FileExistsError:
+            continue
+    raise PipelineError(f"{logs_dir}: no free log name for {stem} after 9,999 tries")
 
 
 def write_private_json(path: Path, data: dict[str, str]) -> None:
@@ -190,10 +207,7 @@ def relaunch_run(run_dir: Path, *, reason: str) -> RunHandle:
         if spec is None:
             raise UserInputError("no launch.json: this run was never started here", path=files.spec)
         old_log = Path(record.log_path or spec["log_path"])
-        stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
-        log_path = old_log.with_name(f"{record.output_name}_{stamp}.log")
-        if log_path == old_log:  # relaunched within the same second
-            log_path = old_log.with_name(f"{record.output_name}_{stamp}_retry.log")
+        log_path = claim_log_path(old_log.parent, record.output_name)
         _note_relaunch(record, reason, keep_progress=False)
         record.log_path = str(log_path)
         record.tmux_session = tmux.free_session_name(record.output_name, record.tmux_socket)

@@ -238,3 +238,34 @@ def test_a_concluded_run_leaves_no_tmux_session(tmp_path, tmux_socket, project_p
     record = start_training(make_rendered(tmp_path), paths=project_paths).follow(poll_seconds=0.1)
     assert record.status == "failed" and not tmux.session_exists(record.tmux_session, tmux_socket)
 
+
+def test_two_runs_of_one_output_name_started_in_one_second_keep_their_own_logs(tmp_path, tmux_socket,
+                                                                                project_paths, monkeypatch):
+    # Two queue jobs of one preset on two GPUs start in the same second; the supervisor appends to its log,
+    # so a shared log name made each monitor read the other's checkpoint lines.
+    import orchestrator.runner.launch as launch
+
+    frozen = launch.datetime(2026, 12, 3, 7, 0, 0)
+
+    class FrozenClock(launch.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return frozen
+
+    monkeypatch.setattr(launch, "datetime", FrozenClock)
+    short = start_training(make_rendered(tmp_path / "a", epochs=1), paths=project_paths)
+    long = start_training(make_rendered(tmp_path / "b", epochs=3), paths=project_paths)
+    assert short.record.log_path != long.record.log_path
+    short_record, long_record = short.follow(poll_seconds=0.1), long.follow(poll_seconds=0.1)
+    assert (short_record.status, long_record.status) == ("succeeded", "succeeded")
+    assert set(short_record.checkpoints) == {"1"}
+    assert set(long_record.checkpoints) == {"1", "2", "3"}
+    assert Path(short_record.log_path).name == "tiny_20261203_070000.log"
+    assert Path(long_record.log_path).name == "tiny_20261203_070000_2.log"
+
+
+def test_a_log_name_is_claimed_once_even_when_the_first_names_are_taken(tmp_path):
+    from orchestrator.runner.launch import claim_log_path
+
+    claimed = [claim_log_path(tmp_path / "logs", "tiny") for _ in range(3)]
+    assert len(set(claimed)) == 3 and all(path.is_file() and path.stat().st_size == 0 for path in claimed)
