@@ -25,8 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
-
+from orchestrator.common.process import ProcessIdentity
 from orchestrator.queue._state import Job
 from orchestrator.queue._store import QueueStore
 from orchestrator.runner.gpu_lock import GpuBusy, GpuLock, gpu_holder
@@ -37,16 +36,13 @@ STOP_TIMEOUT = 120.0  # seconds a cancelled job's trainer gets to stop cleanly b
 
 
 def runner_identity() -> str:
-    return f"{os.getpid()}:{psutil.Process().create_time():.2f}"
+    return ProcessIdentity.current().as_text()
 
 
 def runner_alive(identity: str) -> bool:
-    """True when the `queue run` process named ``pid:start time`` still lives (a reused pid is not it)."""
-    try:
-        pid, started = identity.split(":", 1)
-        return abs(psutil.Process(int(pid)).create_time() - float(started)) < 0.05
-    except (ValueError, psutil.Error):
-        return False
+    """True when the `queue run` process named by ``identity`` still lives (a reused pid is not it)."""
+    runner = ProcessIdentity.parse(identity)
+    return runner is not None and runner.is_live_local_process()
 
 
 def job_argv(job: Job, *, python: str = sys.executable) -> list[str]:

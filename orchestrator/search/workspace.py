@@ -10,17 +10,13 @@ still busy with it".
 from __future__ import annotations
 
 import json
-import os
-import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from orchestrator.common.atomic import atomic_write_json
 from orchestrator.common.errors import UserInputError
+from orchestrator.common.process import ProcessIdentity
 from orchestrator.common.tomlfile import parse_toml, write_toml
 
 TRIALS_DIR = "trials"
@@ -31,35 +27,8 @@ def trial_directory(output: Path, number: int) -> Path:
     return output / TRIALS_DIR / f"trial_{number:04d}"
 
 
-@dataclass(frozen=True)
-class WorkerIdentity:
-    host: str
-    pid: int
-    started: float  # process create time: a recycled pid is a different process
-
-    @classmethod
-    def current(cls) -> WorkerIdentity:
-        return cls(socket.gethostname(), os.getpid(), psutil.Process().create_time())
-
-    def as_text(self) -> str:
-        return f"{self.host}:{self.pid}:{self.started:.2f}"
-
-    @classmethod
-    def parse(cls, text: str) -> WorkerIdentity | None:
-        try:
-            host, pid, started = text.rsplit(":", 2)
-            return cls(host, int(pid), float(started))
-        except (ValueError, AttributeError):
-            return None
-
-    def is_dead_local_process(self) -> bool:
-        """True only when we can be sure: same host and that process is gone (or the pid was reused)."""
-        if self.host != socket.gethostname():
-            return False
-        try:
-            return abs(psutil.Process(self.pid).create_time() - self.started) > 0.05
-        except psutil.NoSuchProcess:
-            return True
+# A trial's owner is a process identity; the search has always called it a worker.
+WorkerIdentity = ProcessIdentity
 
 
 def create_trial_directory(output: Path, number: int, *, study_name: str, params: Mapping[str, Any],
