@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -32,6 +31,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # a shared CPU: no spinning
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench._rounds import print_rounds, print_speed_ratio  # noqa: E402
 
 
 def film_frames(folder: Path, count: int, size: tuple[int, int]) -> list:
@@ -106,17 +107,11 @@ def main() -> None:
             start = time.perf_counter()
             pipeline()
             pipeline_times.append(time.perf_counter() - start)
-        raw_best, pipeline_best = min(raw_times), min(pipeline_times)
         print(f"{len(images)} frames ({size[0]}x{size[1]}) in batches of {args.batch_size}, {boxes} candidate boxes; "
               f"detector {detector.identity}, CLIP {encoder.identity}, torch threads {torch.get_num_threads()}")
-        print(f"raw forward passes : {raw_best:6.3f} s  {len(images) / raw_best:7.1f} frames/s  (rounds: "
-              + ", ".join(f"{t:.3f}" for t in raw_times) + ")")
-        print(f"detector + identity: {pipeline_best:6.3f} s  {len(images) / pipeline_best:7.1f} frames/s  (rounds: "
-              + ", ".join(f"{t:.3f}" for t in pipeline_times) + ")")
-        ratio = raw_best / pipeline_best
-        median_ratio = statistics.median(raw_times) / statistics.median(pipeline_times)
-        print(f"detector + identity speed / raw forward speed = {ratio:.2f} on the fastest rounds, "
-              f"{median_ratio:.2f} on the medians (target >= 0.85): {'PASS' if ratio >= 0.85 else 'FAIL'}")
+        print_rounds("raw forward passes ", raw_times, len(images))
+        print_rounds("detector + identity", pipeline_times, len(images))
+        print_speed_ratio("detector + identity speed / raw forward speed", raw_times, pipeline_times, target=0.85)
 
 if __name__ == "__main__":
     main()

@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench._rounds import print_rounds, print_speed_ratio  # noqa: E402
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -152,17 +153,11 @@ def main() -> None:
             decodes.append(seconds)
             seconds, summary = extract_seconds(film, root / "frames")
             extracts.append(seconds)
-        decode, extract = min(decodes), min(extracts)
         made = time.perf_counter()
         print(f"film: {film.name}, {frames} frames ({args.size[0]}x{args.size[1]} MJPG); extract: {summary}")
-        print(f"decode alone : {decode:6.2f} s  {frames / decode:7.1f} frames/s  (rounds: "
-              + ", ".join(f"{s:.2f}" for s in decodes) + ")")
-        print(f"extract      : {extract:6.2f} s  {frames / extract:7.1f} frames/s  (rounds: "
-              + ", ".join(f"{s:.2f}" for s in extracts) + ")")
-        ratio = decode / extract
-        median_ratio = statistics.median(decodes) / statistics.median(extracts)
-        print(f"extract speed / decode speed = {ratio:.2f} on the fastest rounds, {median_ratio:.2f} on the medians "
-              f"(target >= 0.80): {'PASS' if ratio >= 0.8 else 'FAIL'}")
+        print_rounds("decode alone ", decodes, frames, digits=2)
+        print_rounds("extract      ", extracts, frames, digits=2)
+        print_speed_ratio("extract speed / decode speed", decodes, extracts, target=0.8)
 
         print(f"(film made in {made_at - started:.0f} s, speed rounds {made - made_at:.0f} s)")
         short_seconds = 120.0
