@@ -7,7 +7,8 @@
   ``allow_cpu`` is set;
 - free disk covers every checkpoint (and state) that will be saved;
 - tmux, the trainer's Python and sd-scripts are present (a commit other than the pin is a warning);
-- no other run holds the output folder.
+- no other run holds the output folder, and no other process of this tool (a search, a queue) holds a GPU
+  the run asks for.
 """
 
 from __future__ import annotations
@@ -15,13 +16,17 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from orchestrator.common.gpu import GpuInfo, query_gpus
 from orchestrator.kohya.arguments import save_plan
 from orchestrator.kohya.checkout import inspect_checkout
+from orchestrator.runner.gpu_lock import gpu_holder, gpu_lock_folder
 
 _KOHYA_SUBSET = re.compile(r"^\d+_.+$")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
@@ -173,6 +178,24 @@ def check_tools(*, sd_scripts: Path, trainer_python: str, script_name: str) -> P
     if ("/" in python and not Path(python).exists()) or ("/" not in python and shutil.which(python) is None):
         report.problems.append(f"trainer Python: {python} not found (build .venv-trainer or pass "
                                "--trainer-python)")
+    return report
+
+
+def check_gpu_locks(gpu_ids: Sequence[int] | None) -> PreflightReport:
+    """A GPU whose lock (gpu_lock.py) another process holds already trains: one trainer per GPU.
+
+    The process that starts this run, or one of its parents (a queue runner launching ``train``), may hold
+    the lock itself: it took it for this very run.
+    """
+    report = PreflightReport()
+    ours = {os.getpid(), *(parent.pid for parent in psutil.Process().parents())}
+    for gpu in gpu_ids or ():
+        holder = gpu_holder(gpu)
+        if holder is not None and holder.get("pid") not in ours:
+            report.problems.append(f"GPU {gpu}: in use by pid {holder.get('pid', '?')} "
+                                   f"({holder.get('purpose', 'another process of this tool')}); one trainer per "
+                                   f"GPU: wait for it or pick other --gpus (lock file "
+                                   f"{gpu_lock_folder() / f'gpu_{gpu}.lock'})")
     return report
 
 
