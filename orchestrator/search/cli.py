@@ -54,7 +54,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="start from a finished search of another character of the same film: its search "
                              "folder, or a storage URL with --prior-study. Its best configs are trained first "
                              "(scored again here) and its good region shapes the first trials until this study "
-                             "outgrows it; give it again when resuming (default: the space file's [prior] table; see README)")
+                             "outgrows it; stored in the study, so a resume or a worker keeps it (default: the space "
+                             "file's [prior] table; see README)")
     search.add_argument("--prior-study", metavar="NAME",
                         help="the prior's study name (with --prior URL; default for a folder: the name in its "
                              "trial_results.json)")

@@ -104,6 +104,10 @@ class PriorPlan:
             "configs": [self.config_attrs(c) | {"params": c.params} for c in self.configs],
             "shadow_trials": len(self.shadow), "good_region": self.good_region,
             "trials": [{"params": t.params, "value": t.value} for t in self.shadow if t.state == TrialState.COMPLETE],
+            # Every shadow trial, pruned ones too: a resume or a worker rebuilds the same prior-shaped sampler.
+            "shadow": [{"params": t.params, "state": t.state.name, "value": t.value,
+                        "intermediate": {str(step): v for step, v in t.intermediate_values.items()}}
+                       for t in self.shadow],
         }))
 
     def describe(self) -> list[str]:
@@ -223,6 +227,30 @@ def prior_from_study(study: optuna.Study, label: str) -> PriorStudy:
 
 
 # ----------------------------------------------------------------------------------------------- planning
+def plan_from_study_attr(attr: Any, space: SearchSpace) -> PriorPlan | None:
+    """The prior a study was started with, rebuilt from what it stored (:meth:`PriorPlan.study_attr`).
+
+    A resumed search (without ``--prior``) and a ``search worker`` draw their first trials as the process
+    that created the study did. Its configs were enqueued when the study was created, so none are returned.
+    None when the study has no prior, or stored one without its shadow trials (made before they were kept).
+    """
+    if not isinstance(attr, Mapping) or not isinstance(attr.get("shadow"), list):
+        return None
+    distributions = {spec.name: distribution_of(spec) for spec in space.parameters}
+    plan = PriorPlan(str(attr.get("source", "")), str(attr.get("study", "")), [], [], distributions,
+                     str(attr.get("epochs", "")), good_region=[dict(region) for region in attr.get("good_region", [])])
+    for stored in attr["shadow"]:
+        params = {name: value for name, value in stored["params"].items() if name in distributions}
+        if not params:
+            continue
+        state = TrialState[stored["state"]]
+        plan.shadow.append(optuna.trial.create_trial(
+            state=state, value=stored["value"] if state == TrialState.COMPLETE else None, params=params,
+            distributions={name: distributions[name] for name in params},
+            intermediate_values={int(step): v for step, v in stored.get("intermediate", {}).items()}))
+    return plan if plan.shadow else None
+
+
 def plan_prior(prior: PriorStudy, space: SearchSpace, base_config: Mapping[str, Any], *,
                dataset: Mapping[str, int] | None, configs: int = PRIOR_CONFIGS) -> PriorPlan:
     """Express ``prior`` in ``space`` (the new study's, over ``base_config``; ``dataset`` its size)."""

@@ -44,6 +44,7 @@ from orchestrator.search.optuna_setup import (
     quiet_optuna_notices,
     redact_url,
 )
+from orchestrator.search.prior import plan_from_study_attr
 from orchestrator.search.pruning import LAST_EPOCH_ATTR, VALIDATION_LOSS_ATTR
 from orchestrator.search.results import PRIOR_ATTR
 from orchestrator.search.settings import SearchSettings, SearchSummary, load_worker_settings
@@ -86,10 +87,12 @@ class Search:
         seed = None if settings.seed is None else settings.seed + existing
         self.study.sampler = make_sampler(settings.sampler, seed=seed,
                                           warm_start_trials=len(self.study.user_attrs.get("warm_start", [])))
-        if settings.prior is not None and settings.sampler == "tpe":
+        # A resume without --prior and a worker use the prior the study was created with.
+        prior = settings.prior or plan_from_study_attr(self.study.user_attrs.get(PRIOR_ATTR), settings.space)
+        if prior is not None and settings.sampler == "tpe":
             from orchestrator.search.prior_sampler import make_prior_sampler
 
-            self.study.sampler = make_prior_sampler(settings.prior, seed=seed, warm_start_trials=len(
+            self.study.sampler = make_prior_sampler(prior, seed=seed, warm_start_trials=len(
                 self.study.user_attrs.get("warm_start", [])))
         self._study_id = self.storage.get_study_id_from_name(settings.study_name)
         self._retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)

@@ -222,3 +222,28 @@ def test_the_dataset_size_is_images_and_images_times_repeats_over_the_subsets(tm
                                           {"image_dir": str(tmp_path / "2_luca_far"), "num_repeats": 2}]}]}
     assert dataset_size(document) == {"images": 5, "images_per_epoch": 34}
     assert dataset_size({"datasets": [{"subsets": [{"image_dir": str(tmp_path / "none")}]}]}) is None
+
+
+def test_the_prior_a_study_stored_rebuilds_its_shadow_trials_and_good_region(luca_folder, short_space) -> None:
+    from orchestrator.search.prior import plan_from_study_attr
+
+    plan = plan_prior(load_prior(str(luca_folder)), short_space, small_base_config(), dataset=LUCA_SIZE)
+    rebuilt = plan_from_study_attr(json.loads(json.dumps(plan.study_attr())), short_space)
+    assert rebuilt is not None and rebuilt.configs == []  # the configs were enqueued when the study was made
+    assert [(t.params, t.state, t.value, t.intermediate_values) for t in rebuilt.shadow] == \
+        [(t.params, t.state, t.value, t.intermediate_values) for t in plan.shadow]
+    assert rebuilt.good_region == plan.good_region and rebuilt.study_name == "luca"
+    assert plan_from_study_attr(None, short_space) is None
+
+
+def test_a_resume_without_prior_draws_from_the_prior_the_study_was_made_with(tmp_path, luca_folder,
+                                                                             short_space) -> None:
+    plan = plan_prior(load_prior(str(luca_folder)), short_space, small_base_config(), dataset=LUCA_SIZE)
+    output = tmp_path / "alberto"
+    first = run_search(output, short_space, trials=4, seed=1, surface_seed=7, prior=plan, study_name="alberto")
+    made = len(first.study.trials)
+    resumed = run_search(output, short_space, trials=7, seed=1, surface_seed=7, prior=None, study_name="alberto")
+    later = [t for t in resumed.study.trials if t.number >= made]
+    assert len([t for t in later if t.user_attrs.get("outcome") == "complete"]) == 3
+    # Fewer than prior_sampler.OUTGROW_AFTER trained trials in all: every draw is still shaped by the prior.
+    assert [(t.user_attrs.get(PRIOR_ATTR) or {}).get("kind") for t in later] == ["draw"] * len(later)
