@@ -1,13 +1,12 @@
 """The queue file: one JSON file a person can read, written atomically, edited under a lock.
 
 ``queue add`` and ``queue cancel`` may run while ``queue run`` works the queue: every change is a
-read-modify-write under an exclusive ``flock`` on ``QUEUE.lock`` beside the file, so no edit is lost,
+read-modify-write under an exclusive lock (``common/file_lock.py``) on ``QUEUE.lock`` beside the file, so no edit is lost,
 and the file itself is replaced atomically, so a reader (or a reboot) never sees half of it.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from pathlib import Path
 
 from orchestrator.common.atomic import atomic_write_json
 from orchestrator.common.errors import UserInputError
+from orchestrator.common.file_lock import FileLock
 from orchestrator.queue._state import QueueState
 
 QUEUE_FILE = "queue.json"
@@ -40,12 +40,7 @@ class QueueStore:
     def edit(self) -> Iterator[QueueState]:
         """The queue, locked against other editors; written back when the block ends without an error."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with FileLock(self.lock_path, holder=f"{os.getpid()}\n", wait=None):
             state = self.read()
             yield state
             atomic_write_json(self.path, state.to_data())
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 
 from orchestrator.common.atomic import atomic_write_json
 from orchestrator.common.errors import UserInputError
+from orchestrator.common.file_lock import FileLock, LockBusy
 
 RUNNER_FOLDER = ".runner"
 
@@ -89,35 +89,22 @@ class RunLock:
 
     def __init__(self, run_dir: Path) -> None:
         self.files = RunFiles(run_dir)
-        self._fd: int | None = None
+        self._lock: FileLock | None = None
 
     def __enter__(self) -> RunLock:
-        self.files.folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.files.lock, os.O_RDWR | os.O_CREAT, 0o644)
+        # The holder's pid, for the message a second run gets.
+        self._lock = FileLock(self.files.lock, holder=f"{os.getpid()}\n")
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as error:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
+            self._lock.acquire()
+        except LockBusy as busy:
             raise UserInputError(
-                f"another run is using this folder (lock held by pid {holder})", path=self.files.run_dir,
-                hint="wait for it, `lora-pipeline stop` it, or choose another output_name") from error
-        # The holder's pid, for the message a second run gets (the lock itself is the flock, not this text).
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._fd = fd
+                f"another run is using this folder (lock held by pid {busy.holder or 'unknown'})",
+                path=self.files.run_dir,
+                hint="wait for it, `lora-pipeline stop` it, or choose another output_name") from None
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
-
-def folder_is_locked(run_dir: Path) -> bool:
-    try:
-        with RunLock(run_dir):
-            return False
-    except UserInputError:
-        return True

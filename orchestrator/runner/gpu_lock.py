@@ -1,8 +1,9 @@
 """One trainer per GPU: a lock file per GPU that the process running (or following) a trainer holds.
 
 A search worker or a queue runner takes the locks of its GPUs before it starts or re-adopts a trainer
-and keeps them while it lives. The lock is an ``flock``, so the kernel drops it when its holder dies
-(kill -9, reboot); the file's text (pid, what holds it) is only for the message a second taker gets.
+and keeps them while it lives. The lock is a ``common/file_lock.py`` lock (an ``flock``), so the kernel
+drops it when its holder dies (kill -9, reboot); the file's text (pid, what holds it) is only for the
+message a second taker gets.
 The trainer itself runs in tmux and may outlive its holder: whoever takes the GPU next re-adopts or
 stops that trainer before starting one (the search's resume does).
 
@@ -12,16 +13,15 @@ temporary folder), so two searches in different output folders cannot share a GP
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import tempfile
-import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from orchestrator.common.errors import PipelineError
+from orchestrator.common.file_lock import FileLock, LockBusy, lock_holder
 
 GPU_LOCK_DIR_ENV = "LORA_PIPELINE_GPU_LOCK_DIR"
 
@@ -37,24 +37,13 @@ def gpu_lock_folder() -> Path:
 
 def gpu_holder(gpu: int, folder: Path | None = None) -> dict[str, Any] | None:
     """What holds ``gpu``'s lock (pid, purpose), or None when it is free."""
-    path = (folder or gpu_lock_folder()) / f"gpu_{gpu}.lock"
-    if not path.is_file():
-        return None
-    fd = os.open(path, os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return _holder_text(fd)
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
+    text = lock_holder((folder or gpu_lock_folder()) / f"gpu_{gpu}.lock")
+    return None if text is None else _holder_of(text)
 
 
-def _holder_text(fd: int) -> dict[str, Any]:
+def _holder_of(text: str) -> dict[str, Any]:
     try:
-        data = json.loads(os.pread(fd, 4096, 0).decode(errors="replace") or "{}")
+        data = json.loads(text or "{}")
     except ValueError:
         data = {}
     return data if isinstance(data, dict) else {}
@@ -69,13 +58,20 @@ class GpuLock:
         self.purpose = purpose
         self.wait = wait
         self.folder = folder or gpu_lock_folder()
-        self._fds: list[int] = []
+        self._locks: list[FileLock] = []
 
     def __enter__(self) -> GpuLock:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        holder = json.dumps({"pid": os.getpid(), "purpose": self.purpose})
         try:
             for gpu in self.gpus:
-                self._fds.append(self._take(gpu))
+                path = self.folder / f"gpu_{gpu}.lock"
+                try:
+                    self._locks.append(FileLock(path, holder=holder, wait=self.wait).acquire())
+                except LockBusy as busy:
+                    known = _holder_of(busy.holder)
+                    raise GpuBusy(f"GPU {gpu} is in use by pid {known.get('pid', '?')} "
+                                  f"({known.get('purpose', 'unknown')}); one trainer per GPU: wait for it "
+                                  f"or pick other GPUs (lock file {path})") from None
         except BaseException:
             self.release()
             raise
@@ -84,27 +80,7 @@ class GpuLock:
     def __exit__(self, *_exc: object) -> None:
         self.release()
 
-    def _take(self, gpu: int) -> int:
-        fd = os.open(self.folder / f"gpu_{gpu}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        deadline = time.monotonic() + self.wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    holder = _holder_text(fd)
-                    os.close(fd)
-                    raise GpuBusy(f"GPU {gpu} is in use by pid {holder.get('pid', '?')} "
-                                  f"({holder.get('purpose', 'unknown')}); one trainer per GPU: wait for it "
-                                  f"or pick other GPUs (lock file {self.folder / f'gpu_{gpu}.lock'})") from None
-                time.sleep(min(0.5, max(0.05, deadline - time.monotonic())))
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps({"pid": os.getpid(), "purpose": self.purpose}).encode(), 0)
-        return fd
-
     def release(self) -> None:
-        for fd in self._fds:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
-        self._fds = []
+        for lock in self._locks:
+            lock.release()
+        self._locks = []
