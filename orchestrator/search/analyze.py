@@ -30,8 +30,9 @@ ANALYSIS_DIR = "analysis"
 _RESULTS_KEYS: dict[str, tuple[type, ...]] = {"study_name": (str,), "target_trials": (int,), "counted_trials": (int,),
                                               "updated_at": (str,), "counts": (dict,), "gpu_hours": (int, float),
                                               "best": (dict, type(None)), "trials": (list,)}
-_TRIAL_KEYS: dict[str, tuple[type, ...]] = {"number": (int,), "outcome": (str,), "params": (dict,),
-                                            "epoch_scores": (dict,), "directory": (str, type(None))}
+_TRIAL_KEYS: dict[str, tuple[type, ...]] = {"number": (int,), "outcome": (str,)}
+_TRIAL_KEYS_IF_THERE: dict[str, tuple[type, ...]] = {"params": (dict,), "epoch_scores": (dict,),
+                                                     "directory": (str, type(None))}
 
 
 def load_results(output: Path) -> dict[str, Any]:
@@ -53,6 +54,8 @@ def load_results(output: Path) -> dict[str, Any]:
     _require_keys(data, _RESULTS_KEYS, path, "")
     for index, entry in enumerate(data["trials"]):
         _require_keys(entry, _TRIAL_KEYS, path, f"trials[{index}].")
+        _require_keys(entry, {k: v for k, v in _TRIAL_KEYS_IF_THERE.items() if k in entry}, path,
+                      f"trials[{index}].")
     return data
 
 

@@ -64,9 +64,9 @@ def status_lines(output: Path) -> list[str]:
         lines.append(f"trial {entry['number']} {entry['outcome']}: {score}, "
                      f"last val loss {last['loss']:.4g} at epoch {last['epoch']}")
     for entry in results["trials"]:
-        if entry["outcome"] != "running" or not entry["directory"]:
+        if entry["outcome"] != "running" or not entry.get("directory"):
             continue
-        scores = entry["epoch_scores"]
+        scores = entry.get("epoch_scores") or {}
         last = f", last score {scores[max(scores, key=int)]:.4f} at epoch {max(scores, key=int)}" if scores else ""
         lines.append(f"running: trial {entry['number']} {running_trial_progress(Path(entry['directory']))}{last}")
     return lines
