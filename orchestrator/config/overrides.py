@@ -31,5 +31,7 @@ def parse_set_overrides(items: list[str] | None) -> dict[str, object]:
         key = key.strip()
         if not separator or not key:
             raise UserInputError(f"--set expects key=value, got {item!r}", key=item)
+        if key in overrides:  # the second would silently win: say which one the user meant
+            raise UserInputError("given twice with --set; give it once", key=key)
         overrides[key] = parse_value(raw.strip(), key=key)
     return overrides

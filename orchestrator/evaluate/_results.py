@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.common.atomic import atomic_write_json
+from orchestrator.common.errors import UserInputError
 from orchestrator.evaluate._gates import GateVerdict
 from orchestrator.evaluate._metrics import EpochScore, ImageScore, rule_descriptions
 
@@ -84,8 +85,21 @@ def read_scores_file(path: Path) -> dict[str, Any] | None:
 
 
 def read_scores(run_dir: Path, encoder_identity: str) -> dict[int, EpochScore]:
-    """Epoch scores already written for this run by the same encoder and schema (others are not comparable)."""
-    data = read_scores_file(scores_path(run_dir))
+    """Epoch scores already written for this run by the same encoder and schema (others are not comparable).
+
+    A ``scores.json`` that is there but is not a JSON object (truncated, hand-edited) is refused: the
+    epochs it holds would be silently dropped by the merge, which promises to keep them."""
+    path = scores_path(run_dir)
+    if path.exists():
+        try:
+            whole = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise UserInputError(f"cannot keep its other epochs: unreadable ({error})", path=path,
+                                 hint="fix or move it, or evaluate every epoch (no --epoch)") from None
+        if not isinstance(whole, dict):
+            raise UserInputError(f"cannot keep its other epochs: a JSON {type(whole).__name__}, not scores",
+                                 path=path, hint="fix or move it, or evaluate every epoch (no --epoch)")
+    data = read_scores_file(path)
     if data is None or data.get("schema") != SCHEMA or data.get("encoder") != encoder_identity:
         return {}
     scores = {}

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from orchestrator.common.commands import device_type
 from orchestrator.common.errors import UserInputError
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           help="training images for the copying check (default: image_dir of config/dataset.toml)")
     evaluate.add_argument("--config", type=Path, metavar="FILE",
                           help="evaluation settings laid over configs/evaluation/default.toml")
-    evaluate.add_argument("--device", default="cpu", help="torch device for CLIP (cpu, cuda, cuda:1)")
+    evaluate.add_argument("--device", type=device_type, default="cpu", help="torch device for CLIP (cpu, cuda, cuda:1)")
     evaluate.add_argument("--clip-model", help="open_clip architecture (default: [clip] model of the config)")
     evaluate.add_argument("--clip-weights", help="pretrained tag, local checkpoint file, or 'random'")
     evaluate.add_argument("--cache-dir", type=Path, help="embedding cache folder (default: ~/.cache/lora-pipeline)")
@@ -79,6 +80,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     console.print(f"encoder {config.clip.model} / {config.clip.weights} on {args.device}; settings {config.source}")
     if not args.run_dir.is_dir():
         raise UserInputError("run folder not found", path=args.run_dir)
+    if args.train_images is not None and not args.train_images.is_dir():  # else the copying check is skipped unseen
+        raise UserInputError("training-image folder not found", path=args.train_images, key="train-images")
     with Evaluator(args.references, config=config, cache_dir=args.cache_dir, device=args.device,
                    progress=True) as evaluator:
         if evaluator.fatal:  # no usable references: nothing to score against, so score nothing

@@ -23,17 +23,17 @@ class TrainerCommand:
     env: dict[str, str]  # added to the inherited environment
 
 
-def parse_gpus(gpus: str | None) -> list[int] | None:
+def parse_gpus(gpus: str | None, *, key: str = "gpus") -> list[int] | None:
     """``"0,1"`` → ``[0, 1]``; ``None``/``""`` → None (use what the machine offers)."""
     if gpus is None or not gpus.strip():
         return None
     try:
         ids = [int(part) for part in gpus.split(",") if part.strip()]
     except ValueError as error:
-        raise UserInputError(f"--gpus wants GPU numbers separated by commas, got {gpus!r}",
-                             key="gpus") from error
+        raise UserInputError(f"--{key} wants GPU numbers separated by commas, got {gpus!r}",
+                             key=key) from error
     if not ids or any(i < 0 for i in ids) or len(set(ids)) != len(ids):
-        raise UserInputError(f"--gpus wants distinct GPU numbers ≥ 0, got {gpus!r}", key="gpus")
+        raise UserInputError(f"--{key} wants distinct GPU numbers ≥ 0, got {gpus!r}", key=key)
     return ids
 
 

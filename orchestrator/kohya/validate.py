@@ -7,6 +7,7 @@ folder; these checks run before launch and name the file and key of every proble
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +84,9 @@ def check_training_arguments(values: Mapping[str, Any], script: str, contract: C
             problems.append(Problem("error", file, key,
                                     f"expected {_type_name(spec)}, got {type(value).__name__} {value!r}"))
             continue
+        if (range_problem := _range_problem(key, value, _TRAINING_RANGES)) is not None:
+            problems.append(Problem("error", file, key, range_problem))
+            continue
         if spec.choices:
             items = value if isinstance(value, list) else [value]
             bad = [item for item in items if item not in spec.choices]
@@ -94,6 +98,30 @@ def check_training_arguments(values: Mapping[str, Any], script: str, contract: C
                                 "xformers is not supported on the target GPUs (RTX 50-series); "
                                 "set xformers = false and sdpa = true"))
     return problems
+
+
+# Numbers sd-scripts takes without a word but cannot train with (a rank of 0, a negative learning rate, no
+# epochs); every other number must at least be finite (TOML and --set both spell nan and inf).
+_TRAINING_RANGES: dict[str, tuple[float, str]] = {
+    **{name: (1, "a whole number >= 1") for name in (
+        "network_dim", "train_batch_size", "max_train_epochs", "max_train_steps", "gradient_accumulation_steps",
+        "save_every_n_epochs", "sample_every_n_epochs", "save_every_n_steps", "sample_every_n_steps")},
+    **{name: (0, "a number >= 0") for name in (
+        "learning_rate", "unet_lr", "text_encoder_lr", "network_alpha", "network_dropout", "lr_warmup_steps",
+        "min_snr_gamma", "noise_offset", "max_grad_norm", "max_data_loader_n_workers", "seed")},
+}
+_DATASET_RANGES: dict[str, tuple[float, str]] = {
+    name: (1, "a whole number >= 1 (or a list of them)") for name in ("resolution", "batch_size", "num_repeats")}
+
+
+def _range_problem(key: str, value: Any, ranges: Mapping[str, tuple[float, str]]) -> str | None:
+    numbers = [item for item in (value if isinstance(value, list) else [value])
+               if isinstance(item, (int, float)) and not isinstance(item, bool)]
+    if any(not math.isfinite(number) for number in numbers):
+        return f"must be a finite number, got {value!r}"
+    if key in ranges and any(number < ranges[key][0] for number in numbers):
+        return f"must be {ranges[key][1]}, got {value!r}"
+    return None
 
 
 def _matches_schema_type(value: Any, description: str) -> bool:
@@ -139,6 +167,8 @@ def _check_table(table: Mapping[str, Any], allowed: Mapping[str, str], level: st
             hint = " (write 0.0, not 0)" if allowed[key] == "float" and _is_int(value) else ""
             problems.append(Problem("error", file, name,
                                     f"expected {allowed[key]}, got {type(value).__name__} {value!r}{hint}"))
+        elif (range_problem := _range_problem(key, value, _DATASET_RANGES)) is not None:
+            problems.append(Problem("error", file, name, range_problem))
     return problems
 
 

@@ -22,6 +22,7 @@ from orchestrator.common.errors import UserInputError
 JobKind = Literal["train", "search"]
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 JOB_KINDS: tuple[str, ...] = ("train", "search")
+JOB_STATES: tuple[str, ...] = ("queued", "running", "succeeded", "failed", "cancelled")
 FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
 FORMAT = 1
 
@@ -140,7 +141,56 @@ class QueueState:
                 raise UserInputError(f"job #{index + 1} needs id, kind and preset", path=source, key="jobs")
             unknown = set(entry) - known
             if unknown:
-                raise UserInputError(f"job {entry['id']} has unknown keys {sorted(unknown)}", path=source, key="jobs")
+                raise UserInputError(f"job #{index + 1} has unknown keys {sorted(unknown)}", path=source, key="jobs")
+            for name, value in entry.items():
+                problem = _field_problem(name, value)
+                if problem:
+                    raise UserInputError(f"job #{index + 1}: {problem}, got {value!r}", path=source,
+                                         key=f"jobs.{name}")
             jobs.append(Job(**entry))
-        next_id = int(data.get("next_id") or 1)
+        ids = [job.id for job in jobs]
+        if len(set(ids)) != len(ids):
+            twice = next(i for i in ids if ids.count(i) > 1)
+            raise UserInputError(f"job id {twice} is used twice", path=source, key="jobs.id")
+        next_id = data.get("next_id", 1)
+        if not _is_whole(next_id) or next_id < 1:
+            raise UserInputError(f"must be a whole number >= 1, got {next_id!r}", path=source, key="next_id")
         return cls(jobs=jobs, next_id=max([next_id, *(job.id + 1 for job in jobs)]))
+
+
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_text_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _optional(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda value: value is None or check(value)
+
+
+# What each key of a job may hold: a hand-edited queue file is refused on reading, naming the key, not
+# half-way through `queue run` (or shown as a job in a state nothing can move it out of).
+_FIELD_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "id": (lambda v: _is_whole(v) and v >= 1, "must be a whole number >= 1"),
+    "kind": (lambda v: v in JOB_KINDS, f"must be one of {list(JOB_KINDS)}"),
+    "preset": (lambda v: isinstance(v, str) and bool(v), "must be a preset name or file"),
+    "overrides": (_is_text_list, "must be a list of KEY=VALUE strings"),
+    "options": (_is_text_list, "must be a list of strings"),
+    "gpu_count": (lambda v: _is_whole(v) and v >= 1, "must be a whole number >= 1"),
+    "folder": (lambda v: isinstance(v, str), "must be a folder path"),
+    "state": (lambda v: v in JOB_STATES, f"must be one of {list(JOB_STATES)}"),
+    "gpus": (lambda v: isinstance(v, list) and all(_is_whole(g) and g >= 0 for g in v), "must be a list of GPU numbers"),
+    "attempts": (lambda v: _is_whole(v) and v >= 0, "must be a whole number >= 0"),
+    "exit_code": (_optional(_is_whole), "must be a whole number or null"),
+    "cancel_requested": (lambda v: isinstance(v, bool), "must be true or false"),
+}
+_TEXT_OR_NULL = ("added_at", "started_at", "finished_at", "runner", "reason", "log")
+
+
+def _field_problem(name: str, value: Any) -> str | None:
+    if name in _TEXT_OR_NULL:
+        return None if value is None or isinstance(value, str) else "must be text or null"
+    check, problem = _FIELD_RULES[name]
+    return None if check(value) else problem

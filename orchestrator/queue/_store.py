@@ -28,8 +28,11 @@ class QueueStore:
 
     def read(self) -> QueueState:
         """The queue as it is now (no lock: the file is always whole)."""
-        if not self.path.is_file():
+        if not self.path.exists():
             return QueueState()
+        if not self.path.is_file():  # a folder in the file's place is not an empty queue
+            raise UserInputError("is not a file; give the queue file (or a path where one can be made)",
+                                 path=self.path, key="queue")
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except ValueError as error:

@@ -6,7 +6,7 @@ import argparse
 import shlex
 from pathlib import Path
 
-from orchestrator.common.commands import add_verbs
+from orchestrator.common.commands import add_verbs, number_type
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="override a kohya argument or dataset key, as for `train` (trainings only)")
     add.add_argument("--search", action="store_true",
                      help="the job is `search run --base-config PRESET` instead of `train PRESET`")
-    add.add_argument("--gpu-count", type=int, default=1,
+    add.add_argument("--gpu-count", type=number_type(int, minimum=1), default=1,
                      help="GPUs the job takes: a training on several uses accelerate, a search runs one "
                           "trial per GPU (default: %(default)s)")
     add.add_argument("--args", default="", metavar="'OPTIONS'",
@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--gpus", required=True, help="the GPUs jobs may use, e.g. 0,1")
     run.add_argument("--keep-waiting", action="store_true",
                      help="wait for new jobs when the queue is empty instead of returning")
-    run.add_argument("--poll", type=float, default=2.0, help="seconds between looks at the queue")
+    run.add_argument("--poll", type=number_type(float, above=True), default=2.0, help="seconds between looks at the queue")
     _add_queue_argument(run)
     run.set_defaults(handler=run_run_command)
 
@@ -70,7 +70,10 @@ def run_add_command(args: argparse.Namespace) -> int:
     from orchestrator.queue._runner import job_argv
     from orchestrator.runner.record import now_iso
 
-    options = shlex.split(args.args)
+    try:
+        options = shlex.split(args.args)
+    except ValueError as error:  # an unclosed quote
+        raise UserInputError(f"cannot split {args.args!r} into options ({error})", key="args") from None
     if clash := [option for option in options if option.split("=", 1)[0] in _QUEUE_SETS]:
         raise UserInputError(f"the queue sets {clash[0].split('=', 1)[0]} itself", key="args")
     if args.search and args.overrides:
@@ -78,6 +81,7 @@ def run_add_command(args: argparse.Namespace) -> int:
     kind = "search" if args.search else "train"
     store = _store(args)
     folder_root = store.path.parent
+    _check_job_preset(args.preset, args.overrides, folder_root)
     stem = Path(args.preset).stem
 
     with store.edit() as state:
@@ -89,6 +93,25 @@ def run_add_command(args: argparse.Namespace) -> int:
         job.gpus = []
     print(f"job {job.id}: {kind} {args.preset} queued ({job.gpu_count} GPU); folder {job.folder}")
     return 0
+
+
+def _check_job_preset(preset: str, overrides: list[str], folder_root: Path) -> None:
+    """The preset and its --set overrides render and check as `config render` would, now: a job that
+    names a missing preset or a misspelt key fails at `queue add`, not hours later at its turn. Paths are
+    not checked (the dataset may be made before the job's turn)."""
+    from orchestrator.common.errors import UserInputError
+    from orchestrator.config.overrides import parse_set_overrides
+    from orchestrator.config.paths import load_paths
+    from orchestrator.kohya.check import validate_rendered
+    from orchestrator.kohya.render import render_run
+    from orchestrator.kohya.validate import errors
+
+    rendered = render_run(preset, overrides=parse_set_overrides(overrides), paths=load_paths(),
+                          run_dir=folder_root / "job_check", write=False)
+    problems = errors(validate_rendered(rendered, paths_must_exist=False))
+    if problems:
+        raise UserInputError(f"the job cannot be trained: {problems[0].message}", path=problems[0].file,
+                             key=problems[0].key)
 
 
 def _check_parses(argv: list[str]) -> None:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from orchestrator.common.commands import number_type
 from orchestrator.common.errors import UserInputError
 from orchestrator.config.paths import add_location_arguments, paths_from_args
 
@@ -32,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--retry-oom", action="store_true",
                        help="on CUDA OOM relaunch once with half the batch and twice the accumulation")
     train.add_argument("--allow-cpu", action="store_true", help="run without a GPU (slow; for tests)")
-    train.add_argument("--min-free-vram", type=float, metavar="GIB",
+    train.add_argument("--min-free-vram", type=number_type(float), metavar="GIB",
                        help="GiB of free GPU memory the run needs, instead of the preset's min_vram_gb "
                             "(0 skips the VRAM check)")
     _add_follow_options(train)
@@ -43,12 +44,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     monitor.add_argument("run_dir", nargs="?", type=Path, help="the run folder (holds run.json)")
     monitor.add_argument("--session", help="find the run by its tmux session name instead")
     monitor.add_argument("--once", action="store_true", help="print one snapshot and exit (for scripts)")
-    monitor.add_argument("--interval", type=float, default=2.0, help="seconds between redraws")
+    monitor.add_argument("--interval", type=number_type(float, above=True), default=2.0, help="seconds between redraws")
     monitor.set_defaults(handler=_monitor)
 
     stop = subparsers.add_parser("stop", help="interrupt a run gracefully; kill it after a timeout")
     stop.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run folder (holds run.json)")
-    stop.add_argument("--timeout", type=float, default=120.0, help="seconds to wait before killing")
+    stop.add_argument("--timeout", type=number_type(float), default=120.0, help="seconds to wait before killing")
     stop.set_defaults(handler=_stop)
 
     watch = subparsers.add_parser("watch", help="re-attach to a run (after the orchestrator died) and "
@@ -61,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add_follow_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--stall-minutes", type=float, default=DEFAULT_STALL_MINUTES,
+    parser.add_argument("--stall-minutes", type=number_type(float), default=DEFAULT_STALL_MINUTES,
                         help="stop and fail a run that prints nothing for this long (0: never)")
     parser.add_argument("--keep-going-on-nan", action="store_true",
                         help="do not stop a run whose loss became NaN/inf")
@@ -80,6 +81,10 @@ def _train(args: argparse.Namespace) -> int:
     from orchestrator.runner.launch import follow_with_retry, run_preflight, start_training
 
     paths = paths_from_args(args)
+    if args.session is not None:  # refused before a run folder is written, not when tmux starts
+        from orchestrator.runner.tmux import check_session_name
+
+        check_session_name(args.session)
     rendered = render_run(args.config, overrides=parse_set_overrides(args.overrides), paths=paths,
                           run_dir=args.out, write=False)
     if args.min_free_vram is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -168,4 +169,28 @@ def load_run_record(run_dir: str | Path) -> RunRecord:
     if required:
         raise UserInputError(f"not a run record written by lora-pipeline: no {', '.join(map(repr, required))}",
                              path=path)
-    return RunRecord(**{key: value for key, value in data.items() if key in known})
+    values = {key: value for key, value in data.items() if key in known}
+    for field_ in fields(RunRecord):
+        if field_.name in values and not _has_type(values[field_.name], str(field_.type)):
+            raise UserInputError(f"not a run record written by lora-pipeline: {field_.name} must be "
+                                 f"{field_.type}, got {values[field_.name]!r}", path=path, key=field_.name)
+    if values["status"] not in STATUSES:
+        raise UserInputError(f"unknown run status {values['status']!r}; one of {', '.join(STATUSES)}", path=path,
+                             key="status")
+    return RunRecord(**values)
+
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {"str": (str,), "int": (int,), "bool": (bool,), "None": (type(None),),
+                                            "list": (list,), "dict": (dict,)}
+
+
+def _has_type(value: Any, annotation: str) -> bool:
+    """``value`` fits ``annotation`` (a field's type as written: ``int | None``, ``list[dict[str, Any]]``)
+    at its outer level: a hand-edited ``"pid": "abc"`` or ``"epochs": "x"`` is refused on reading instead
+    of failing, or being rewritten, half-way through `watch` or `stop`."""
+    outer = re.sub(r"\[.*\]", "", annotation)  # list[dict[str, Any]] | None -> list | None
+    for alternative in (part.strip() for part in outer.split("|")):
+        allowed = _JSON_TYPES.get(alternative)
+        if allowed is None or (isinstance(value, allowed) and not (alternative == "int" and isinstance(value, bool))):
+            return True
+    return False

@@ -46,6 +46,14 @@ def session_name_for(output_name: str) -> str:
     return _UNSAFE_NAME.sub("_", output_name).strip("_") or "lora_run"
 
 
+def check_session_name(name: str) -> str:
+    """``name`` when tmux can hold it as a session name (checked before a run writes its files)."""
+    if not name or _UNSAFE_NAME.search(name):
+        raise UserInputError(f"tmux session name {name!r} may hold only letters, digits, '_' and '-'",
+                             key="session")
+    return name
+
+
 def session_exists(name: str, socket_name: str | None = None) -> bool:
     from libtmux import exc
 
@@ -69,9 +77,7 @@ def free_session_name(base: str, socket_name: str | None = None) -> str:
 def start_session(name: str, argv: Sequence[str], *, cwd: Path, socket_name: str | None = None,
                   width: int = 200, height: int = 50) -> None:
     """A detached session ``name`` whose shell runs ``argv`` (typed as ``shlex.join(argv)``)."""
-    if _UNSAFE_NAME.search(name):
-        raise UserInputError(f"tmux session name {name!r} may hold only letters, digits, '_' and '-'",
-                             key="session")
+    check_session_name(name)
     server = _server(socket_name)
     if server.has_session(name, exact=True):
         raise UserInputError(f"tmux session {name!r} already exists", key="session",

@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.common.commands import add_verbs
+from orchestrator.common.commands import add_verbs, device_type, number_type
 from orchestrator.search.choices import (
     DEFAULT_PRUNER,
     DEFAULT_SAMPLER,
@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     search.add_argument("--base-config", required=True, help="base preset name or file (configs/training/)")
     search.add_argument("--references", type=Path, help="folder of reference images of the character "
                                                        "(required unless --executor simulated)")
-    search.add_argument("--trials", type=int, default=20, help="trained trials in total (default: %(default)s)")
+    search.add_argument("--trials", type=number_type(int, maximum=100_000), default=20, help="trained trials in total (default: %(default)s)")
     search.add_argument("--sampler", choices=SAMPLER_KINDS, default=DEFAULT_SAMPLER,
                         help="how the next trial's hyperparameters are drawn (default: %(default)s)")
     search.add_argument("--pruner", choices=PRUNER_KINDS, default=DEFAULT_PRUNER,
@@ -59,8 +59,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     search.add_argument("--prior-study", metavar="NAME",
                         help="the prior's study name (with --prior URL; default for a folder: the name in its "
                              "trial_results.json)")
-    search.add_argument("--seed", type=int, help="sampler seed (resumes draw fresh numbers from it)")
-    search.add_argument("--patience", type=int, default=2,
+    search.add_argument("--seed", type=number_type(int, maximum=2**32 - 1), help="sampler seed (resumes draw fresh numbers from it)")
+    search.add_argument("--patience", type=number_type(int), default=2,
                         help="stop a trial after this many sample epochs without a better score; its best "
                              "checkpoint is kept and it completes normally (0 = train every epoch; "
                              "default: %(default)s)")
@@ -83,7 +83,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     status = verbs.add_parser("status", help="trials by outcome, best so far, running trials")
     status.add_argument("output", type=Path, help="the search folder (holds trial_results.json)")
-    status.add_argument("--watch", type=float, metavar="SECONDS", help="redraw every SECONDS until Ctrl-C")
+    status.add_argument("--watch", type=number_type(float, above=True), metavar="SECONDS", help="redraw every SECONDS until Ctrl-C")
     status.set_defaults(handler=run_status_command)
 
     analyze = verbs.add_parser(
@@ -107,7 +107,7 @@ def _add_executor_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--executor", choices=["kohya", "simulated"], default="kohya",
                         help="kohya: train for real; simulated: a synthetic response surface, to try the "
                              "search without a GPU")
-    parser.add_argument("--device", help="where the evaluator's CLIP model runs, e.g. cuda:1 to keep it off "
+    parser.add_argument("--device", type=device_type, help="where the evaluator's CLIP model runs, e.g. cuda:1 to keep it off "
                                          "the training GPU (default: cuda; cpu with --allow-cpu). On a CUDA "
                                          "device it is freed between trials")
     parser.add_argument("--gpus", help="GPU numbers for training, e.g. 0 or 0,1 (one trial on all of them); "
@@ -115,8 +115,8 @@ def _add_executor_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-cpu", action="store_true", help="train without a GPU (slow; tests)")
     parser.add_argument("--evaluation-config", type=Path, help="evaluation TOML (default: configs/evaluation/"
                                                                "default.toml)")
-    parser.add_argument("--heartbeat", type=int, default=60, help="seconds between a trial's heartbeats")
-    parser.add_argument("--grace", type=int, default=600,
+    parser.add_argument("--heartbeat", type=number_type(int, minimum=1), default=60, help="seconds between a trial's heartbeats")
+    parser.add_argument("--grace", type=number_type(int, minimum=1), default=600,
                         help="a trial whose worker has been silent this long is failed and re-queued")
 
 
@@ -131,6 +131,15 @@ def run_search_command(args: argparse.Namespace) -> int:
     paths = load_paths()
     if args.trials < 0:
         raise UserInputError("must be 0 or more", key="trials")
+    _check_study_options(args)
+    if args.evaluation_config is not None:  # read now, whatever the executor: a bad file is never ignored
+        from orchestrator.evaluate import load_evaluation_config
+
+        load_evaluation_config(args.evaluation_config)
+    if args.parallel_gpus:
+        from orchestrator.kohya.command import parse_gpus
+
+        parse_gpus(args.parallel_gpus, key="parallel-gpus")  # before the study exists, not in the launcher
     if args.executor == "kohya" and args.references is None:
         raise UserInputError("--references DIR is required to score trials", key="references")
     if args.executor == "kohya":
@@ -143,6 +152,7 @@ def run_search_command(args: argparse.Namespace) -> int:
     _refuse_broken_base(base, paths, output, check_paths=args.executor == "kohya")
     space_path = args.space if args.space.is_absolute() or args.space.is_file() else paths.root / args.space
     space = load_search_space(space_path)
+    _refuse_space_the_base_cannot_take(space, base, paths, output)
     base_config = read_toml(preset_path)
     warm_start: tuple = ()
     if args.warm_start:
@@ -167,6 +177,18 @@ def run_search_command(args: argparse.Namespace) -> int:
     if parallel:
         return _run_parallel(settings, args, paths)
     return _run(settings, args, paths)
+
+
+def _check_study_options(args: argparse.Namespace) -> None:
+    """What `search run` and `search worker` share: a study name that can name a folder, and a grace
+    period a live worker's heartbeats can keep (shorter, and every running trial is failed as dead)."""
+    from orchestrator.common.errors import UserInputError
+    from orchestrator.config.names import check_output_name
+
+    check_output_name(args.study_name, key="study-name")
+    if args.grace <= args.heartbeat:
+        raise UserInputError(f"--grace ({args.grace} s) must be longer than --heartbeat ({args.heartbeat} s), or "
+                             "every live trial looks dead", key="grace")
 
 
 def _prior_plan(args: argparse.Namespace, space: Any, base_config: Any, base: Any, paths: Any,
@@ -197,6 +219,7 @@ def run_worker_command(args: argparse.Namespace) -> int:
 
     if not args.storage:
         raise UserInputError("a worker needs the shared study's --storage URL", key="storage")
+    _check_study_options(args)
     paths = load_paths()
     output = require_folder_target((args.output or paths.output_root / f"{args.study_name}_worker").resolve(),
                                    key="output")
@@ -304,7 +327,7 @@ def _run_parallel(settings: Any, args: argparse.Namespace, paths: Any) -> int:
     from orchestrator.search.parallel import WORKER_LOGS, WorkerPool, busy_gpus, study_state_of
     from orchestrator.search.study import Search
 
-    gpus = parse_gpus(args.parallel_gpus) or []
+    gpus = parse_gpus(args.parallel_gpus, key="parallel-gpus") or []
     if settings.storage.startswith("sqlite"):
         raise UserInputError("SQLite is not made for several processes writing one study (this folder's study is "
                              "in SQLite); resume it without --parallel-gpus, or start a new --output (its study "
@@ -403,3 +426,35 @@ def _refuse_broken_base(base: Preset, paths: ProjectPaths, output: Path, *, chec
         more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
         raise UserInputError(f"the base preset cannot be trained: {first.message}{more}", path=base.source,
                              key=first.key)
+
+
+def _refuse_space_the_base_cannot_take(space: Any, base: Preset, paths: ProjectPaths, output: Path) -> None:
+    """Every value the space can give (each choice, each bound) must be a value the trainer takes on the
+    base preset: a typo in a name (``netwrk_dim``) or a word where a number goes (``choices = ["big"]``)
+    is refused now, naming the space file's key, not when a trial draws it hours later."""
+    from orchestrator.common.errors import UserInputError
+    from orchestrator.kohya.check import validate_rendered
+    from orchestrator.kohya.render import render_run
+    from orchestrator.kohya.validate import errors
+
+    def candidates(spec: Any) -> list[Any]:
+        if spec.kind == "categorical":
+            return list(spec.choices)
+        return [int(spec.low), int(spec.high)] if spec.kind == "int" else [spec.low, spec.high]
+
+    first = {spec.name: candidates(spec)[0] for spec in space.parameters}
+    for spec in space.parameters:
+        for value in candidates(spec):
+            point = {**first, spec.name: value}
+            try:
+                overrides = space.training_overrides(point)
+                rendered = render_run(base, overrides=overrides, paths=paths, run_dir=output / "space_check",
+                                      write=False)
+                problems = errors(validate_rendered(rendered, paths_must_exist=False))
+            except (UserInputError, TypeError, ValueError) as error:
+                problems = [error]
+            if problems:
+                problem = problems[0]
+                detail = getattr(problem, "message", None) or str(problem)
+                raise UserInputError(f"{spec.name} = {value!r} cannot be trained on base preset {base.name}: "
+                                     f"{detail}", path=space.source, key=f"parameters.{spec.name}")

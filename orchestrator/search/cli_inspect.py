@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def run_analyze_command(args: argparse.Namespace) -> int:
     from orchestrator.search.analyze import ANALYSIS_DIR, analyze
 
     output = args.output.resolve()
+    if args.storage:
+        _open_given_storage(args.storage, output)
     analysis = analyze(output, storage_url=args.storage)
     for note in analysis.notes:
         print(f"note: {note}")
@@ -30,6 +33,26 @@ def run_analyze_command(args: argparse.Namespace) -> int:
     print(f"wrote {output / ANALYSIS_DIR} ({len(analysis.plots)} plots), {output / 'best_parameters.json'}"
           + (f", {output / 'best_trial_config.toml'}" if (output / "best_trial_config.toml").is_file() else ""))
     return 0
+
+
+def _open_given_storage(url: str, output: Path) -> None:
+    """A --storage the user gave must hold this search's study; without one the analysis falls back to
+    trial_results.json alone, with a note (an unreachable default storage costs only the importances)."""
+    import optuna
+
+    from orchestrator.common.errors import UserInputError
+    from orchestrator.search.analyze import load_results
+    from orchestrator.search.optuna_setup import make_storage, quiet_optuna_notices, redact_url
+
+    name = load_results(output)["study_name"]
+    quiet_optuna_notices()
+    try:
+        optuna.load_study(study_name=name, storage=make_storage(url))
+    except UserInputError:
+        raise
+    except Exception as error:  # noqa: BLE001 - SQLAlchemy and Optuna errors; never print the password
+        raise UserInputError(f"cannot open study {name!r} in {redact_url(url)}: {type(error).__name__}",
+                             key="storage") from None
 
 
 def run_status_command(args: argparse.Namespace) -> int:

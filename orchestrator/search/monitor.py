@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from orchestrator.search.results import RESULTS_FILE
 
@@ -43,13 +42,12 @@ def running_trial_progress(directory: Path) -> str:
 
 
 def status_lines(output: Path) -> list[str]:
+    from orchestrator.search.analyze import load_results
+
     path = output / RESULTS_FILE
-    if not path.is_file():
+    if output.is_dir() and not path.exists():  # a search that has not written its first results yet
         return [f"no {RESULTS_FILE} in {output} yet (has the search started?)"]
-    try:
-        results: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError:
-        return [f"{path} is being rewritten; try again"]
+    results = load_results(output)
     counts = ", ".join(f"{name} {count}" for name, count in sorted(results["counts"].items()))
     lines = [
         f"study {results['study_name']}: {results['counted_trials']}/{results['target_trials']} trials "
@@ -66,9 +64,9 @@ def status_lines(output: Path) -> list[str]:
         lines.append(f"trial {entry['number']} {entry['outcome']}: {score}, "
                      f"last val loss {last['loss']:.4g} at epoch {last['epoch']}")
     for entry in results["trials"]:
-        if entry["outcome"] != "running" or not entry["directory"]:
+        if entry["outcome"] != "running" or not entry.get("directory"):
             continue
-        scores = entry["epoch_scores"]
+        scores = entry.get("epoch_scores") or {}
         last = f", last score {scores[max(scores, key=int)]:.4f} at epoch {max(scores, key=int)}" if scores else ""
         lines.append(f"running: trial {entry['number']} {running_trial_progress(Path(entry['directory']))}{last}")
     return lines

@@ -146,7 +146,22 @@ def load_search_space(path: str | Path) -> SearchSpace:
     return parse_search_space(read_toml(path), source=path)
 
 
+# Top-level tables a space file may have ([prior] is read by prior.prior_named_in); anything else is a typo
+# ([paramters.x]) that would otherwise drop a parameter from the search without a word.
+_TABLES = {"search", "parameters", "derived", "validation", "warm_start", "prior"}
+# Keys of one [parameters.NAME] table, per kind.
+_PARAM_KEYS = {"categorical": {"kind", "choices", "helper"},
+               "float": {"kind", "low", "high", "step", "log", "helper"},
+               "int": {"kind", "low", "high", "step", "log", "helper"}}
+
+
 def parse_search_space(data: Mapping[str, Any], *, source: Path | None = None) -> SearchSpace:
+    unknown = sorted(set(data) - _TABLES)
+    if unknown:
+        raise UserInputError(f"unknown table; allowed: {sorted(_TABLES)}", path=source, key=unknown[0])
+    for table in ("search", "derived", "warm_start"):
+        if not isinstance(data.get(table, {}), dict):
+            raise UserInputError("must be a table", path=source, key=table)
     meta = data.get("search", {})
     tables = data.get("parameters")
     if not isinstance(tables, dict) or not tables:
@@ -158,7 +173,7 @@ def parse_search_space(data: Mapping[str, Any], *, source: Path | None = None) -
         _parse_derived(name, table, names, source) for name, table in data.get("derived", {}).items()
     )
     warm_start = data.get("warm_start", {})
-    presets = warm_start.get("presets", []) if isinstance(warm_start, dict) else None
+    presets = warm_start.get("presets", [])
     if not isinstance(presets, list) or not all(isinstance(name, str) and name for name in presets):
         raise UserInputError("must be a list of preset names or files", path=source, key="warm_start.presets")
     split, seed = _parse_validation(data.get("validation"), names, source)
@@ -209,28 +224,69 @@ def _parse_param(name: str, table: Any, source: Path | None) -> ParamSpec:
         raise UserInputError("output_name cannot be searched: each trial is named trial_NNNN", path=source,
                              key=key)
     kind = table.get("kind")
-    helper = bool(table.get("helper", False))
+    if kind not in _PARAM_KEYS:
+        raise UserInputError(f"kind must be categorical, float or int, got {kind!r}", path=source,
+                             key=f"{key}.kind")
+    unknown = sorted(set(table) - _PARAM_KEYS[kind])
+    if unknown:
+        raise UserInputError(f"unknown key for a {kind} parameter; allowed: {sorted(_PARAM_KEYS[kind])}",
+                             path=source, key=f"{key}.{unknown[0]}")
+    helper, log = (_flag(table, flag, f"{key}.{flag}", source) for flag in ("helper", "log"))
     if kind == "categorical":
         choices = table.get("choices")
         if not isinstance(choices, list) or not choices:
             raise UserInputError("a categorical parameter needs a non-empty `choices` list", path=source,
                                  key=f"{key}.choices")
+        _check_choices(choices, f"{key}.choices", source)
         return ParamSpec(name, "categorical", choices=tuple(choices), helper=helper)
-    if kind not in ("float", "int"):
-        raise UserInputError(f"kind must be categorical, float or int, got {kind!r}", path=source,
-                             key=f"{key}.kind")
-    try:
-        low, high = float(table["low"]), float(table["high"])
-    except (KeyError, TypeError, ValueError) as error:
-        raise UserInputError("needs numeric `low` and `high`", path=source, key=key) from error
+    low, high = (_bound(table.get(end), kind, f"{key}.{end}", source) for end in ("low", "high"))
     step = table.get("step")
-    log = bool(table.get("log", False))
+    if step is not None:
+        step = _bound(step, kind, f"{key}.step", source)
+        if step <= 0:
+            raise UserInputError(f"step must be above 0, got {step!r}", path=source, key=f"{key}.step")
     if not low < high:
         raise UserInputError(f"low ({low}) must be below high ({high})", path=source, key=key)
     if log and (low <= 0 or step is not None):
         raise UserInputError("log = true needs low > 0 and no step", path=source, key=key)
-    return ParamSpec(name, kind, low=low, high=high, step=float(step) if step is not None else None,
+    return ParamSpec(name, kind, low=float(low), high=float(high), step=float(step) if step is not None else None,
                      log=log, helper=helper)
+
+
+def _flag(table: Mapping[str, Any], name: str, key: str, source: Path | None) -> bool:
+    value = table.get(name, False)
+    if not isinstance(value, bool):  # log = "false" is a true string: refuse it rather than guess
+        raise UserInputError(f"must be true or false, got {value!r}", path=source, key=key)
+    return value
+
+
+def _bound(value: Any, kind: str, key: str, source: Path | None) -> float:
+    """``low``, ``high`` or ``step``: a finite number; a whole number for an int parameter."""
+    whole = isinstance(value, int) and not isinstance(value, bool)
+    # A study stores an int parameter's bounds as floats (8.0): a whole float is still a whole number.
+    whole = whole or (isinstance(value, float) and value.is_integer())
+    if kind == "int" and not whole:
+        raise UserInputError(f"an int parameter needs a whole number, got {value!r}", path=source, key=key)
+    if not whole and not (isinstance(value, float) and math.isfinite(value)):
+        raise UserInputError(f"needs a finite number, got {value!r}", path=source, key=key)
+    return value
+
+
+def _check_choices(choices: list[Any], key: str, source: Path | None) -> None:
+    """Choices are distinct scalars of one sort (numbers, strings or true/false): Optuna stores nothing
+    else, and ``[64, "big"]`` is a typo that would only fail when a trial draws it."""
+    for choice in choices:
+        if not isinstance(choice, (bool, int, float, str)) or (isinstance(choice, float) and not math.isfinite(choice)):
+            raise UserInputError(f"each choice must be a finite number, a string or true/false, got {choice!r}",
+                                 path=source, key=key)
+    sorts = {"bool" if isinstance(c, bool) else "str" if isinstance(c, str) else "number" for c in choices}
+    if len(sorts) > 1:
+        raise UserInputError(f"choices mix {' and '.join(sorted(sorts))}s: {choices!r}", path=source, key=key)
+    seen: list[Any] = []
+    for choice in choices:
+        if choice in seen:
+            raise UserInputError(f"choice {choice!r} is listed twice", path=source, key=key)
+        seen.append(choice)
 
 
 def _parse_derived(name: str, table: Any, names: set[str], source: Path | None) -> DerivedSpec:
@@ -243,6 +299,8 @@ def _parse_derived(name: str, table: Any, names: set[str], source: Path | None) 
     if not isinstance(of, list) or not of or (rule == "copy" and len(of) != 1):
         raise UserInputError("`of` must list the parameters it uses (one for copy)", path=source,
                              key=f"{key}.of")
+    if name in names:
+        raise UserInputError("is both searched ([parameters]) and derived; keep one", path=source, key=key)
     missing = [item for item in of if item not in names]
     if missing:
         raise UserInputError(f"uses unknown parameters {missing}", path=source, key=f"{key}.of")
