@@ -135,9 +135,13 @@ def load_profile(path: str | Path) -> CharacterProfile:
         raise UserInputError("character profile not found", path=path,
                              hint="profiles live in configs/characters/, e.g. configs/characters/luca.yaml")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise UserInputError(f"not UTF-8 text ({error.reason} at byte {error.start})", path=path,
+                             hint="save the profile as UTF-8") from error
     except yaml.YAMLError as error:
-        raise UserInputError(f"malformed YAML: {error}", path=path) from error
+        # PyYAML's message spans lines (a caret under the column); the CLI prints one line.
+        raise UserInputError(f"malformed YAML: {' '.join(str(error).split())}", path=path) from error
     return profile_from_mapping(data, path=path)
 
 
