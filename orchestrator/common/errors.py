@@ -52,6 +52,10 @@ def describe_environment_error(error: BaseException) -> str | None:
         names = " -> ".join(str(n) for n in (error.filename, error.filename2) if n is not None)
         reason = error.strerror or str(error)
         return f"{names}: {reason}" if names else reason
+    if isinstance(error, RuntimeError) and str(error).startswith("Symlink loop from "):
+        # Path.resolve() on Python < 3.13 reports a link cycle this way (later ones raise OSError ELOOP).
+        where = str(error).removeprefix("Symlink loop from ").strip("'\"")
+        return f"{where}: symlink loop (a link that leads back to itself)"
     if isinstance(error, UnicodeDecodeError):
         return f"a file is not UTF-8 text ({error.reason} at byte {error.start})"
     module = type(error).__module__

@@ -69,6 +69,15 @@ def _write_sources(root: Path) -> None:
     (root / "src_undecodable" / "bad.png").write_bytes(fx.garbage_pixel_png(valid_zlib=False))
 
 
+def _write_links_and_selection(root: Path) -> None:
+    (root / "loop_a").symlink_to(root / "loop_b")
+    (root / "loop_b").symlink_to(root / "loop_a")
+    reviewed = root / "reviewed"  # a curation whose selected/ a person captioned in place
+    shutil.copytree(root / "curation", reviewed)
+    (reviewed / "selected").mkdir()
+    (reviewed / "selected" / "f0.txt").write_text("luca, a boy, hand-written caption")
+
+
 def _write_votes(root: Path) -> None:
     from orchestrator.verdict import select_candidates, write_comparison_page
     from tests.verdict.scored_run import make_scored_run, random_metric_rows, simulated_choices, write_votes
@@ -105,6 +114,7 @@ def project(tmp_path, monkeypatch, toy_video):
     _write_profiles(tmp_path)
     _write_sources(tmp_path)
     _write_votes(tmp_path)
+    _write_links_and_selection(tmp_path)
     yield tmp_path
     shutil.rmtree(_cache(tmp_path), ignore_errors=True)
 
@@ -178,6 +188,14 @@ CASES: dict[str, tuple[list[str], str]] = {
     "prepare_newline_in_file_name": (_prepare("src_newline"), "src_newline"),
     "prepare_caption_latin1": (_prepare("ds_caption_latin1/10_luca"), "bad.txt"),
     "prepare_caption_utf16": (_prepare("ds_caption_utf16/10_luca"), "bad.txt"),
+    # a folder that is a symlink loop, and a selection a person added to
+    "curate_frames_symlink_loop": (["curate", "{tmp}/loop_a", *REFS, "--out", "{tmp}/curated", *TINY_CLIP],
+                                   "loop_a"),
+    "curate_references_symlink_loop": (["curate", "{tmp}/frames", "--references", "{tmp}/loop_a", "--out",
+                                        "{tmp}/curated", *TINY_CLIP], "loop_a"),
+    "crop_frames_symlink_loop": (["crop", "{tmp}/loop_a", *REFS, "--out", "{tmp}/crops", *TINY_CLIP], "loop_a"),
+    "apply_symlink_loop": (["curate", "apply", "{tmp}/loop_a"], "loop_a"),
+    "apply_over_captions_added_to_selected": (["curate", "apply", "{tmp}/reviewed"], "f0.txt"),
     # votes apply
     "votes_resamples_zero": (_votes("--resamples", "0"), "--resamples"),
     "votes_min_votes_negative": (_votes("--min-votes", "-1"), "--min-votes"),
