@@ -83,3 +83,20 @@ def require_folder_target(folder: str | Path, *, key: str) -> Path:
                 raise UserInputError(f"output folder {what}; give a folder", path=folder, key=key)
             break
     return folder
+
+
+def require_output_apart(folder: str | Path, *, key: str, inputs: dict[str, str | Path],
+                         allow_inside: frozenset[str] = frozenset()) -> Path:
+    """``folder`` when it is none of the ``inputs`` folders (``{role: folder}``) and lies in none of them.
+
+    An output inside an input is read back as input on the next run (crops among the references), and one
+    equal to it writes over the input's own files (a crop named like a reference); a stage whose output may
+    live inside an input and is skipped there names that input in ``allow_inside``."""
+    real = Path(folder).resolve()
+    for role, source in inputs.items():
+        real_source = Path(source).resolve()
+        if real == real_source or (role not in allow_inside and real.is_relative_to(real_source)):
+            where = "is" if real == real_source else "lies inside"
+            raise UserInputError(f"the output folder {where} the {role} folder {source}, which is only read",
+                                 path=folder, key=key, hint=f"choose an --{key} outside it")
+    return Path(folder)

@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 
 from orchestrator.common.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
-from orchestrator.common.errors import UserInputError
+from orchestrator.common.errors import UserInputError, require_output_apart
 from orchestrator.common.manifest import MANIFEST_NAME, claim_stage_folder, facts_by_file
 from orchestrator.common.numbers import number_problem
 from orchestrator.crop._geometry import Box, plan_crop
@@ -115,8 +115,7 @@ def crop_frames(frames_dir: str | Path, references_dir: str | Path, out_dir: str
 
     config = config or CropConfig()
     frames_dir, out_dir = Path(frames_dir).resolve(), Path(out_dir).resolve()
-    if out_dir == frames_dir:
-        raise UserInputError("the output folder must differ from the frames folder", path=out_dir)
+    require_output_apart(out_dir, key="out", inputs={"frames": frames_dir, "references": references_dir})
     claim_stage_folder(out_dir, "crop")
     frames = _frame_list(frames_dir)
     references = _reference_vectors(Path(references_dir), embed)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from orchestrator.common.atomic import atomic_write_json
-from orchestrator.common.errors import UserInputError
+from orchestrator.common.errors import UserInputError, require_output_apart
 from orchestrator.common.manifest import claim_stage_folder, facts_by_file
 from orchestrator.dataset.analysis import AnalysisStore, FrameAnalysis, analyse_frames
 from orchestrator.dataset.config import CurationConfig
@@ -67,6 +67,9 @@ def curate(frames_dir: Path, references_dir: Path, out_dir: Path, config: Curati
            progress: bool = True) -> CurationResult:
     """Run every stage and write the three result files into ``out_dir`` (atomically)."""
     frames_dir, references_dir, out_dir = frames_dir.resolve(), references_dir.resolve(), out_dir.resolve()
+    # Inside the frames folder is allowed: curate skips its own output folder there (selected/ copies).
+    require_output_apart(out_dir, key="out", inputs={"frames": frames_dir, "references": references_dir},
+                         allow_inside=frozenset({"frames"}))
     claim_stage_folder(out_dir, "curate")
     frame_paths, ignored = _frame_files(frames_dir, out_dir)
     reference_paths = _reference_files(references_dir)

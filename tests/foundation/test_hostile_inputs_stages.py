@@ -161,6 +161,9 @@ CASES: dict[str, tuple[list[str], str]] = {
     "crop_empty_query": (_crop("--query", ""), "query"),
     "crop_into_a_curation": (_crop(out="{tmp}/curation"), "curation"),
     "crop_into_extracted_frames": (_crop(out="{tmp}/extracted"), "extracted"),
+    "crop_out_is_the_references": (_crop(out="{tmp}/finished/references"), "references"),
+    "crop_out_inside_the_references": (_crop(out="{tmp}/finished/references/crops"), "references"),
+    "crop_out_inside_the_frames": (_crop(out="{tmp}/frames/crops"), "frames"),
     "crop_profile_not_utf8": (_crop("--profile", "{tmp}/prof_latin.yaml"), "prof_latin.yaml"),
     "crop_profile_malformed": (_crop("--profile", "{tmp}/prof_bad.yaml"), "prof_bad.yaml"),
     # curate: flags and config numbers
@@ -172,6 +175,8 @@ CASES: dict[str, tuple[list[str], str]] = {
         ("fraction", "quality.max_dark_clipped_fraction"), ("threshold", "identity.threshold"),
         ("k_zero", "identity.k"), ("hamming", "dedup.max_hamming_distance"))},
     "curate_into_extracted_frames": (_curate(out="{tmp}/extracted"), "extracted"),
+    "curate_out_is_the_references": (_curate(out="{tmp}/finished/references"), "references"),
+    "curate_out_inside_the_references": (_curate(out="{tmp}/finished/references/curated"), "references"),
     "curate_into_crops": (_curate(out="{tmp}/cropped"), "cropped"),
     # caption: profiles
     "caption_profile_not_utf8": (["caption", "{tmp}/selected", "--profile", "{tmp}/prof_latin.yaml", "--dry-run"],
