@@ -87,6 +87,10 @@ def _write_votes(root: Path) -> None:
     manifest = json.loads((page / "manifest.json").read_text())
     entries = simulated_choices(page, {"identity": 1.0}, sharpness=3.0)
     write_votes(page / "votes.json", manifest["set_id"], entries)
+    foreign = root / "album"  # a folder of someone's own: a manifest.json and images/ that are no page
+    (foreign / "images").mkdir(parents=True)
+    (foreign / "manifest.json").write_text('{"album": "summer"}')
+    synthetic_scene(42, (32, 32)).save(foreign / "images" / "photo.png")
     (root / "hand.toml").write_text("# a hand-made evaluation config\n[weights]\nidentity = 0.9\n")
 
 
@@ -206,6 +210,8 @@ CASES: dict[str, tuple[list[str], str]] = {
     "votes_min_votes_negative": (_votes("--min-votes", "-1"), "--min-votes"),
     "votes_write_config_over_a_hand_made_file": (_votes("--write-config", "{tmp}/hand.toml"), "hand.toml"),
     "votes_write_config_is_a_folder": (_votes("--write-config", "{tmp}/empty_dir"), "empty_dir"),
+    "votes_page_over_a_foreign_folder": (["votes", "page", "{tmp}/scored", "--out", "{tmp}/album"], "album"),
+    "votes_page_out_is_a_file": (["votes", "page", "{tmp}/scored", "--out", "{tmp}/a_file"], "a_file"),
     "votes_page_top_word": (["votes", "page", "{tmp}/scored", "--top", "five"], "--top"),
 }
 
