@@ -24,7 +24,7 @@ import string
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.common.errors import UserInputError
+from orchestrator.common.errors import UserInputError, one_line
 
 #: The slots of a caption template. ``character`` comes from the profile; ``rendering`` and the fixed
 #: part of ``lighting_materials`` too; ``pose_expression`` and the rest come from the VLM.
@@ -140,8 +140,7 @@ def load_profile(path: str | Path) -> CharacterProfile:
         raise UserInputError(f"not UTF-8 text ({error.reason} at byte {error.start})", path=path,
                              hint="save the profile as UTF-8") from error
     except yaml.YAMLError as error:
-        # PyYAML's message spans lines (a caret under the column); the CLI prints one line.
-        raise UserInputError(f"malformed YAML: {' '.join(str(error).split())}", path=path) from error
+        raise UserInputError(f"malformed YAML: {one_line(error)}", path=path) from error
     return profile_from_mapping(data, path=path)
 
 

@@ -42,6 +42,13 @@ class UserInputError(PipelineError):
         super().__init__(text)
 
 
+def one_line(error: object, *, limit: int = 300) -> str:
+    """A library's error text as one line of at most ``limit`` characters, to quote inside a message:
+    PyYAML marks the column on a second line, torch.load explains itself in paragraphs."""
+    text = " ".join(str(error).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def describe_environment_error(error: BaseException) -> str | None:
     """One line for a failure of the outside world (a file, a database, a malformed file), else None.
 

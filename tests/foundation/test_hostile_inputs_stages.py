@@ -168,6 +168,7 @@ CASES: dict[str, tuple[list[str], str]] = {
     "crop_out_is_the_references": (_crop(out="{tmp}/finished/references"), "references"),
     "crop_out_inside_the_references": (_crop(out="{tmp}/finished/references/crops"), "references"),
     "crop_out_inside_the_frames": (_crop(out="{tmp}/frames/crops"), "frames"),
+    "crop_clip_weights_not_a_checkpoint": (_crop("--clip-weights", "{tmp}/a_file"), "a_file"),
     "crop_profile_not_utf8": (_crop("--profile", "{tmp}/prof_latin.yaml"), "prof_latin.yaml"),
     "crop_profile_malformed": (_crop("--profile", "{tmp}/prof_bad.yaml"), "prof_bad.yaml"),
     # curate: flags and config numbers
@@ -181,6 +182,7 @@ CASES: dict[str, tuple[list[str], str]] = {
     "curate_into_extracted_frames": (_curate(out="{tmp}/extracted"), "extracted"),
     "curate_out_is_the_references": (_curate(out="{tmp}/finished/references"), "references"),
     "curate_out_inside_the_references": (_curate(out="{tmp}/finished/references/curated"), "references"),
+    "curate_clip_weights_not_a_checkpoint": (_curate("--clip-weights", "{tmp}/a_file"), "a_file"),
     "curate_into_crops": (_curate(out="{tmp}/cropped"), "cropped"),
     # caption: profiles
     "caption_profile_not_utf8": (["caption", "{tmp}/selected", "--profile", "{tmp}/prof_latin.yaml", "--dry-run"],
