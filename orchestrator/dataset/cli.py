@@ -30,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="folder of approved images of the character")
     curate.add_argument("--out", type=Path, required=True, metavar="OUT_DIR",
                         help="curation folder: manifest, review page, selected frames")
-    curate.add_argument("--threshold", type=number_arg(low=-1, high=1), help="identity threshold (default 0.75, from the config)")
+    curate.add_argument("--threshold", type=number_arg(low=-1, high=1),
+                        help="identity threshold (default 0.75, from the config)")
     curate.add_argument("--rule", choices=["mean_top_k", "max", "mean"], help="identity aggregation rule")
     curate.add_argument("--top-k", type=number_arg(int, low=1), help="k for --rule mean_top_k (default 5)")
     curate.add_argument("--clip-model", help="open_clip architecture (default ViT-L-14; tiny-clip for tests)")

@@ -18,7 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     extract.add_argument("videos", type=Path, nargs="+", metavar="VIDEO", help="one or more video files (read only)")
     extract.add_argument("--out", type=Path, required=True, metavar="FRAMES",
                          help="folder for the frames, manifest.jsonl and summary.json (a rerun resumes)")
-    extract.add_argument("--per-shot", type=number_arg(int, low=1), default=3, help="frames kept per shot (default 3)")
+    extract.add_argument("--per-shot", type=number_arg(int, low=1), default=3,
+                         help="frames kept per shot (default 3)")
     extract.add_argument("--min-gap", type=number_arg(low=0), default=0.5, metavar="SECONDS",
                          help="kept frames of a shot are at least this far apart (default 0.5)")
     extract.add_argument("--shot-threshold", type=number_arg(low=0, high=255), default=27.0,
