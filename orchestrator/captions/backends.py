@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from orchestrator.common.errors import UserInputError
+from orchestrator.common.errors import UserInputError, one_line
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -141,7 +141,7 @@ def load_qwen_backend(backend: str = "qwen2_vl", weights: str | None = None, *, 
         model = model_class.from_pretrained(resolved, dtype=dtype)
     except OSError as error:
         if is_local:
-            raise UserInputError(f"cannot load the model: {error}", path=resolved) from error
+            raise UserInputError(f"cannot load the model: {one_line(error)}", path=resolved) from error
         offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
         reason = ("HF_HUB_OFFLINE is set and it is not in the local Hugging Face cache" if offline
                   else f"it is not in the local cache and could not be downloaded ({_first_line(error)})")

@@ -24,7 +24,7 @@ import string
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.common.errors import UserInputError
+from orchestrator.common.errors import UserInputError, one_line
 
 #: The slots of a caption template. ``character`` comes from the profile; ``rendering`` and the fixed
 #: part of ``lighting_materials`` too; ``pose_expression`` and the rest come from the VLM.
@@ -135,9 +135,12 @@ def load_profile(path: str | Path) -> CharacterProfile:
         raise UserInputError("character profile not found", path=path,
                              hint="profiles live in configs/characters/, e.g. configs/characters/luca.yaml")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise UserInputError(f"not UTF-8 text ({error.reason} at byte {error.start})", path=path,
+                             hint="save the profile as UTF-8") from error
     except yaml.YAMLError as error:
-        raise UserInputError(f"malformed YAML: {error}", path=path) from error
+        raise UserInputError(f"malformed YAML: {one_line(error)}", path=path) from error
     return profile_from_mapping(data, path=path)
 
 

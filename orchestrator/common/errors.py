@@ -42,6 +42,13 @@ class UserInputError(PipelineError):
         super().__init__(text)
 
 
+def one_line(error: object, *, limit: int = 300) -> str:
+    """A library's error text as one line of at most ``limit`` characters, to quote inside a message:
+    PyYAML marks the column on a second line, torch.load explains itself in paragraphs."""
+    text = " ".join(str(error).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def describe_environment_error(error: BaseException) -> str | None:
     """One line for a failure of the outside world (a file, a database, a malformed file), else None.
 
@@ -52,6 +59,10 @@ def describe_environment_error(error: BaseException) -> str | None:
         names = " -> ".join(str(n) for n in (error.filename, error.filename2) if n is not None)
         reason = error.strerror or str(error)
         return f"{names}: {reason}" if names else reason
+    if isinstance(error, RuntimeError) and str(error).startswith("Symlink loop from "):
+        # Path.resolve() on Python < 3.13 reports a link cycle this way (later ones raise OSError ELOOP).
+        where = str(error).removeprefix("Symlink loop from ").strip("'\"")
+        return f"{where}: symlink loop (a link that leads back to itself)"
     if isinstance(error, UnicodeDecodeError):
         return f"a file is not UTF-8 text ({error.reason} at byte {error.start})"
     module = type(error).__module__
@@ -79,3 +90,20 @@ def require_folder_target(folder: str | Path, *, key: str) -> Path:
                 raise UserInputError(f"output folder {what}; give a folder", path=folder, key=key)
             break
     return folder
+
+
+def require_output_apart(folder: str | Path, *, key: str, inputs: dict[str, str | Path],
+                         allow_inside: frozenset[str] = frozenset()) -> Path:
+    """``folder`` when it is none of the ``inputs`` folders (``{role: folder}``) and lies in none of them.
+
+    An output inside an input is read back as input on the next run (crops among the references), and one
+    equal to it writes over the input's own files (a crop named like a reference); a stage whose output may
+    live inside an input and is skipped there names that input in ``allow_inside``."""
+    real = Path(folder).resolve()
+    for role, source in inputs.items():
+        real_source = Path(source).resolve()
+        if real == real_source or (role not in allow_inside and real.is_relative_to(real_source)):
+            where = "is" if real == real_source else "lies inside"
+            raise UserInputError(f"the output folder {where} the {role} folder {source}, which is only read",
+                                 path=folder, key=key, hint=f"choose an --{key} outside it")
+    return Path(folder)

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from orchestrator.common.errors import UserInputError
+from orchestrator.common.errors import UserInputError, require_folder_target
 
 MANIFEST_NAME = "manifest.jsonl"
 
@@ -41,3 +41,41 @@ def facts_by_file(folder: str | Path, *, name: str = MANIFEST_NAME) -> dict[str,
     if not path.is_file():
         return {}
     return {str(row["file"]): row for row in read_jsonl(path) if row.get("file")}
+
+
+SUMMARY_NAME = "summary.json"
+UNKNOWN_OWNER = "another stage or tool"
+#: A key only that stage's summary.json holds, for summaries written before they named their ``stage``.
+_STAGE_KEYS = {"extract": "videos", "crop": "detector", "curate": "funnel"}
+
+
+def stage_of(folder: str | Path) -> str | None:
+    """The stage whose ``manifest.jsonl``/``summary.json`` ``folder`` holds: ``extract``, ``crop``,
+    ``curate``, :data:`UNKNOWN_OWNER`, or None when it holds neither."""
+    folder = Path(folder)
+    manifest, summary = folder / MANIFEST_NAME, folder / SUMMARY_NAME
+    if not folder.is_dir() or not (manifest.exists() or summary.exists()):
+        return None
+    try:
+        document = json.loads(summary.read_bytes().decode("utf-8"))
+    except (OSError, ValueError):
+        return UNKNOWN_OWNER
+    if not isinstance(document, dict):
+        return UNKNOWN_OWNER
+    if isinstance(document.get("stage"), str):
+        return document["stage"]
+    return next((stage for stage, key in _STAGE_KEYS.items() if key in document), UNKNOWN_OWNER)
+
+
+def claim_stage_folder(folder: str | Path, stage: str, *, key: str = "out") -> Path:
+    """``folder`` as ``stage``'s output folder: new, empty of manifests, or ``stage``'s own (a rerun).
+
+    Every stage writes ``manifest.jsonl`` and ``summary.json``; pointed at another stage's folder it would
+    replace that stage's record of its work (a curation's decisions are keyed to its manifest), so that is
+    refused before anything is read or written."""
+    folder = require_folder_target(folder, key=key)
+    owner = stage_of(folder)
+    if owner is not None and owner != stage:
+        raise UserInputError(f"holds the {MANIFEST_NAME} of {owner}; {stage} would overwrite it", path=folder,
+                             key=key, hint=f"give {stage} a new or empty folder")
+    return folder

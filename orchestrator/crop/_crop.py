@@ -26,8 +26,9 @@ import numpy as np
 from PIL import Image
 
 from orchestrator.common.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
-from orchestrator.common.errors import UserInputError
-from orchestrator.common.manifest import MANIFEST_NAME, facts_by_file
+from orchestrator.common.errors import UserInputError, require_output_apart
+from orchestrator.common.manifest import MANIFEST_NAME, claim_stage_folder, facts_by_file
+from orchestrator.common.numbers import number_problem
 from orchestrator.crop._geometry import Box, plan_crop
 from orchestrator.crop._models import Detection, Detector, Segmenter
 from orchestrator.vision import (
@@ -63,10 +64,15 @@ class CropConfig:
     batch_size: int = 8
 
     def __post_init__(self) -> None:
-        if not self.queries:
-            raise ValueError("the detector needs at least one query")
+        if not self.queries or not all(isinstance(q, str) and q.strip() for q in self.queries):
+            raise ValueError(f"the detector needs at least one query, and no empty one (got {list(self.queries)!r})")
         if self.min_side < 32 or self.batch_size < 1 or self.max_candidates < 1:
             raise ValueError("min_side >= 32, batch_size >= 1 and max_candidates >= 1 are required")
+        for name, low, high in (("identity_threshold", -1, 1), ("margin", 0, None), ("identity_margin", 0, None),
+                                ("min_box_fraction", 0, 1), ("mask_dilation", 0, 1)):
+            problem = number_problem(getattr(self, name), low=low, high=high)
+            if problem is not None:
+                raise ValueError(f"{name} {problem}")
 
 
 @dataclass
@@ -109,8 +115,8 @@ def crop_frames(frames_dir: str | Path, references_dir: str | Path, out_dir: str
 
     config = config or CropConfig()
     frames_dir, out_dir = Path(frames_dir).resolve(), Path(out_dir).resolve()
-    if out_dir == frames_dir:
-        raise UserInputError("the output folder must differ from the frames folder", path=out_dir)
+    require_output_apart(out_dir, key="out", inputs={"frames": frames_dir, "references": references_dir})
+    claim_stage_folder(out_dir, "crop")
     frames = _frame_list(frames_dir)
     references = _reference_vectors(Path(references_dir), embed)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -122,7 +128,7 @@ def crop_frames(frames_dir: str | Path, references_dir: str | Path, out_dir: str
     counts = Counter(r["reason"] if r["verdict"] == "dropped" else "kept" for r in records)
     kept = counts.pop("kept", 0)
     summary = {
-        "summary": f"{len(records):,} frames → {kept:,} crops",
+        "stage": "crop", "summary": f"{len(records):,} frames → {kept:,} crops",
         "frames": len(records), "crops": kept, "dropped": dict(sorted(counts.items())),
         "masks": sum(1 for r in records if r.get("mask")),
         "frames_dir": str(frames_dir), "references_dir": str(Path(references_dir).resolve()),

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 from PIL import Image
 
-from orchestrator.common.errors import UserInputError
+from orchestrator.common.errors import UserInputError, one_line
 from orchestrator.crop._geometry import Box
 
 RANDOM = "random"
@@ -209,7 +209,7 @@ def load_detector(source: str, *, cache_dir: str | Path, device: str = "cpu", th
         model = Owlv2ForObjectDetection.from_pretrained(folder, local_files_only=True).eval().to(device)
         processor = Owlv2Processor.from_pretrained(folder, local_files_only=True)
     except (OSError, ValueError) as error:
-        raise UserInputError(f"not an OWLv2 model folder: {error}", path=folder, key="detector") from error
+        raise UserInputError(f"not an OWLv2 model folder: {one_line(error)}", path=folder, key="detector") from error
     return OwlDetector(model, processor, identity=f"owlv2:{folder.resolve()}", device=device, threshold=threshold)
 
 
@@ -224,7 +224,7 @@ def load_segmenter(source: str, *, device: str = "cpu") -> SamSegmenter:
         model = SamModel.from_pretrained(folder, local_files_only=True).eval().to(device)
         processor = SamProcessor.from_pretrained(folder, local_files_only=True)
     except (OSError, ValueError) as error:
-        raise UserInputError(f"not a SAM model folder: {error}", path=folder, key="segmenter") from error
+        raise UserInputError(f"not a SAM model folder: {one_line(error)}", path=folder, key="segmenter") from error
     return SamSegmenter(model, processor, identity=f"sam:{folder.resolve()}", device=device)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from orchestrator.common.numbers import number_arg
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     crop = subparsers.add_parser(
@@ -24,18 +26,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     crop.add_argument("--detector", default="random", metavar="FOLDER|random",
                       help="OWLv2 folder saved with save_pretrained (e.g. owlv2-base-patch16-ensemble), or "
                       "'random' (tiny random weights: boxes are arbitrary)")
-    crop.add_argument("--box-threshold", type=float, default=0.1, help="detector score threshold (default 0.1)")
+    crop.add_argument("--box-threshold", type=number_arg(low=0, high=1), default=0.1,
+                      help="detector score threshold (default 0.1)")
     crop.add_argument("--masks", action="store_true", help="add the character's mask (SAM) as the alpha channel")
     crop.add_argument("--segmenter", default="random", metavar="FOLDER|random",
                       help="SAM folder saved with save_pretrained (e.g. sam-vit-base), or 'random'")
-    crop.add_argument("--threshold", type=float, default=0.75, help="identity threshold (default 0.75)")
-    crop.add_argument("--min-side", type=int, default=256, help="crops are at least this many pixels (default 256)")
-    crop.add_argument("--margin", type=float, default=0.15, help="context around the box, of its size (default 0.15)")
+    crop.add_argument("--threshold", type=number_arg(low=-1, high=1), default=0.75,
+                      help="identity threshold (default 0.75)")
+    crop.add_argument("--min-side", type=number_arg(int, low=32), default=256,
+                      help="crops are at least this many pixels (default 256)")
+    crop.add_argument("--margin", type=number_arg(low=0, high=10), default=0.15,
+                      help="context around the box, of its size (default 0.15)")
     crop.add_argument("--clip-model", default="ViT-L-14", help="open_clip architecture (tiny-clip for tests)")
     crop.add_argument("--clip-weights", default="openai", metavar="openai|PATH|random",
                       help="weights of the CLIP model that scores identity (default: %(default)s)")
     crop.add_argument("--device", default="cpu", help="torch device for the models (default: %(default)s)")
-    crop.add_argument("--batch-size", type=int, default=8, help="frames per detector batch (default: %(default)s)")
+    crop.add_argument("--batch-size", type=number_arg(int, low=1), default=8,
+                      help="frames per detector batch (default: %(default)s)")
     crop.add_argument("--cache-dir", type=Path, help="where the offline tokenizer of the random detector is "
                       "built (default ~/.cache/lora-pipeline)")
     crop.add_argument("--no-progress", action="store_true", help="no progress bar (for logs and scripts)")

@@ -83,6 +83,7 @@ def apply_decisions(out_dir: Path, decisions: dict[str, str] | None = None) -> S
     decisions = decisions or {}
     chosen = final_set(records, decisions)
     names = _copy_names(chosen)
+    _refuse_foreign_files(out_dir / SELECTED_DIR, out_dir / SELECTION_NAME)
     copied = []
     with atomic_folder(out_dir / SELECTED_DIR) as staging:
         for record, name in zip(chosen, names, strict=True):
@@ -107,6 +108,22 @@ def apply_decisions(out_dir: Path, decisions: dict[str, str] | None = None) -> S
         "files": [{"source": str(src), "copy": str(dst)} for src, dst in copied],
     })
     return selection
+
+
+def _refuse_foreign_files(selected: Path, selection_file: Path) -> None:
+    """``selected/`` is replaced whole; refuse when it holds a file the last apply did not copy there
+    (captions written next to the selected frames, say), which the swap would delete."""
+    if not selected.is_dir():
+        return
+    try:
+        listed = {Path(item["copy"]).name for item in json.loads(selection_file.read_text(encoding="utf-8"))["files"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        listed = set()
+    foreign = sorted(p.name for p in selected.iterdir() if p.name not in listed)
+    if foreign:
+        raise UserInputError(f"holds {len(foreign)} file(s) no `curate apply` copied there, e.g. {foreign[0]!r}; "
+                             "applying again replaces the folder and would lose them", path=selected,
+                             hint="move them out first (caption or edit a copy, e.g. the output of dataset prepare)")
 
 
 def _copy_names(records: list[FrameRecord]) -> list[str]:

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from orchestrator.common.commands import add_verbs
+from orchestrator.common.numbers import number_arg
 
 console = Console(soft_wrap=True, highlight=False)
 EXIT_PROBLEMS = 1
@@ -29,9 +30,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="folder of approved images of the character")
     curate.add_argument("--out", type=Path, required=True, metavar="OUT_DIR",
                         help="curation folder: manifest, review page, selected frames")
-    curate.add_argument("--threshold", type=float, help="identity threshold (default 0.75, from the config)")
+    curate.add_argument("--threshold", type=number_arg(low=-1, high=1),
+                        help="identity threshold (default 0.75, from the config)")
     curate.add_argument("--rule", choices=["mean_top_k", "max", "mean"], help="identity aggregation rule")
-    curate.add_argument("--top-k", type=int, help="k for --rule mean_top_k (default 5)")
+    curate.add_argument("--top-k", type=number_arg(int, low=1), help="k for --rule mean_top_k (default 5)")
     curate.add_argument("--clip-model", help="open_clip architecture (default ViT-L-14; tiny-clip for tests)")
     curate.add_argument("--clip-weights", metavar="openai|PATH|random",
                         help="pretrained tag, local checkpoint file, or 'random' (default openai)")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.common.errors import UserInputError
+from orchestrator.common.numbers import number_problem
 from orchestrator.common.tomlfile import read_toml
 from orchestrator.vision import IdentityRule
 
@@ -69,6 +70,33 @@ class CurationConfig:
                 for f in fields(self)}
 
 
+#: What each number can be: ``(low, high)`` (None: open). TOML reads ``nan`` and ``inf`` as floats, and a
+#: fraction of 1.5 or a threshold of 2 would silently keep or drop every frame, so each is checked by name.
+RANGES: dict[str, tuple[float | None, float | None]] = {
+    "quality.min_side": (1, None),
+    "quality.min_mean_luminance": (0, 1), "quality.max_mean_luminance": (0, 1),
+    "quality.max_dark_clipped_fraction": (0, 1), "quality.max_bright_clipped_fraction": (0, 1),
+    "quality.min_luminance_std": (0, 1), "quality.min_laplacian_variance": (0, None),
+    "dedup.hash_size": (2, 8),  # hashes up to 64 bits
+    "dedup.max_hamming_distance": (0, 64),
+    "identity.threshold": (-1, 1),  # a cosine similarity
+    "identity.k": (1, None), "identity.borderline_margin": (0, 2),
+    "clip.batch_size": (1, None), "clip.workers": (0, None),
+    "review.thumbnail_side": (16, None),
+}
+
+
+def check_ranges(config: CurationConfig, *, source: Path | None = None) -> CurationConfig:
+    """``config`` when every number of it is finite and in :data:`RANGES`; else the key that is not."""
+    for dotted, (low, high) in RANGES.items():
+        section, key = dotted.split(".")
+        value = getattr(getattr(config, section), key)
+        problem = number_problem(value, integer=isinstance(value, int), low=low, high=high)
+        if problem is not None:
+            raise UserInputError(problem, path=source, key=dotted)
+    return config
+
+
 def default_config_path() -> Path:
     from orchestrator.config.paths import project_root
 
@@ -81,13 +109,11 @@ def load_curation_config(path: str | Path | None = None) -> CurationConfig:
     default = default_config_path()
     for source in ([default] if default.is_file() else []) + ([Path(path)] if path else []):
         config = merge_config(config, _read(source), source=source)
+    check_ranges(config, source=Path(path) if path else default)
     try:
         config.identity.identity_rule()
     except ValueError as error:
         raise UserInputError(str(error), path=path or default, key="identity.rule") from error
-    if not 2 <= config.dedup.hash_size <= 8:
-        raise UserInputError(f"must be 2..8 (hashes up to 64 bits), got {config.dedup.hash_size}",
-                             path=path or default, key="dedup.hash_size")
     return config
 
 

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from orchestrator.common.atomic import atomic_write_json
-from orchestrator.common.errors import UserInputError, require_folder_target
-from orchestrator.common.manifest import facts_by_file
+from orchestrator.common.errors import UserInputError, require_output_apart
+from orchestrator.common.manifest import claim_stage_folder, facts_by_file
 from orchestrator.dataset.analysis import AnalysisStore, FrameAnalysis, analyse_frames
 from orchestrator.dataset.config import CurationConfig
 from orchestrator.dataset.dedup import DedupCandidate, find_near_duplicates
@@ -67,7 +67,10 @@ def curate(frames_dir: Path, references_dir: Path, out_dir: Path, config: Curati
            progress: bool = True) -> CurationResult:
     """Run every stage and write the three result files into ``out_dir`` (atomically)."""
     frames_dir, references_dir, out_dir = frames_dir.resolve(), references_dir.resolve(), out_dir.resolve()
-    require_folder_target(out_dir, key="out")
+    # Inside the frames folder is allowed: curate skips its own output folder there (selected/ copies).
+    require_output_apart(out_dir, key="out", inputs={"frames": frames_dir, "references": references_dir},
+                         allow_inside=frozenset({"frames"}))
+    claim_stage_folder(out_dir, "curate")
     frame_paths, ignored = _frame_files(frames_dir, out_dir)
     reference_paths = _reference_files(references_dir)
     cache_dir = (cache_dir or default_cache_dir()).resolve()
@@ -109,7 +112,7 @@ def curate(frames_dir: Path, references_dir: Path, out_dir: Path, config: Curati
     counts = funnel_counts(records)
     scores = [r.identity_score for r in records if r.identity_score is not None]
     summary = {
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "stage": "curate", "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "frames_dir": str(frames_dir),
         "references_dir": str(references_dir),
         "counts": counts,

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 import shutil
+import unicodedata
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from PIL import Image
 
 from orchestrator.common.atomic import atomic_folder
 from orchestrator.common.errors import UserInputError, require_folder_target
+from orchestrator.config.names import output_name_problem
 from orchestrator.kohya.dataset_files import TRAINABLE_IMAGE_SUFFIXES, image_has_alpha
 
 #: Image suffixes kohya's dataset loader picks up (lower-case; matched case-insensitively).
@@ -174,6 +177,22 @@ def _caption_problem(path: Path) -> tuple[str, str] | None:
     return None
 
 
+def _refuse_what_training_cannot_read(images: list[Path], captions: Iterable[Path]) -> None:
+    """The checks ``dataset validate`` makes, on the source before anything is copied: a dataset folder
+    with a broken image or caption would only fail in the trainer, and a name holding a newline would
+    break every list of files it is written into."""
+    for path in [*images, *captions]:
+        if any(unicodedata.category(char).startswith("C") for char in path.name):
+            raise UserInputError(f"file name {path.name!r} holds a control character (newline, tab, ...)",
+                                 path=path.parent, hint="rename the file")
+    for image in images:
+        if (reason := _verify_image(image)) is not None:
+            raise UserInputError(reason, path=image, hint="remove or replace it; the source is only read")
+    for caption in captions:
+        if (problem := _caption_problem(caption)) is not None and problem[0] != "empty_caption":
+            raise UserInputError(problem[1], path=caption, hint="fix it in the source; it is only read")
+
+
 @dataclass(frozen=True)
 class PreparedDataset:
     folder: Path  # DST/{repeats}_{name}
@@ -194,8 +213,10 @@ def prepare_kohya_dataset(source: str | Path, destination: str | Path, *, repeat
     source, destination = Path(source), Path(destination)
     if repeats < 1:
         raise UserInputError(f"repeat must be >= 1, got {repeats}", key="repeat")
-    if not name or "/" in name or "\\" in name or name.strip() != name:
-        raise UserInputError(f"invalid dataset name {name!r} (no slashes or surrounding spaces)", key="name")
+    # The subset name is the tail of a folder name: the output-name rule (no separators, control
+    # characters, leading '.') keeps it one plain folder inside DST.
+    if (problem := output_name_problem(name)) is not None:
+        raise UserInputError(f"invalid dataset name: {problem}", key="name")
     if not source.is_dir():
         raise UserInputError("source folder not found", path=source)
     target = require_folder_target(destination / subset_folder_name(repeats, name), key="out")
@@ -216,6 +237,7 @@ def prepare_kohya_dataset(source: str | Path, destination: str | Path, *, repeat
         raise UserInputError(f"images share a stem and would share one caption: {clashing[0]!r}", path=source,
                              hint="rename one of them")
     captions = {p.stem: p for p in files if p.suffix.lower() == CAPTION_SUFFIX and p.stem in stems}
+    _refuse_what_training_cannot_read(images, captions.values())
     if target.exists() and any(target.iterdir()) and not overwrite:
         raise UserInputError("dataset folder already has files", path=target,
                              hint="pass --overwrite to replace it, or choose another --out")

@@ -24,6 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.common.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from orchestrator.common.errors import UserInputError
+from orchestrator.common.manifest import claim_stage_folder
+from orchestrator.common.numbers import number_problem
 from orchestrator.extract._judge import FrameJudge, JudgeConfig
 from orchestrator.extract._sampler import Candidate, SpreadSampler
 from orchestrator.extract._video import VideoError, VideoInfo, probe_video, read_frames_ahead
@@ -50,6 +53,10 @@ class ExtractConfig:
             raise ValueError("per_shot must be >= 1")
         if self.analysis_width < 16:
             raise ValueError("analysis_width must be >= 16 px")
+        for name in ("shot_threshold", "min_shot_seconds", "min_gap_seconds"):
+            problem = number_problem(getattr(self, name), low=0)  # a NaN would only fail at summary.json
+            if problem is not None:
+                raise ValueError(f"{name} {problem}")
 
 
 @dataclass
@@ -278,7 +285,7 @@ def extract_videos(videos: Sequence[str | Path], out_dir: str | Path, config: Ex
     from orchestrator.common.progress import progress_bar
 
     config = config or ExtractConfig()
-    out_dir = Path(out_dir)
+    out_dir = claim_stage_folder(out_dir, "extract")
     paths = [Path(v) for v in videos]
     keys = video_keys(paths)
     state_dir = out_dir / STATE_DIR
@@ -289,7 +296,12 @@ def extract_videos(videos: Sequence[str | Path], out_dir: str | Path, config: Ex
         try:
             infos.append((path, key, probe_video(path)))
         except VideoError as error:
+            if len(paths) == 1:
+                # Nothing was read: refuse with the reason rather than leave an empty frames folder behind.
+                raise
             errors.append(str(error))
+    if paths and not infos:
+        raise UserInputError(f"none of the {len(paths)} videos can be read: " + "; ".join(errors))
     total = sum(info.frame_count for _, _, info in infos if info) or None
     bar = progress_bar(unit="frames") if progress else None
     task = bar.add_task("extract", total=total, rate="") if bar else None
@@ -358,7 +370,7 @@ def _write_outputs(out_dir: Path, results: list[VideoResult], errors: list[str])
     for r in everything:
         drop_counts.update(r.drop_counts)
     atomic_write_json(out_dir / SUMMARY_NAME, {
-        "summary": combined.summary_line(), "films": len(everything), "shots": combined.shots,
+        "stage": "extract", "summary": combined.summary_line(), "films": len(everything), "shots": combined.shots,
         "frames": combined.frames, "dropped": dict(sorted(drop_counts.items())), "errors": errors,
         "videos": [{"video": r.video, "key": r.key, "fps": r.fps, "frames_decoded": r.frames_decoded,
                     "shots": len(r.shots), "frames": len(r.frames), "dropped": r.drop_counts,

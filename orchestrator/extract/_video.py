@@ -41,6 +41,8 @@ class VideoInfo:
 def _open(path: Path):  # -> cv2.VideoCapture
     import cv2
 
+    if path.is_dir():
+        raise VideoError("is a folder, not a video file (name the video files inside it)", path=path)
     if not path.is_file():
         raise VideoError("video file not found", path=path)
     if path.stat().st_size == 0:

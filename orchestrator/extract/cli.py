@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from orchestrator.common.numbers import number_arg
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     extract = subparsers.add_parser(
@@ -16,12 +18,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     extract.add_argument("videos", type=Path, nargs="+", metavar="VIDEO", help="one or more video files (read only)")
     extract.add_argument("--out", type=Path, required=True, metavar="FRAMES",
                          help="folder for the frames, manifest.jsonl and summary.json (a rerun resumes)")
-    extract.add_argument("--per-shot", type=int, default=3, help="frames kept per shot (default 3)")
-    extract.add_argument("--min-gap", type=float, default=0.5, metavar="SECONDS",
+    extract.add_argument("--per-shot", type=number_arg(int, low=1), default=3,
+                         help="frames kept per shot (default 3)")
+    extract.add_argument("--min-gap", type=number_arg(low=0), default=0.5, metavar="SECONDS",
                          help="kept frames of a shot are at least this far apart (default 0.5)")
-    extract.add_argument("--shot-threshold", type=float, default=27.0,
+    extract.add_argument("--shot-threshold", type=number_arg(low=0, high=255), default=27.0,
                          help="ContentDetector threshold; lower finds more cuts (default 27)")
-    extract.add_argument("--analysis-width", type=int, default=256,
+    extract.add_argument("--analysis-width", type=number_arg(int, low=16), default=256,
                          help="width in pixels the cuts and measures are computed at (default 256)")
     extract.add_argument("--no-progress", action="store_true", help="no progress bar")
     extract.set_defaults(handler=_extract)

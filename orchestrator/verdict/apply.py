@@ -12,6 +12,7 @@ from orchestrator.verdict.candidates import candidate_set_of
 from orchestrator.verdict.comparisons import MANIFEST_NAME, read_manifest
 from orchestrator.verdict.decision import all_agreements, choose
 from orchestrator.verdict.outputs import (
+    check_config_target,
     record_choice_in_best,
     verdict_document,
     write_evaluation_config,
@@ -36,6 +37,8 @@ def apply_votes(votes_file: str | Path, *, manifest: str | Path | None = None, m
     """Check ``votes_file`` against its page's manifest (default: ``manifest.json`` beside it) and the
     candidates as they are on disk now, then rank, compare, choose and fit weights."""
     votes_file = Path(votes_file)
+    if config_out is not None:
+        check_config_target(Path(config_out))
     manifest_file = Path(manifest) if manifest else votes_file.parent / MANIFEST_NAME
     if not manifest_file.is_file():
         raise UserInputError(f"no page manifest at {manifest_file}", path=votes_file,

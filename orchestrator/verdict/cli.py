@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from orchestrator.common.numbers import number_arg
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     votes = subparsers.add_parser("votes", help="a person's blind comparison of the top checkpoints")
@@ -20,10 +22,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     apply = verbs.add_parser("apply", help="rank from votes.json, compare with the metrics, choose, fit weights")
     apply.add_argument("votes", type=Path, help="votes.json exported from the page")
     apply.add_argument("--manifest", type=Path, help="the page's manifest.json (default: beside VOTES)")
-    apply.add_argument("--min-votes", type=int, default=10, help="refuse fewer usable votes (default 10)")
+    apply.add_argument("--min-votes", type=number_arg(int, low=1), default=10,
+                       help="refuse fewer usable votes (default 10)")
     apply.add_argument("--write-config", type=Path, metavar="TOML",
                        help="write an evaluation config with the fitted weights (evaluate --config, search --evaluation-config)")
-    apply.add_argument("--resamples", type=int, default=300, help="bootstrap resamples for intervals (default 300)")
+    apply.add_argument("--resamples", type=number_arg(int, low=1), default=300,
+                       help="bootstrap resamples for intervals (default 300)")
     apply.set_defaults(handler=_apply)
 
 

@@ -70,13 +70,38 @@ def rounded_weights(weights: dict[str, float]) -> dict[str, float]:
     return rounded
 
 
+CONFIG_HEADER = "# Weights fitted to the blind votes in "
+
+
+def check_config_target(path: Path) -> Path:
+    """``path`` when ``--write-config`` may write there: a new file, or one an earlier ``votes apply`` wrote.
+
+    Checked before anything is written: a hand-made evaluation config (or any other file) given by mistake
+    would otherwise be replaced by a file of weights alone."""
+    if path.is_dir():
+        raise UserInputError("is a folder; --write-config names the TOML file to write", path=path,
+                             key="write-config")
+    if path.exists():
+        try:
+            ours = path.read_bytes().startswith(CONFIG_HEADER.encode())
+        except OSError as error:
+            raise UserInputError(f"cannot read the existing file: {error.strerror}", path=path,
+                                 key="write-config") from error
+        if not ours:
+            raise UserInputError("exists and was not written by `votes apply`; refusing to replace it", path=path,
+                                 key="write-config", hint="name a new file, e.g. configs/evaluation/voted.toml")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise UserInputError("its folder is a file", path=path.parent, key="write-config")
+    return path
+
+
 def write_evaluation_config(path: Path, fitted: FittedWeights, *, votes_file: Path) -> Path:
     """A config laid over ``configs/evaluation/default.toml`` (``--config``/the search's evaluation) that
     changes only the weights."""
     if not fitted.informative:
         raise UserInputError("the metrics do not explain these votes (every fitted weight is 0); no config "
                              "written", path=votes_file)
-    lines = [f"# Weights fitted to the blind votes in {votes_file} (lora-pipeline votes apply).",
+    lines = [f"{CONFIG_HEADER}{votes_file} (lora-pipeline votes apply).",
              "# 95% intervals: " + ", ".join(f"{m} {lo:.2f}-{hi:.2f}" for m, (lo, hi) in fitted.interval.items()),
              "[weights]"]
     lines += [f"{metric} = {value}" for metric, value in rounded_weights(fitted.weights).items()]

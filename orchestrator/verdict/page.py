@@ -16,9 +16,15 @@ from importlib import resources
 from pathlib import Path
 
 from orchestrator.common.atomic import atomic_write_text
-from orchestrator.common.errors import UserInputError
+from orchestrator.common.errors import UserInputError, require_folder_target
 from orchestrator.verdict.candidates import CandidateSet
-from orchestrator.verdict.comparisons import Comparison, plan_comparisons, write_manifest
+from orchestrator.verdict.comparisons import (
+    MANIFEST_FORMAT,
+    MANIFEST_NAME,
+    Comparison,
+    plan_comparisons,
+    write_manifest,
+)
 
 VOTES_FORMAT = "lora-pipeline/blind-votes"
 VOTES_VERSION = 1
@@ -54,10 +60,27 @@ def default_folder(candidate_set: CandidateSet) -> Path:
     return candidate_set.source / VERDICT_FOLDER
 
 
+def _check_page_folder(folder: Path) -> None:
+    """The page replaces its manifest, page and images/ in ``folder``: refuse a folder that holds them but
+    is no earlier page (a hand-made manifest.json, someone's images/), before anything is written."""
+    require_folder_target(folder, key="out")
+    if not folder.is_dir() or not any((folder / name).exists() for name in (MANIFEST_NAME, PAGE_NAME, IMAGES_FOLDER)):
+        return
+    try:
+        ours = json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8")).get("format") == MANIFEST_FORMAT
+    except (OSError, ValueError, AttributeError):
+        ours = False
+    if not ours:
+        raise UserInputError(f"holds {MANIFEST_NAME}, {PAGE_NAME} or {IMAGES_FOLDER}/ of something other than a "
+                             "blind comparison page; writing the page would replace them", path=folder, key="out",
+                             hint="choose a new or empty --out folder")
+
+
 def write_comparison_page(candidate_set: CandidateSet, folder: Path | None = None, *,
                           max_comparisons: int = 200) -> PageResult:
     """Write the page, its images and its manifest into ``folder`` (default ``SOURCE/verdict``)."""
     folder = Path(folder) if folder is not None else default_folder(candidate_set)
+    _check_page_folder(folder)
     comparisons = plan_comparisons(candidate_set, max_comparisons=max_comparisons)
     images = _copy_images(candidate_set, comparisons, folder / IMAGES_FOLDER)
     prompts = {index: text for c in candidate_set.candidates for index, text in c.prompts.items()}

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from orchestrator.common.errors import UserInputError
+from orchestrator.common.errors import UserInputError, one_line
 from orchestrator.common.hashing import file_sha256
 
 if TYPE_CHECKING:
@@ -124,7 +124,7 @@ def load_clip(model_name: str = "ViT-L-14", weights: str = "openai", *, device: 
             with _quiet_open_clip():
                 model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=str(checkpoint))
         except Exception as error:  # open_clip raises RuntimeError/KeyError for a mismatched file
-            raise UserInputError(f"cannot load this checkpoint into {model_name}: {error}", path=checkpoint,
+            raise UserInputError(f"cannot load this checkpoint into {model_name}: {one_line(error)}", path=checkpoint,
                                  key="clip_weights") from error
         weights_identity = "sha256:" + file_sha256(checkpoint)[:16]
     else:
