@@ -13,6 +13,8 @@ from orchestrator.captions.profile import CharacterProfile, load_profile
 from orchestrator.captions.runner import CaptionPlan, CaptionReport, plan_captions
 from orchestrator.captions.scene import build_prompt
 from orchestrator.captions.tokens import MAX_TOKENS
+from orchestrator.common.commands import device_type
+from orchestrator.common.numbers import number_arg
 
 _LISTED = 10  # file names shown per problem; the rest are counted
 
@@ -37,9 +39,9 @@ def add_caption_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", default=None,
                         help="hub id or local folder (default: "
                         + ", ".join(f"{name}: {hub}" for name, (_, hub) in BACKENDS.items()) + ")")
-    parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
-    parser.add_argument("--batch-size", type=_positive_int, default=1, help="images per generate call (default 1)")
-    parser.add_argument("--max-new-tokens", type=_positive_int, default=DEFAULT_MAX_NEW_TOKENS,
+    parser.add_argument("--device", type=device_type, default=None, help="cuda or cpu (default: cuda when available)")
+    parser.add_argument("--batch-size", type=number_arg(int, low=1), default=1, help="images per generate call (default 1)")
+    parser.add_argument("--max-new-tokens", type=number_arg(int, low=1), default=DEFAULT_MAX_NEW_TOKENS,
                         help=f"VLM answer length limit (default {DEFAULT_MAX_NEW_TOKENS})")
     parser.add_argument("--output-dir", type=Path, default=None,
                         help="write captions here instead of next to the images")
@@ -106,13 +108,6 @@ def _names(paths: Iterable[Path]) -> str:
     names = [Path(p).name for p in paths]
     more = f" (+{len(names) - _LISTED} more)" if len(names) > _LISTED else ""
     return ", ".join(names[:_LISTED]) + more
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _default_device() -> str:

@@ -44,31 +44,6 @@ def add_verbs(command: argparse.ArgumentParser, *, dest: str, default: str | Non
     return command.add_subparsers(dest=dest, metavar="VERB", required=True, **options)
 
 
-def number_type(kind: type = float, *, minimum: float = 0, above: bool = False,
-                maximum: float | None = None) -> Any:
-    """An argparse ``type=`` for a finite number of ``kind`` that is ``>= minimum`` (``> minimum`` with
-    ``above``) and at most ``maximum``: argparse then refuses ``--heartbeat 0`` or ``--timeout nan``
-    as one line naming the option, instead of a traceback deep inside (or a run that never ends)."""
-    import math
-
-    bound = f"above {minimum:g}" if above else f"{minimum:g} or more"
-    if maximum is not None:
-        bound += f" and at most {maximum:g}"
-
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"wants a {'whole ' if kind is int else ''}number, got {text!r}") from None
-        if not math.isfinite(value) or value < minimum or (above and value == minimum) or (
-                maximum is not None and value > maximum):
-            raise argparse.ArgumentTypeError(f"must be {bound}, got {text!r}")
-        return value
-
-    parse.__name__ = kind.__name__  # argparse names the type in its messages
-    return parse
-
-
 def device_type(text: str) -> str:
     """An argparse ``type=`` for a torch device name (``cpu``, ``cuda``, ``cuda:1``, ``mps``), checked
     without importing torch: ``--device toaster`` is one line, not torch's traceback after the model loads."""

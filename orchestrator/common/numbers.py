@@ -15,12 +15,15 @@ from collections.abc import Callable
 
 
 def number_problem(value: object, *, integer: bool = False, low: float | None = None,
-                   high: float | None = None) -> str | None:
-    """Why ``value`` is not a usable number in ``[low, high]`` (an int when ``integer``), or None."""
+                   high: float | None = None, above_low: bool = False) -> str | None:
+    """Why ``value`` is not a usable number in ``[low, high]`` (``(low, high]`` with ``above_low``; an int
+    when ``integer``), or None."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
         return f"expected {'a whole number' if integer else 'a number'}, got {value!r}"
     if not math.isfinite(value):
         return f"must be a finite number, got {value!r}"
+    if above_low and low is not None and value <= low:
+        return f"must be above {low:g}, got {value!r}"
     if low is not None and high is not None and not low <= value <= high:
         return f"must be between {low:g} and {high:g}, got {value!r}"
     if low is not None and value < low:
@@ -31,8 +34,9 @@ def number_problem(value: object, *, integer: bool = False, low: float | None = 
 
 
 def number_arg(kind: type[int] | type[float] = float, *, low: float | None = None,
-               high: float | None = None) -> Callable[[str], int | float]:
-    """An argparse ``type``: ``kind(text)`` when it is finite and in ``[low, high]``, else argparse's error."""
+               high: float | None = None, above_low: bool = False) -> Callable[[str], int | float]:
+    """An argparse ``type``: ``kind(text)`` when it is finite and in ``[low, high]`` (``(low, high]`` with
+    ``above_low``), else argparse's error, which names the option."""
 
     def parse(text: str) -> int | float:
         try:
@@ -40,7 +44,7 @@ def number_arg(kind: type[int] | type[float] = float, *, low: float | None = Non
         except ValueError:
             raise argparse.ArgumentTypeError(
                 f"expected {'a whole number' if kind is int else 'a number'}, got {text!r}") from None
-        problem = number_problem(value, integer=kind is int, low=low, high=high)
+        problem = number_problem(value, integer=kind is int, low=low, high=high, above_low=above_low)
         if problem is not None:
             raise argparse.ArgumentTypeError(problem)
         return value

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from orchestrator.common.commands import device_type
 from orchestrator.common.numbers import number_arg
 
 
@@ -40,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     crop.add_argument("--clip-model", default="ViT-L-14", help="open_clip architecture (tiny-clip for tests)")
     crop.add_argument("--clip-weights", default="openai", metavar="openai|PATH|random",
                       help="weights of the CLIP model that scores identity (default: %(default)s)")
-    crop.add_argument("--device", default="cpu", help="torch device for the models (default: %(default)s)")
+    crop.add_argument("--device", type=device_type, default="cpu", help="torch device for the models (default: %(default)s)")
     crop.add_argument("--batch-size", type=number_arg(int, low=1), default=8,
                       help="frames per detector batch (default: %(default)s)")
     crop.add_argument("--cache-dir", type=Path, help="where the offline tokenizer of the random detector is "

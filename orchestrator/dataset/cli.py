@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from orchestrator.common.commands import add_verbs
+from orchestrator.common.commands import add_verbs, device_type
 from orchestrator.common.numbers import number_arg
 
 console = Console(soft_wrap=True, highlight=False)
@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     curate.add_argument("--clip-model", help="open_clip architecture (default ViT-L-14; tiny-clip for tests)")
     curate.add_argument("--clip-weights", metavar="openai|PATH|random",
                         help="pretrained tag, local checkpoint file, or 'random' (default openai)")
-    curate.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    curate.add_argument("--device", type=device_type, default="cpu", help="cpu or cuda (default cpu)")
     curate.add_argument("--config", type=Path, help="curation TOML overriding configs/curation/default.toml")
     curate.add_argument("--cache-dir", type=Path,
                         help="embedding/analysis cache (default $LORA_PIPELINE_CACHE_DIR or ~/.cache/lora-pipeline)")

@@ -6,7 +6,8 @@ import argparse
 import shlex
 from pathlib import Path
 
-from orchestrator.common.commands import add_verbs, number_type
+from orchestrator.common.commands import add_verbs
+from orchestrator.common.numbers import number_arg
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="override a kohya argument or dataset key, as for `train` (trainings only)")
     add.add_argument("--search", action="store_true",
                      help="the job is `search run --base-config PRESET` instead of `train PRESET`")
-    add.add_argument("--gpu-count", type=number_type(int, minimum=1), default=1,
+    add.add_argument("--gpu-count", type=number_arg(int, low=1), default=1,
                      help="GPUs the job takes: a training on several uses accelerate, a search runs one "
                           "trial per GPU (default: %(default)s)")
     add.add_argument("--args", default="", metavar="'OPTIONS'",
@@ -40,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--gpus", required=True, help="the GPUs jobs may use, e.g. 0,1")
     run.add_argument("--keep-waiting", action="store_true",
                      help="wait for new jobs when the queue is empty instead of returning")
-    run.add_argument("--poll", type=number_type(float, above=True), default=2.0, help="seconds between looks at the queue")
+    run.add_argument("--poll", type=number_arg(low=0, above_low=True), default=2.0, help="seconds between looks at the queue")
     _add_queue_argument(run)
     run.set_defaults(handler=run_run_command)
 

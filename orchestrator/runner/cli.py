@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from orchestrator.common.commands import number_type
 from orchestrator.common.errors import UserInputError
+from orchestrator.common.numbers import number_arg
 from orchestrator.config.paths import add_location_arguments, paths_from_args
 
 DEFAULT_STALL_MINUTES = 30.0
@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--retry-oom", action="store_true",
                        help="on CUDA OOM relaunch once with half the batch and twice the accumulation")
     train.add_argument("--allow-cpu", action="store_true", help="run without a GPU (slow; for tests)")
-    train.add_argument("--min-free-vram", type=number_type(float), metavar="GIB",
+    train.add_argument("--min-free-vram", type=number_arg(low=0), metavar="GIB",
                        help="GiB of free GPU memory the run needs, instead of the preset's min_vram_gb "
                             "(0 skips the VRAM check)")
     _add_follow_options(train)
@@ -44,12 +44,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     monitor.add_argument("run_dir", nargs="?", type=Path, help="the run folder (holds run.json)")
     monitor.add_argument("--session", help="find the run by its tmux session name instead")
     monitor.add_argument("--once", action="store_true", help="print one snapshot and exit (for scripts)")
-    monitor.add_argument("--interval", type=number_type(float, above=True), default=2.0, help="seconds between redraws")
+    monitor.add_argument("--interval", type=number_arg(low=0, above_low=True), default=2.0, help="seconds between redraws")
     monitor.set_defaults(handler=_monitor)
 
     stop = subparsers.add_parser("stop", help="interrupt a run gracefully; kill it after a timeout")
     stop.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run folder (holds run.json)")
-    stop.add_argument("--timeout", type=number_type(float), default=120.0, help="seconds to wait before killing")
+    stop.add_argument("--timeout", type=number_arg(low=0), default=120.0, help="seconds to wait before killing")
     stop.set_defaults(handler=_stop)
 
     watch = subparsers.add_parser("watch", help="re-attach to a run (after the orchestrator died) and "
@@ -62,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add_follow_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--stall-minutes", type=number_type(float), default=DEFAULT_STALL_MINUTES,
+    parser.add_argument("--stall-minutes", type=number_arg(low=0), default=DEFAULT_STALL_MINUTES,
                         help="stop and fail a run that prints nothing for this long (0: never)")
     parser.add_argument("--keep-going-on-nan", action="store_true",
                         help="do not stop a run whose loss became NaN/inf")

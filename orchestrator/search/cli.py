@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from orchestrator.common.commands import add_verbs, device_type, number_type
+from orchestrator.common.commands import add_verbs, device_type
+from orchestrator.common.numbers import number_arg
 from orchestrator.search.choices import (
     DEFAULT_PRUNER,
     DEFAULT_SAMPLER,
@@ -18,12 +19,14 @@ from orchestrator.search.choices import (
     SAMPLER_KINDS,
 )
 from orchestrator.search.cli_inspect import run_analyze_command, run_status_command
+from orchestrator.search.start_checks import (
+    check_study_options,
+    refuse_broken_base,
+    refuse_space_the_base_cannot_take,
+    require_reference_images,
+)
 
 DEFAULT_SPACE = Path("configs/search/luca_tpe_v2_1.toml")  # relative to the project root
-
-if TYPE_CHECKING:
-    from orchestrator.config.paths import ProjectPaths
-    from orchestrator.config.presets import Preset
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     search.add_argument("--base-config", required=True, help="base preset name or file (configs/training/)")
     search.add_argument("--references", type=Path, help="folder of reference images of the character "
                                                        "(required unless --executor simulated)")
-    search.add_argument("--trials", type=number_type(int, maximum=100_000), default=20, help="trained trials in total (default: %(default)s)")
+    search.add_argument("--trials", type=number_arg(int, low=0, high=100_000), default=20, help="trained trials in total (default: %(default)s)")
     search.add_argument("--sampler", choices=SAMPLER_KINDS, default=DEFAULT_SAMPLER,
                         help="how the next trial's hyperparameters are drawn (default: %(default)s)")
     search.add_argument("--pruner", choices=PRUNER_KINDS, default=DEFAULT_PRUNER,
@@ -59,8 +62,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     search.add_argument("--prior-study", metavar="NAME",
                         help="the prior's study name (with --prior URL; default for a folder: the name in its "
                              "trial_results.json)")
-    search.add_argument("--seed", type=number_type(int, maximum=2**32 - 1), help="sampler seed (resumes draw fresh numbers from it)")
-    search.add_argument("--patience", type=number_type(int), default=2,
+    search.add_argument("--seed", type=number_arg(int, low=0, high=2**32 - 1), help="sampler seed (resumes draw fresh numbers from it)")
+    search.add_argument("--patience", type=number_arg(int, low=0), default=2,
                         help="stop a trial after this many sample epochs without a better score; its best "
                              "checkpoint is kept and it completes normally (0 = train every epoch; "
                              "default: %(default)s)")
@@ -83,7 +86,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     status = verbs.add_parser("status", help="trials by outcome, best so far, running trials")
     status.add_argument("output", type=Path, help="the search folder (holds trial_results.json)")
-    status.add_argument("--watch", type=number_type(float, above=True), metavar="SECONDS", help="redraw every SECONDS until Ctrl-C")
+    status.add_argument("--watch", type=number_arg(low=0, above_low=True), metavar="SECONDS", help="redraw every SECONDS until Ctrl-C")
     status.set_defaults(handler=run_status_command)
 
     analyze = verbs.add_parser(
@@ -115,8 +118,8 @@ def _add_executor_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-cpu", action="store_true", help="train without a GPU (slow; tests)")
     parser.add_argument("--evaluation-config", type=Path, help="evaluation TOML (default: configs/evaluation/"
                                                                "default.toml)")
-    parser.add_argument("--heartbeat", type=number_type(int, minimum=1), default=60, help="seconds between a trial's heartbeats")
-    parser.add_argument("--grace", type=number_type(int, minimum=1), default=600,
+    parser.add_argument("--heartbeat", type=number_arg(int, low=1), default=60, help="seconds between a trial's heartbeats")
+    parser.add_argument("--grace", type=number_arg(int, low=1), default=600,
                         help="a trial whose worker has been silent this long is failed and re-queued")
 
 
@@ -131,7 +134,7 @@ def run_search_command(args: argparse.Namespace) -> int:
     paths = load_paths()
     if args.trials < 0:
         raise UserInputError("must be 0 or more", key="trials")
-    _check_study_options(args)
+    check_study_options(args)
     if args.evaluation_config is not None:  # read now, whatever the executor: a bad file is never ignored
         from orchestrator.evaluate import load_evaluation_config
 
@@ -143,16 +146,16 @@ def run_search_command(args: argparse.Namespace) -> int:
     if args.executor == "kohya" and args.references is None:
         raise UserInputError("--references DIR is required to score trials", key="references")
     if args.executor == "kohya":
-        _require_reference_images(args.references)
+        require_reference_images(args.references)
     from orchestrator.search.warm_start import load_warm_start
 
     preset_path = resolve_preset_path(args.base_config, paths.root)
     base = load_preset(preset_path, paths.root)  # refuse a broken base now, not after the first trial
     output = require_folder_target((args.output or paths.output_root / args.study_name).resolve(), key="output")
-    _refuse_broken_base(base, paths, output, check_paths=args.executor == "kohya")
+    refuse_broken_base(base, paths, output, check_paths=args.executor == "kohya")
     space_path = args.space if args.space.is_absolute() or args.space.is_file() else paths.root / args.space
     space = load_search_space(space_path)
-    _refuse_space_the_base_cannot_take(space, base, paths, output)
+    refuse_space_the_base_cannot_take(space, base, paths, output)
     base_config = read_toml(preset_path)
     warm_start: tuple = ()
     if args.warm_start:
@@ -177,18 +180,6 @@ def run_search_command(args: argparse.Namespace) -> int:
     if parallel:
         return _run_parallel(settings, args, paths)
     return _run(settings, args, paths)
-
-
-def _check_study_options(args: argparse.Namespace) -> None:
-    """What `search run` and `search worker` share: a study name that can name a folder, and a grace
-    period a live worker's heartbeats can keep (shorter, and every running trial is failed as dead)."""
-    from orchestrator.common.errors import UserInputError
-    from orchestrator.config.names import check_output_name
-
-    check_output_name(args.study_name, key="study-name")
-    if args.grace <= args.heartbeat:
-        raise UserInputError(f"--grace ({args.grace} s) must be longer than --heartbeat ({args.heartbeat} s), or "
-                             "every live trial looks dead", key="grace")
 
 
 def _prior_plan(args: argparse.Namespace, space: Any, base_config: Any, base: Any, paths: Any,
@@ -219,7 +210,7 @@ def run_worker_command(args: argparse.Namespace) -> int:
 
     if not args.storage:
         raise UserInputError("a worker needs the shared study's --storage URL", key="storage")
-    _check_study_options(args)
+    check_study_options(args)
     paths = load_paths()
     output = require_folder_target((args.output or paths.output_root / f"{args.study_name}_worker").resolve(),
                                    key="output")
@@ -233,26 +224,8 @@ def run_worker_command(args: argparse.Namespace) -> int:
     if args.executor == "kohya" and settings.references is None:
         raise UserInputError("the study stores no references folder; pass --references DIR", key="references")
     if args.executor == "kohya":
-        _require_reference_images(settings.references)
+        require_reference_images(settings.references)
     return _run(settings, args, paths)
-
-
-def _require_reference_images(folder: Path) -> None:
-    """Refuse before any GPU time when the references cannot score a trial (missing, empty, unreadable)."""
-    from orchestrator.common.errors import UserInputError
-    from orchestrator.vision import ImageDecodeError, list_image_files, open_image_rgb
-
-    if not folder.is_dir():
-        raise UserInputError("reference folder not found", path=folder, key="references",
-                             hint="a folder of images of the character, used to score every trial")
-    for image in list_image_files(folder):
-        try:
-            open_image_rgb(image)
-            return
-        except ImageDecodeError:
-            continue
-    raise UserInputError("reference folder has no readable images: no trial could be scored", path=folder,
-                         key="references", hint="add images of the character; nothing was trained")
 
 
 def _print_study(settings: Any) -> None:
@@ -409,52 +382,3 @@ def _stored_surface_seed(settings: Any) -> int | None:
 def evaluator_device(*, allow_cpu: bool) -> str:
     """The evaluator's default device: the GPU, unless the search was told it may run without one."""
     return "cpu" if allow_cpu else "cuda"
-
-
-def _refuse_broken_base(base: Preset, paths: ProjectPaths, output: Path, *, check_paths: bool) -> None:
-    """A base preset whose own values sd-scripts would refuse (``network_dim = "abc"``) fails every trial;
-    render it in memory and check it as `config render` does, before any study is created."""
-    from orchestrator.common.errors import UserInputError
-    from orchestrator.kohya.check import validate_rendered
-    from orchestrator.kohya.render import render_run
-    from orchestrator.kohya.validate import errors
-
-    rendered = render_run(base, paths=paths, run_dir=output / "base_preset_check", write=False)
-    problems = errors(validate_rendered(rendered, paths_must_exist=check_paths))
-    if problems:
-        first = problems[0]
-        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
-        raise UserInputError(f"the base preset cannot be trained: {first.message}{more}", path=base.source,
-                             key=first.key)
-
-
-def _refuse_space_the_base_cannot_take(space: Any, base: Preset, paths: ProjectPaths, output: Path) -> None:
-    """Every value the space can give (each choice, each bound) must be a value the trainer takes on the
-    base preset: a typo in a name (``netwrk_dim``) or a word where a number goes (``choices = ["big"]``)
-    is refused now, naming the space file's key, not when a trial draws it hours later."""
-    from orchestrator.common.errors import UserInputError
-    from orchestrator.kohya.check import validate_rendered
-    from orchestrator.kohya.render import render_run
-    from orchestrator.kohya.validate import errors
-
-    def candidates(spec: Any) -> list[Any]:
-        if spec.kind == "categorical":
-            return list(spec.choices)
-        return [int(spec.low), int(spec.high)] if spec.kind == "int" else [spec.low, spec.high]
-
-    first = {spec.name: candidates(spec)[0] for spec in space.parameters}
-    for spec in space.parameters:
-        for value in candidates(spec):
-            point = {**first, spec.name: value}
-            try:
-                overrides = space.training_overrides(point)
-                rendered = render_run(base, overrides=overrides, paths=paths, run_dir=output / "space_check",
-                                      write=False)
-                problems = errors(validate_rendered(rendered, paths_must_exist=False))
-            except (UserInputError, TypeError, ValueError) as error:
-                problems = [error]
-            if problems:
-                problem = problems[0]
-                detail = getattr(problem, "message", None) or str(problem)
-                raise UserInputError(f"{spec.name} = {value!r} cannot be trained on base preset {base.name}: "
-                                     f"{detail}", path=space.source, key=f"parameters.{spec.name}")
