@@ -63,10 +63,9 @@ def job_argv(job: Job, *, python: str = sys.executable) -> list[str]:
 
 
 def _trainer_still_runs(run_dir: Path) -> bool:
-    from orchestrator.runner.files import RunFiles, pid_alive
+    from orchestrator.runner.files import RunFiles
 
-    trainer = RunFiles(run_dir).read(RunFiles(run_dir).trainer) or {}
-    return (run_dir / "run.json").is_file() and pid_alive(trainer.get("pid"))
+    return (run_dir / "run.json").is_file() and RunFiles(run_dir).trainer_alive()
 
 
 def stop_active_runs(folder: Path, *, timeout: float = STOP_TIMEOUT) -> list[Path]:

@@ -236,6 +236,13 @@ def _stop(args: argparse.Namespace) -> int:
     if not before.is_active:
         print(f"{before.output_name}: nothing to stop: the run already ended ({before.status})", file=sys.stderr)
         return 1
+    from orchestrator.runner.files import RunFiles
+
+    if RunFiles(args.run_dir).trainer_gone():
+        record = stop_run(args.run_dir, timeout=args.timeout)  # concludes the record, stops nothing
+        print(f"{record.output_name}: nothing to stop: its trainer had already exited; the run is recorded as "
+              f"{record.status}", file=sys.stderr)
+        return 1
     record = stop_run(args.run_dir, timeout=args.timeout)
     print(f"{record.output_name}: {record.status}")
     return 0 if record.status == "stopped" else 1

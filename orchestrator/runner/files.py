@@ -63,6 +63,16 @@ class RunFiles:
             return None
         return data if isinstance(data, dict) else None
 
+    def trainer_alive(self) -> bool:
+        """The trainer or its supervisor still runs (the supervisor outlives the trainer by its last writes)."""
+        trainer = self.read(self.trainer) or {}
+        return pid_alive(trainer.get("pid")) or pid_alive(trainer.get("supervisor_pid"))
+
+    def trainer_gone(self) -> bool:
+        """The trainer started and neither it nor its supervisor runs any more: nothing is left to stop.
+        False before the trainer started (its supervisor may be starting it)."""
+        return self.read(self.trainer) is not None and not self.trainer_alive()
+
     def request_stop(self, reason: str) -> None:
         if self.read(self.stop) is None:  # the first reason stays: a NaN stop is not turned into "user"
             atomic_write_json(self.stop, {"reason": reason})

@@ -163,6 +163,8 @@ def stop_run(run_dir: str | Path, *, timeout: float = 60.0, reason: str = "user"
     files = RunFiles(run_dir)
     if not record.is_active:
         return record
+    if files.trainer_gone():  # nothing left to stop: conclude the record from what the run left behind
+        return RunHandle(run_dir=run_dir, record=record, start_seconds=5.0).follow(poll_seconds=0.2)
     files.request_stop(reason)
     trainer = files.read(files.trainer) or {}
     pid = trainer.get("pid")

@@ -26,7 +26,7 @@ from orchestrator.kohya.command import (
 from orchestrator.kohya.render import RenderedRun
 from orchestrator.runner import preflight as checks
 from orchestrator.runner import tmux
-from orchestrator.runner.files import RunFiles, RunLock, pid_alive
+from orchestrator.runner.files import RunFiles, RunLock
 from orchestrator.runner.handle import EventCallback, RunHandle
 from orchestrator.runner.record import RunRecord, load_run_record, now_iso
 
@@ -61,7 +61,7 @@ def run_preflight(rendered: RenderedRun, *, paths: ProjectPaths, gpus: str | Non
     report.problems += [f"config: {problem}" for problem in errors(validate_rendered(rendered,
                                                                                      paths_must_exist=False))]
     record = _existing_record(rendered.run_dir)
-    if record is not None and record.is_active and _trainer_alive(rendered.run_dir):
+    if record is not None and record.is_active and RunFiles(rendered.run_dir).trainer_alive():
         report.problems.append(f"run folder: {rendered.run_dir} has a live run (tmux session "
                                f"{record.tmux_session}); stop it first")
     if resume and newest_state_dir(rendered.run_dir, rendered.output_name) is None:
@@ -75,11 +75,6 @@ def _existing_record(run_dir: Path) -> RunRecord | None:
         return load_run_record(run_dir)
     except UserInputError:
         return None
-
-
-def _trainer_alive(run_dir: Path) -> bool:
-    trainer = RunFiles(run_dir).read(RunFiles(run_dir).trainer) or {}
-    return pid_alive(trainer.get("pid")) or pid_alive(trainer.get("supervisor_pid"))
 
 
 def start_training(rendered: RenderedRun, *, paths: ProjectPaths, session_name: str | None = None,
@@ -97,7 +92,7 @@ def start_training(rendered: RenderedRun, *, paths: ProjectPaths, session_name: 
             raise PreflightFailed(report)
     files = RunFiles(run_dir)
     with RunLock(run_dir):
-        if _existing_record(run_dir) is not None and _trainer_alive(run_dir):
+        if _existing_record(run_dir) is not None and RunFiles(run_dir).trainer_alive():
             raise UserInputError("a trainer is still running in this folder", path=run_dir)
         state_dir = newest_state_dir(run_dir, rendered.output_name) if resume else None
         if resume and state_dir is None:
@@ -201,7 +196,7 @@ def relaunch_run(run_dir: Path, *, reason: str) -> RunHandle:
     """Start the run's stored command again (same argv and config files) in a new session and log."""
     files = RunFiles(run_dir)
     with RunLock(run_dir):
-        if _trainer_alive(run_dir):
+        if RunFiles(run_dir).trainer_alive():
             raise UserInputError("a trainer is still running in this folder", path=run_dir)
         record = load_run_record(run_dir)
         spec = files.read(files.spec)

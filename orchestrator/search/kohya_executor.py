@@ -79,7 +79,7 @@ class KohyaExecutor:
 
     def _adopt(self, request: TrialRequest, report: ReportEpoch) -> TrialOutcome | None:
         from orchestrator.runner import adopt_run, load_run_record
-        from orchestrator.runner.files import RunFiles, pid_alive
+        from orchestrator.runner.files import RunFiles
         from orchestrator.runner.handle import close_session
 
         handle = adopt_run(request.run_dir)
@@ -88,9 +88,7 @@ class KohyaExecutor:
             close_session(record)  # the orchestrator may have died between the record and the close
             return self._conclude(request, record, report, TrialOutcome(adopted=True), stopped=False)
         files = RunFiles(request.run_dir)
-        trainer = files.read(files.trainer) or {}
-        if files.read(files.exit) is None and not pid_alive(trainer.get("pid")) \
-                and not pid_alive(trainer.get("supervisor_pid")):
+        if files.read(files.exit) is None and not files.trainer_alive():
             return None  # the trainer died with its orchestrator (reboot): nothing to adopt, retry
         log.info("trial %d: following the surviving trainer in tmux session %s", request.number,
                  handle.record.tmux_session)

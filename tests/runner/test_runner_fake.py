@@ -269,3 +269,23 @@ def test_a_log_name_is_claimed_once_even_when_the_first_names_are_taken(tmp_path
 
     claimed = [claim_log_path(tmp_path / "logs", "tiny") for _ in range(3)]
     assert len(set(claimed)) == 3 and all(path.is_file() and path.stat().st_size == 0 for path in claimed)
+
+
+def test_stop_of_a_run_whose_trainer_is_already_gone_says_so_and_exits_1(tmp_path, tmux_socket, project_paths,
+                                                                          fake_env, capsys):
+    from orchestrator.cli import main
+
+    fake_env(step_seconds=0.5)
+    rendered = make_rendered(tmp_path, epochs=10)
+    start_training(rendered, paths=project_paths)
+    files = RunFiles(rendered.run_dir)
+    wait_for(lambda: files.read(files.trainer) is not None)
+    trainer = files.read(files.trainer)
+    for pid in (trainer["supervisor_pid"], trainer["pid"]):  # a reboot, or kill -9 of both
+        os.kill(pid, signal.SIGKILL)
+    wait_for(files.trainer_gone)
+    assert load_run_record(rendered.run_dir).is_active  # what the record still says
+    assert main(["stop", str(rendered.run_dir)]) == 1
+    assert "nothing to stop: its trainer had already exited" in capsys.readouterr().err
+    record = load_run_record(rendered.run_dir)
+    assert record.status == "failed" and record.stop_reason is None  # concluded as it ended, not "stopped"
