@@ -132,7 +132,11 @@ def paths_from_args(args) -> ProjectPaths:
     paths = load_paths()
     changes: dict[str, object] = {}
     if getattr(args, "sd_scripts", None):
-        changes["sd_scripts"] = Path(args.sd_scripts).expanduser().resolve()
+        sd_scripts = Path(args.sd_scripts).expanduser().resolve()
+        if not sd_scripts.is_dir():
+            raise UserInputError("is not a folder" if sd_scripts.exists() else "does not exist",
+                                 path=sd_scripts, key="sd-scripts", hint="give the sd-scripts checkout's folder")
+        changes["sd_scripts"] = sd_scripts
     if getattr(args, "trainer_python", None):
         changes["trainer_python"] = args.trainer_python
     return paths.with_overrides(**changes) if changes else paths

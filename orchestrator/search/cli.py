@@ -197,6 +197,9 @@ def _prior_plan(args: argparse.Namespace, space: Any, base_config: Any, base: An
     source, study = (args.prior, args.prior_study) if args.prior else prior_named_in(space.source, paths.root)
     if not source:
         return dataset, None
+    if "://" not in str(source) and Path(source).expanduser().resolve() == output:
+        raise UserInputError("is this search's own folder: a prior is another, finished search (of another "
+                             "character of the same film)", key="prior", path=output)
     plan = plan_prior(load_prior(source, study), space, base_config, dataset=dataset)
     for line in plan.describe():
         print(line)

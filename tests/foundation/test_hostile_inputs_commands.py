@@ -98,6 +98,13 @@ CASES: dict[str, tuple[list[str], str]] = {
     "search_evaluation_config_malformed": (_search("--evaluation-config", "{tmp}/malformed.toml"),
                                            "malformed.toml"),
     "search_device_bogus": (_search("--device", "toaster"), "--device"),
+    "search_prior_is_its_own_folder": (["search", "run", "--base-config", PRESET, "--executor", "simulated",
+                                        "--output", "{tmp}/done_study", "--trials", "4", "--prior",
+                                        "{tmp}/done_study"], "prior"),
+    "render_sd_scripts_a_file": (["config", "render", PRESET, "--sd-scripts", "{tmp}/a_file", "--out",
+                                  "{tmp}/run"], "sd-scripts"),
+    "render_sd_scripts_missing": (["config", "render", PRESET, "--sd-scripts", "{tmp}/nowhere", "--out",
+                                   "{tmp}/run"], "sd-scripts"),
     "worker_heartbeat_zero": (_worker("--heartbeat", "0"), "--heartbeat"),
     "worker_grace_below_heartbeat": (_worker("--heartbeat", "30", "--grace", "30"), "grace"),
     # search status / analyze of a folder that is no search, or whose results file is damaged
