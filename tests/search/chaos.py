@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import optuna
+from tiny_search import TINY_BASE, TINY_SPACE  # its users put this folder on sys.path
 
 from orchestrator.runner import tmux
 from orchestrator.runner.files import RunFiles, pid_alive
@@ -29,24 +30,7 @@ from orchestrator.search import results as res
 
 CHILD = Path(__file__).with_name("kohya_child.py")
 STUDY = "chaos"  # every round reuses the study name in a fresh folder (issue 13, hole 2)
-SPACE = {
-    "parameters": {
-        "network_dim": {"kind": "categorical", "choices": [4, 8]},
-        "network_alpha_ratio": {"kind": "float", "low": 0.25, "high": 0.5, "step": 0.25, "helper": True},
-        "learning_rate": {"kind": "float", "low": 6e-5, "high": 9e-5, "log": True},
-        "max_train_epochs": {"kind": "categorical", "choices": [3]},
-    },
-    "derived": {"network_alpha": {"rule": "int_product", "of": ["network_dim", "network_alpha_ratio"]}},
-}
-BASE = {
-    "preset": {"name": "chaos_base", "family": "sd15"},
-    "network": {"network_module": "networks.lora", "network_dim": 4, "network_alpha": 2},
-    "optimizer": {"optimizer_type": "AdamW", "learning_rate": 1e-4},
-    "training": {"max_train_epochs": 3, "seed": 42, "train_batch_size": 1},
-    "saving": {"save_model_as": "safetensors", "save_every_n_epochs": 1},
-    "sample": {"sample_every_n_epochs": 1},
-    "dataset": {"resolution": 64, "caption_extension": ".txt", "num_repeats": 1},
-}
+SPACE, BASE = TINY_SPACE, TINY_BASE
 KINDS = ("orchestrator", "trainer", "both", "orchestrator_twice")
 # Where a kill of the orchestrator is aimed; ask, evaluate and tell are named by the child (kohya_child.mark_phases).
 PHASES = ("ask", "train", "evaluate", "tell")

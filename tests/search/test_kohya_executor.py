@@ -21,29 +21,13 @@ from orchestrator.search.merge import merge_trial_config
 from orchestrator.search.results import RESULTS_FILE
 from orchestrator.search.space import parse_search_space
 from orchestrator.search.study import Search, SearchSettings
+from tests.search.tiny_search import TINY_BASE, TINY_SPACE
 
 FAKE_SD_SCRIPTS = Path(__file__).resolve().parents[1] / "fakes" / "fake_sd_scripts"
 CHILD = Path(__file__).with_name("kohya_child.py")
 pytestmark = pytest.mark.timeout(180)
 
-TINY_SPACE = {
-    "parameters": {
-        "network_dim": {"kind": "categorical", "choices": [4, 8]},
-        "network_alpha_ratio": {"kind": "float", "low": 0.25, "high": 0.5, "step": 0.25, "helper": True},
-        "learning_rate": {"kind": "float", "low": 6e-5, "high": 9e-5, "log": True},
-        "max_train_epochs": {"kind": "categorical", "choices": [3]},
-    },
-    "derived": {"network_alpha": {"rule": "int_product", "of": ["network_dim", "network_alpha_ratio"]}},
-}
-BASE = {
-    "preset": {"name": "tiny_search_base", "family": "sd15"},
-    "network": {"network_module": "networks.lora", "network_dim": 4, "network_alpha": 2},
-    "optimizer": {"optimizer_type": "AdamW", "learning_rate": 1e-4},
-    "training": {"max_train_epochs": 3, "seed": 42, "train_batch_size": 1},
-    "saving": {"save_model_as": "safetensors", "save_every_n_epochs": 1},
-    "sample": {"sample_every_n_epochs": 1},
-    "dataset": {"resolution": 64, "caption_extension": ".txt", "num_repeats": 1},
-}
+BASE = TINY_BASE
 
 
 def _images(folder: Path, count: int, shade: int) -> Path:
