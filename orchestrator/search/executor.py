@@ -36,6 +36,10 @@ class TrialRequest:
     overrides: Mapping[str, Any]  # the flat kohya arguments this trial sets
     params: Mapping[str, Any]  # the sampled parameters as Optuna recorded them
     study_name: str = "search"
+    # A run is trained in segments: it may pause at a sample epoch (its training state saved) and be taken up
+    # again later from that state, with the same schedule and step count, on whichever GPU is free.
+    until_epoch: int | None = None  # pause after this sample epoch instead of training to the last epoch
+    resume_from: int | None = None  # continue from the state saved when the run paused at this epoch
 
     @property
     def run_dir(self) -> Path:
@@ -51,6 +55,7 @@ class TrialOutcome:
     failure_cause: str | None = None  # None = the run finished or was stopped on request
     stopped_early: bool = False  # the report callback asked for a stop and the trainer stopped
     adopted: bool = False  # recorded from a trainer that outlived an earlier orchestrator
+    paused_at: int | None = None  # stopped before its last epoch with its state saved here: it can continue
 
     @property
     def best_score(self) -> float | None:
@@ -74,6 +79,19 @@ class TrialExecutor(Protocol):
 
     def stop_orphan(self, request: TrialRequest) -> None:
         """Stop a trainer left running for a trial the study no longer wants (best effort)."""
+        ...
+
+    # Pause and resume. Every run saves its training state at each sample epoch (only the newest kept), so a
+    # stop at a sample epoch -- asked by ``report`` or by ``until_epoch`` -- is a pause, not an end:
+    # ``run`` with ``resume_from`` set continues it. ``epoch_scores`` of a resumed segment hold the epochs it
+    # scored itself; the search keeps the whole curve.
+
+    def state_bytes(self, request: TrialRequest) -> int:
+        """Bytes the trial's saved training state takes on disk (0 when it has none)."""
+        ...
+
+    def discard_state(self, request: TrialRequest) -> None:
+        """Delete the trial's saved training state (over the disk budget): the run can no longer continue."""
         ...
 
 
