@@ -77,7 +77,7 @@ def _train(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from orchestrator.config.overrides import parse_set_overrides
-    from orchestrator.kohya.render import render_run, write_rendered
+    from orchestrator.kohya.render import render_run
     from orchestrator.runner.launch import follow_with_retry, run_preflight, start_training
 
     paths = paths_from_args(args)
@@ -104,7 +104,6 @@ def _train(args: argparse.Namespace) -> int:
         return 0 if report.ok else 1
     if not report.ok:
         return 1
-    write_rendered(rendered)
     handle = start_training(rendered, paths=paths, session_name=args.session, gpus=args.gpus,
                             resume=args.resume, allow_cpu=args.allow_cpu, run_checks=False)
     record = handle.record

@@ -23,7 +23,7 @@ from orchestrator.kohya.command import (
     parse_gpus,
     resume_step_offset,
 )
-from orchestrator.kohya.render import RenderedRun
+from orchestrator.kohya.render import RenderedRun, write_rendered
 from orchestrator.runner import preflight as checks
 from orchestrator.runner import tmux
 from orchestrator.runner.files import RunFiles, RunLock
@@ -94,6 +94,8 @@ def start_training(rendered: RenderedRun, *, paths: ProjectPaths, session_name: 
     with RunLock(run_dir):
         if _existing_record(run_dir) is not None and RunFiles(run_dir).trainer_alive():
             raise UserInputError("a trainer is still running in this folder", path=run_dir)
+        # Under the folder's lock: a second launch refused by the lock never replaces the winner's config.
+        write_rendered(rendered)
         state_dir = newest_state_dir(run_dir, rendered.output_name) if resume else None
         if resume and state_dir is None:
             raise UserInputError("nothing to resume: no *-state folder", path=run_dir)
