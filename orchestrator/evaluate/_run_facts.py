@@ -70,7 +70,7 @@ def read_run_record(run_dir: Path) -> tuple[RunRecordFacts, list[str]]:
     if not path.is_file():
         return RunRecordFacts(), []
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
     except (OSError, ValueError) as error:
         return RunRecordFacts(), [f"{path}: unreadable run record ({error}); loss curve omitted"]
     if not isinstance(data, dict):
