@@ -41,7 +41,7 @@ class QueueStore:
     def edit(self) -> Iterator[QueueState]:
         """The queue, locked against other editors; written back when the block ends without an error."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(self.lock_path, holder=f"{os.getpid()}\n", wait=None):
+        with FileLock(self.lock_path, holder=f"pid {os.getpid()}\n", wait=None):
             state = self.read()
             yield state
             atomic_write_json(self.path, state.to_data())
