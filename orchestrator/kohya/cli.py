@@ -24,6 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     render.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE", default=[],
                         help="override a kohya argument (network_dim=128) or dataset key (dataset.num_repeats=5)")
     render.add_argument("--out", type=Path, help="run folder (default: outputs/<output_name>)")
+    render.add_argument("--overwrite", action="store_true",
+                        help="render into a run folder that holds a run, replacing the config it was trained with")
     render.add_argument("--no-path-check", action="store_true",
                         help="render even if the model, dataset or prompt paths do not exist yet")
     add_location_arguments(render)
@@ -64,7 +66,7 @@ def _print_problems(problems) -> None:
 def _render(args: argparse.Namespace) -> int:
     from orchestrator.config.overrides import parse_set_overrides
     from orchestrator.kohya.check import validate_rendered
-    from orchestrator.kohya.render import render_run, write_rendered
+    from orchestrator.kohya.render import render_run
     from orchestrator.kohya.validate import errors
 
     paths = paths_from_args(args)
@@ -76,7 +78,7 @@ def _render(args: argparse.Namespace) -> int:
     if errors(problems):
         console.print(f"[red]not rendered: {len(errors(problems))} problem(s) above[/red]")
         return EXIT_PROBLEMS
-    write_rendered(rendered)
+    _write_unless_a_run_is_there(rendered, overwrite=args.overwrite)
     console.print(f"rendered {rendered.preset_name} ({rendered.family}, {rendered.script_name}, "
                   f"contract: {contract.source})", highlight=False)
     console.print(f"  --config_file    {rendered.config_file}", highlight=False, soft_wrap=True)
@@ -84,6 +86,25 @@ def _render(args: argparse.Namespace) -> int:
     for warning in rendered.warnings:
         console.print(f"[yellow]warning: {escape(warning)}[/yellow]")
     return EXIT_RENDERED_WITH_CHANGES if rendered.warnings else 0
+
+
+def _write_unless_a_run_is_there(rendered, *, overwrite: bool) -> None:  # type: ignore[no-untyped-def]
+    """The config a run in this folder was trained with is its record: replaced only when asked, and
+    only under the run folder's lock (never under a live trainer)."""
+    from orchestrator.common.errors import UserInputError
+    from orchestrator.kohya.render import write_rendered
+    from orchestrator.runner.files import RunFiles, RunLock
+    from orchestrator.runner.record import RECORD_NAME
+
+    run_dir = Path(rendered.run_dir)
+    if (run_dir / RECORD_NAME).exists() and not overwrite:
+        raise UserInputError(f"holds a run ({RECORD_NAME}); rendering would replace the config it was trained "
+                             "with", path=run_dir, key="overwrite",
+                             hint="pass --overwrite to replace it, or render into another --out")
+    with RunLock(run_dir):
+        if RunFiles(run_dir).trainer_alive():
+            raise UserInputError("a trainer is running in this folder; its config is not replaced", path=run_dir)
+        write_rendered(rendered)
 
 
 def _check(args: argparse.Namespace) -> int:

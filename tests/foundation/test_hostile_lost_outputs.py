@@ -13,6 +13,7 @@ import os
 import shutil
 import sys
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,22 @@ def _x(*videos: str, extra: tuple[str, ...] = ()) -> list[str]:
     return ["extract", *(f"{{tmp}}/{v}" for v in videos), "--out", "{tmp}/X", "--no-progress", *extra]
 
 
+def _curate_argv(frames: str) -> list[str]:
+    return ["curate", f"{{tmp}}/{frames}", "--references", "{tmp}/finished/references", "--out", "{tmp}/cur",
+            "--clip-model", "tiny-clip", "--clip-weights", "random", "--cache-dir", "{tmp}/cache", "--no-progress"]
+
+
+def _crop_argv(frames: str) -> list[str]:
+    return ["crop", f"{{tmp}}/{frames}", "--references", "{tmp}/finished/references", "--out", "{tmp}/crops",
+            "--clip-model", "tiny-clip", "--clip-weights", "random", "--cache-dir", "{tmp}/cache", "--no-progress"]
+
+
+def _earlier_cli(argv: list[str]) -> Callable[[Path], None]:
+    def build(root: Path) -> None:
+        assert main([a.replace("{tmp}", str(root)) for a in argv]) == 0
+    return build
+
+
 # name -> (earlier output, later command, text the refusal names (None: it succeeds), files it may replace)
 CASES: dict[str, tuple[Callable[[Path], None], list[str], str | None, tuple[str, ...]]] = {
     "extract_other_film_same_stem": (_earlier("a/film.avi"), _x("b/film.avi"), None, ()),
@@ -94,14 +111,28 @@ CASES: dict[str, tuple[Callable[[Path], None], list[str], str | None, tuple[str,
     "extract_overwrite_replaces_only_its_own_film": (_earlier("a/film.avi", "c/other.avi"),
                                                      _x("a/film.avi", extra=("--per-shot", "1", "--overwrite")),
                                                      None, ("X/film_*", "X/.extract/film.json")),
+    "render_over_a_finished_run": (lambda root: None, ["config", "render", PRESET, "--out", "{tmp}/finished/run"],
+                                   "overwrite", ()),
+    "render_over_a_stopped_run": (_write("idle_run/run.json", b'{"status": "stopped", "output_name": "luca"}'),
+                                  ["config", "render", PRESET, "--out", "{tmp}/idle_run"], "overwrite", ()),
+    "curate_other_frames_into_a_curation": (_earlier_cli(_curate_argv("frames")), _curate_argv("finished/references"),
+                                             "overwrite", ()),
+    "crop_other_frames_into_a_crop_folder": (_earlier_cli(_crop_argv("frames")), _crop_argv("finished/references"),
+                                             "overwrite", ()),
     "extract_into_a_crop_folder": (_write("X/summary.json", b'{"stage": "crop"}'), _x("a/film.avi"), "crop", ()),
 }
 BUSY = {  # the later command runs while the earlier one still holds its lock
     "extract_while_another_extract_runs": (_earlier("a/film.avi"), _x("b/film.avi"), ".extract.lock",
                                            lambda root: FileLock(root / "X" / ".extract.lock", holder="extract")),
-    "train_while_another_train_holds_the_folder": (
-        lambda root: make_dataset(root / "data" / "10_luca"), ["train", PRESET, "--out", "{tmp}/finished/run", "--allow-cpu", "--gpus", "0"],
-        "another run", lambda root: RunLock(root / "finished" / "run")),
+    "train_over_a_finished_run": (
+        lambda root: make_dataset(root / "data" / "10_luca"), ["train", PRESET, "--out", "{tmp}/finished/run",
+                                                               "--allow-cpu", "--gpus", "0"],
+        "overwrite", lambda root: nullcontext()),
+    "train_while_another_train_holds_the_folder": (  # the winner of two racing trains has written its config
+        _then(lambda root: make_dataset(root / "data" / "10_luca"),
+              lambda root: shutil.copytree(root / "finished" / "run" / "config", root / "racing" / "config")),
+        ["train", PRESET, "--out", "{tmp}/racing", "--allow-cpu", "--gpus", "0"],
+        "another run", lambda root: RunLock(root / "racing")),
 }
 
 
