@@ -53,7 +53,7 @@ def load_evaluated_run(path: str | Path) -> EvaluatedRun:
     here = scores_file.parent.name == EVALUATION_FOLDER or not isinstance(recorded, str) or not recorded
     run_dir = scores_file.parent.parent if here else Path(recorded)
     try:
-        best = json.loads((scores_file.parent / "best.json").read_text(encoding="utf-8"))
+        best = json.loads((scores_file.parent / "best.json").read_text(encoding="utf-8-sig"))
     except (OSError, ValueError):
         best = {}
     record, _ = read_run_record(run_dir)

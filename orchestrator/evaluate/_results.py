@@ -78,7 +78,7 @@ def epoch_from_dict(data: dict[str, Any]) -> EpochScore:
 
 def read_scores_file(path: Path) -> dict[str, Any] | None:
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(Path(path).read_text(encoding="utf-8-sig"))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) and data.get("schema") in READABLE_SCHEMAS else None
@@ -92,7 +92,7 @@ def read_scores(run_dir: Path, encoder_identity: str) -> dict[int, EpochScore]:
     path = scores_path(run_dir)
     if path.exists():
         try:
-            whole = json.loads(path.read_text(encoding="utf-8"))
+            whole = json.loads(path.read_text(encoding="utf-8-sig"))
         except (OSError, ValueError) as error:
             raise UserInputError(f"cannot keep its other epochs: unreadable ({error})", path=path,
                                  hint="fix or move it, or evaluate every epoch (no --epoch)") from None

@@ -189,7 +189,8 @@ class QueueRunner:
                                "(it waits for another runner)")
                 continue
             held = {gpu: gpu_holder(gpu) for gpu in self.gpus if gpu not in busy}
-            others = [f"GPU {gpu} (held by {holder})" for gpu, holder in held.items() if holder is not None]
+            others = [f"GPU {gpu} (held by pid {holder.get('pid', '?')}: {holder.get('purpose', 'no purpose given')})"
+                      for gpu, holder in held.items() if holder is not None]
             mine = sorted(gpu for gpu in self.gpus if gpu in busy)
             waits = others + ([f"GPU {','.join(map(str, mine))} (running jobs of this queue)"] if mine else [])
             reasons.append(f"job {job.id} waits for " + (", ".join(waits) or "a free GPU"))

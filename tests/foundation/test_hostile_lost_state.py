@@ -177,3 +177,16 @@ def test_a_torn_last_journal_line_is_repaired_not_appended_to(tmp_path):
     resumed.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=1)
     again = optuna.load_study(study_name="s", storage=HeartbeatJournalStorage(path))
     assert len(again.trials) == 3
+
+
+@pytest.mark.timeout(240)
+def test_scores_with_a_byte_order_mark_keep_their_epochs_on_a_merge(project, capsys):
+    """An evaluation's scores.json saved again by an editor that adds a BOM: --epoch still merges into it."""
+    _fresh_run(project)
+    argv = [a.replace("{tmp}", str(project)) for a in _evaluate()]
+    assert _run_main(argv) == 0, capsys.readouterr()
+    scores = project / "fresh" / "run" / "evaluation" / "scores.json"
+    epochs = set(json.loads(scores.read_text())["epochs"])
+    scores.write_bytes(BOM + scores.read_bytes())
+    assert _run_main([*argv, "--epoch", "2"]) == 0, capsys.readouterr()
+    assert set(json.loads(scores.read_text())["epochs"]) == epochs
