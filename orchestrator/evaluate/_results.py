@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.common.atomic import atomic_write_json
 from orchestrator.common.errors import UserInputError
+from orchestrator.common.record_paths import on_disk
 from orchestrator.evaluate._gates import GateVerdict
 from orchestrator.evaluate._metrics import EpochScore, ImageScore, rule_descriptions
 
@@ -103,11 +104,17 @@ def read_scores(run_dir: Path, encoder_identity: str) -> dict[int, EpochScore]:
     if data is None or data.get("schema") != SCHEMA or data.get("encoder") != encoder_identity:
         return {}
     scores = {}
+    recorded_dir = data.get("run_dir") if isinstance(data.get("run_dir"), str) else None
     for value in (data.get("epochs") or {}).values():
         try:
             score = epoch_from_dict(value)
         except (KeyError, TypeError, ValueError):
             continue
+        if isinstance(score.checkpoint, str) and score.checkpoint:
+            # A kept epoch's checkpoint is this folder's file now (a copied run's scores name the original),
+            # and only when it is on disk: the record is not trusted over the disk.
+            here = on_disk(score.checkpoint, folder=Path(run_dir), recorded_folder=recorded_dir)
+            score.checkpoint = str(here) if here is not None and here.is_file() else None
         scores[score.epoch] = score
     return scores
 

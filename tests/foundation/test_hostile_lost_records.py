@@ -129,3 +129,17 @@ def test_evaluating_a_copied_run_chooses_among_the_copys_checkpoints(tmp_path, c
 
 def test_the_table_has_at_least_eight_cases():
     assert len(CASES) >= 8
+
+
+@pytest.mark.timeout(300)
+def test_merging_into_a_copied_evaluation_keeps_no_path_of_the_original(tmp_path, capsys):
+    """Epochs kept by --epoch from a copied scores.json name the copy's checkpoints, never the original's."""
+    original = _original(tmp_path)
+    evaluate = ["--references", str(tmp_path / "orig" / "references"), *TINY_CLIP, "--cache-dir", str(tmp_path / "c")]
+    assert _run_main(["evaluate", str(original), *evaluate]) == 0, capsys.readouterr()
+    before = _snapshot(tmp_path / "orig")
+    copy = _copy(tmp_path)
+    assert _run_main(["evaluate", str(copy), *evaluate, "--epoch", str(LAST)]) == 0, capsys.readouterr()
+    for name in ("scores.json", "best.json"):
+        assert str(original) not in (copy / "evaluation" / name).read_text(), name
+    assert _snapshot(tmp_path / "orig") == before
