@@ -28,6 +28,7 @@ _RECORD = resources.files("orchestrator.kohya") / "contract_data" / "trainer_val
 _TRAIN_UTIL = Path("library") / "train_util.py"
 #: ``get_optimizer`` compares ``optimizer_type.lower()`` with each name it knows this way.
 _OPTIMIZER_NAME = re.compile(r'optimizer_type\s*==\s*"(\w+)"\.lower\(\)')
+_NETWORK_FACTORY = "def create_network("  # what train_network.py calls on --network_module
 SCHEDULE_FREE_SUFFIX = "schedulefree"  # get_scheduler_fix gives these optimizers a dummy scheduler
 
 
@@ -39,6 +40,7 @@ class TrainerValues:
     torch_optimizers: tuple[str, ...]
     torch_schedulers: tuple[str, ...]
     source: str
+    network_modules: tuple[str, ...] = ()  # sd-scripts' own networks.* modules that define create_network
 
 
 @lru_cache(maxsize=1)
@@ -46,7 +48,8 @@ def recorded_trainer_values() -> TrainerValues:
     data = json.loads(_RECORD.read_text(encoding="utf-8"))
     return TrainerValues(schedulers=tuple(data["lr_scheduler"]), scheduler_prefixes=tuple(data["lr_scheduler_prefixes"]),
                          optimizers=tuple(data["optimizer_type"]), torch_optimizers=tuple(data["torch_optimizers"]),
-                         torch_schedulers=tuple(data["torch_lr_schedulers"]), source=str(_RECORD))
+                         torch_schedulers=tuple(data["torch_lr_schedulers"]), source=str(_RECORD),
+                         network_modules=tuple(data["network_module"]))
 
 
 def optimizer_names_from_source(text: str) -> tuple[str, ...]:
@@ -61,9 +64,12 @@ def trainer_values_for(sd_scripts_dir: Path | None) -> TrainerValues:
     source = Path(sd_scripts_dir) / _TRAIN_UTIL
     try:
         names = optimizer_names_from_source(source.read_text(encoding="utf-8"))
+        networks = tuple(sorted(f"networks.{path.stem}" for path in (Path(sd_scripts_dir) / "networks").glob("*.py")
+                                if _NETWORK_FACTORY in path.read_text(encoding="utf-8", errors="replace")))
     except (OSError, UnicodeDecodeError):
         return recorded
-    return replace(recorded, optimizers=names, source=str(source)) if names else recorded
+    live = replace(recorded, optimizers=names, source=str(source)) if names else recorded
+    return replace(live, network_modules=networks) if networks else live
 
 
 def _suggest(value: str, names: tuple[str, ...]) -> str:
@@ -83,6 +89,11 @@ def value_problems(values: Mapping[str, Any], accepted: TrainerValues) -> dict[s
                 f"{optimizer!r} is no optimizer the trainer knows: one of {', '.join(accepted.optimizers)} (any "
                 f"case), a torch.optim class ({', '.join(accepted.torch_optimizers)}) or a module.Class path"
                 + _suggest(optimizer, accepted.optimizers + accepted.torch_optimizers))
+    network = values.get("network_module")
+    if isinstance(network, str) and network.startswith("networks.") and network not in accepted.network_modules:
+        problems["network_module"] = (f"{network!r} is no network module of sd-scripts: one of "
+                                      f"{', '.join(accepted.network_modules)}"
+                                      + _suggest(network, accepted.network_modules))
     scheduler_type = values.get("lr_scheduler_type")
     if isinstance(scheduler_type, str) and scheduler_type:
         if "." not in scheduler_type and scheduler_type not in accepted.torch_schedulers:
@@ -110,3 +121,34 @@ def _scheduler_problem(name: str, accepted: TrainerValues) -> str | None:
                 return f"{name!r}: write it as '{prefix}LR' with the initial learning rate, e.g. '{prefix}1e-3'"
     shapes = ", ".join([*accepted.schedulers, *(f"{p}LR" for p in accepted.scheduler_prefixes)])
     return f"{name!r} is no scheduler the trainer knows: one of {shapes}" + _suggest(name, accepted.schedulers)
+
+
+#: How sd-scripts' load_prompts reads a --sample_prompts file, by its suffix (any other suffix fails there).
+PROMPT_SUFFIXES = (".txt", ".toml", ".json")
+
+
+def prompt_file_problem(path: Path) -> str | None:
+    """Why the trainer would fail on the prompt file ``path`` at its first sample (an epoch in), or None."""
+    if path.suffix not in PROMPT_SUFFIXES:
+        return f"sd-scripts reads prompt files ending {', '.join(PROMPT_SUFFIXES)} only, not {path.suffix or 'none'!r}"
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        return f"cannot be read as UTF-8 text ({error})"
+    if path.suffix == ".json":
+        try:
+            data = json.loads(text)
+        except ValueError as error:
+            return f"not JSON ({error})"
+        return None if isinstance(data, list) else "a JSON prompt file must be a list of prompts"
+    if path.suffix == ".toml":
+        from orchestrator.common.tomlfile import TOMLDecodeError, parse_toml
+
+        try:
+            data = parse_toml(text)
+        except TOMLDecodeError as error:
+            return f"not TOML ({error})"
+        prompt = data.get("prompt")
+        if not isinstance(prompt, dict) or not isinstance(prompt.get("subset"), list):
+            return "a TOML prompt file needs a [prompt] table with [[prompt.subset]] entries"
+    return None

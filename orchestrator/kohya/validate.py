@@ -14,7 +14,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from orchestrator.kohya.contract import ArgumentSpec, Contract, DatasetSchema
-from orchestrator.kohya.trainer_values import TrainerValues, trainer_values_for, value_problems
+from orchestrator.kohya.trainer_values import (
+    TrainerValues,
+    prompt_file_problem,
+    trainer_values_for,
+    value_problems,
+)
 
 Severity = Literal["error", "warning"]
 # Arguments whose value must name an existing file or folder before launch.
@@ -230,6 +235,9 @@ def check_paths(training: Mapping[str, Any], dataset: Mapping[str, Any] | None, 
         for item in value if isinstance(value, list) else [value]:  # base_weights is a list of files
             if isinstance(item, str) and item and not Path(item).exists():
                 problems.append(Problem("error", training_file, key, f"path does not exist: {item}"))
+            elif key == "sample_prompts" and isinstance(item, str) and Path(item).is_file():
+                if (prompt_problem := prompt_file_problem(Path(item))) is not None:
+                    problems.append(Problem("error", training_file, key, f"{item}: {prompt_problem}"))
     for index, dataset_table in enumerate((dataset or {}).get("datasets", [])):
         for sub_index, subset in enumerate(dataset_table.get("subsets", [])):
             image_dir = subset.get("image_dir")

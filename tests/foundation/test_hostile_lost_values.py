@@ -48,6 +48,13 @@ CASES: dict[str, tuple[list[str], str]] = {
     "dry_run_scheduler_typo": (_dry_run('lr_scheduler="constnt"'), "lr_scheduler"),
     "dry_run_optimizer_typo": (_dry_run('optimizer_type="Adamw_8bit"'), "optimizer_type"),
     "queue_add_scheduler_typo": (_queue_add('lr_scheduler="consant"'), "lr_scheduler"),
+    "render_network_module_typo": (_render_set('network_module="networks.lorra"'), "network_module"),
+    "render_prompt_file_markdown": (_render_set('sample_prompts="{tmp}/prompts.md"'), "sample_prompts"),
+    "render_prompt_file_toml_malformed": (_render_set('sample_prompts="{tmp}/prompts_bad.toml"'), "sample_prompts"),
+    "render_prompt_file_toml_without_subsets": (_render_set('sample_prompts="{tmp}/prompts_flat.toml"'),
+                                                "sample_prompts"),
+    "render_prompt_file_json_not_a_list": (_render_set('sample_prompts="{tmp}/prompts.json"'), "sample_prompts"),
+    "render_prompt_file_not_utf8": (_render_set('sample_prompts="{tmp}/prompts_latin1.txt"'), "sample_prompts"),
     "render_base_weights_missing": (_render_set('base_weights=["{tmp}/nowhere.safetensors"]'), "base_weights"),
 }
 ACCEPTED = {  # what the trainer takes must still pass
@@ -59,6 +66,17 @@ ACCEPTED = {  # what the trainer takes must still pass
     "scheduler_from_newer_transformers": ('lr_scheduler="warmup_stable_decay"',),
     "scheduler_type_overrides_scheduler": ('lr_scheduler_type="CosineAnnealingLR"', 'lr_scheduler="ignored"'),
     "schedule_free_ignores_scheduler": ('optimizer_type="AdamWScheduleFree"', 'lr_scheduler="ignored"'),
+    "network_module_of_another_package": ('network_module="lycoris.kohya"',),
+    "network_module_of_sd_scripts": ('network_module="networks.oft"',),
+}
+
+
+PROMPT_FILES = {  # prompt files sd-scripts would fail on at its first sample, an epoch into the run
+    "prompts.md": b"luca, a boy --w 64 --h 64\n",
+    "prompts_bad.toml": b"[prompt\nwidth = 64\n",
+    "prompts_flat.toml": b'prompt = "luca"\n',
+    "prompts.json": b'{"prompt": "luca"}',
+    "prompts_latin1.txt": "luca, garçon\n".encode("latin-1"),
 }
 
 
@@ -66,6 +84,8 @@ ACCEPTED = {  # what the trainer takes must still pass
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_a_value_the_trainer_rejects_is_refused_before_launch(name, project, capsys):
     argv, named = CASES[name]
+    for file_name, data in PROMPT_FILES.items():
+        (project / file_name).write_bytes(data)
     before = _snapshot(project)
     code = _run_main([a.replace("{tmp}", str(project)) for a in argv])
     output = "".join(capsys.readouterr())
@@ -99,6 +119,7 @@ def test_the_record_matches_the_pinned_sd_scripts_source():
     if not source.is_file():
         pytest.skip("no sd-scripts checkout in .cache/sd-scripts")
     assert optimizer_names_from_source(source.read_text()) == recorded_trainer_values().optimizers
+    assert trainer_values_for(source.parents[1]).network_modules == recorded_trainer_values().network_modules
 
 
 def test_the_table_has_at_least_eight_cases():
