@@ -8,8 +8,10 @@ does not grow with the film's length. Kept frames are encoded and written by a s
 
 Output, in ``FRAMES``: ``<video>_s<shot>_f<frame>.png`` for every kept frame, ``manifest.jsonl`` (one line
 per kept frame: video, shot, frame number, time code, sharpness, file), ``dropped.jsonl`` (runs of dropped
-frames with their reason), ``summary.json``. ``FRAMES/.extract/<video>.json`` marks a finished video: a rerun
-skips it (same file size, modification time and settings) and redoes an unfinished one.
+frames with their reason), ``summary.json``. ``FRAMES/.extract/<key>.json`` records which film owns a key's
+frames (``_state``): a rerun skips a finished film (same file size, modification time and settings), redoes
+an unfinished one, gives a second film of the same name frames of its own, and replaces a finished film's
+frames only with ``overwrite``.
 """
 
 from __future__ import annotations

@@ -77,9 +77,10 @@ def read_record(state_file: Path) -> dict[str, Any] | None:
         return document
     key = state_file.stem
     if frames_of(state_file.parent.parent, key):
-        raise UserInputError(
-            f"this record of which film owns the {key}_s*.png frames is damaged ({document if isinstance(document, Exception) else 'not a JSON object'})",
-            path=state_file, hint="delete it and pass --overwrite to extract that film again, or choose another --out")
+        damage = document if isinstance(document, Exception) else "not a JSON object"
+        raise UserInputError(f"this record of which film owns the {key}_s*.png frames is damaged ({damage})",
+                             path=state_file, hint="move it aside to extract that film again (its frames are then "
+                                                   "replaced), or choose another --out")
     return None  # no frames depend on it: nothing is lost by extracting anew
 
 

@@ -46,7 +46,8 @@ class TrainerValues:
 @lru_cache(maxsize=1)
 def recorded_trainer_values() -> TrainerValues:
     data = json.loads(_RECORD.read_text(encoding="utf-8"))
-    return TrainerValues(schedulers=tuple(data["lr_scheduler"]), scheduler_prefixes=tuple(data["lr_scheduler_prefixes"]),
+    return TrainerValues(schedulers=tuple(data["lr_scheduler"]),
+                         scheduler_prefixes=tuple(data["lr_scheduler_prefixes"]),
                          optimizers=tuple(data["optimizer_type"]), torch_optimizers=tuple(data["torch_optimizers"]),
                          torch_schedulers=tuple(data["torch_lr_schedulers"]), source=str(_RECORD),
                          network_modules=tuple(data["network_module"]))

@@ -8,7 +8,9 @@ runner holds a training job's GPU locks (``runner/gpu_lock.py``) while it runs; 
 A job that fails is recorded with the last line of its log and the queue goes on. Ctrl-C stops the
 runner and its job processes, not their trainers (they live on in tmux): the next ``queue run`` finds
 those jobs "running" under a dead runner, queues them again, and re-attaches (a training whose trainer
-still runs is followed with ``lora-pipeline watch``; a search resumes and re-adopts its trainers).
+still runs, or finished meanwhile, is followed with ``lora-pipeline watch``: its run folder, not the queue
+file, says so; a search resumes and re-adopts its trainers). A queued job no GPU of ``--gpus`` could ever
+take is refused at once, and a job that waits says for which GPU and whom.
 ``queue cancel ID`` of a running job: the runner interrupts the job and stops its trainers.
 """
 
