@@ -90,6 +90,15 @@ def _earlier_cli(argv: list[str]) -> Callable[[Path], None]:
     return build
 
 
+def _voted_page(root: Path) -> None:
+    """A blind-comparison page of the top 2 checkpoints, and the votes a person exported beside it."""
+    from tests.verdict.scored_run import make_scored_run, random_metric_rows
+
+    run = make_scored_run(root / "scored", random_metric_rows(4, 3))
+    assert main(["votes", "page", str(run), "--top", "2"]) == 0
+    (run / "verdict" / "votes.json").write_text('{"votes": "a person\'s afternoon"}')
+
+
 # name -> (earlier output, later command, text the refusal names (None: it succeeds), files it may replace)
 CASES: dict[str, tuple[Callable[[Path], None], list[str], str | None, tuple[str, ...]]] = {
     "extract_other_film_same_stem": (_earlier("a/film.avi"), _x("b/film.avi"), None, ()),
@@ -119,6 +128,8 @@ CASES: dict[str, tuple[Callable[[Path], None], list[str], str | None, tuple[str,
                                              "overwrite", ()),
     "crop_other_frames_into_a_crop_folder": (_earlier_cli(_crop_argv("frames")), _crop_argv("finished/references"),
                                              "overwrite", ()),
+    "votes_page_of_other_checkpoints_over_votes": (_voted_page, ["votes", "page", "{tmp}/scored", "--top", "3"],
+                                                   "overwrite", ()),
     "extract_into_a_crop_folder": (_write("X/summary.json", b'{"stage": "crop"}'), _x("a/film.avi"), "crop", ()),
 }
 BUSY = {  # the later command runs while the earlier one still holds its lock
