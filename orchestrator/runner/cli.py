@@ -110,7 +110,7 @@ def _train(args: argparse.Namespace) -> int:
     if not (args.resume or args.overwrite):
         _refuse_replacing_a_finished_run(rendered.run_dir)
     handle = start_training(rendered, paths=paths, session_name=args.session, gpus=args.gpus,
-                            resume=args.resume, allow_cpu=args.allow_cpu, run_checks=False)
+                            resume=args.resume, allow_cpu=args.allow_cpu, run_checks=False, write_config=True)
     record = handle.record
     _configure(handle, args)
     print(f"started {record.output_name} in tmux session {record.tmux_session}")
