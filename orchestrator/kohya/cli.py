@@ -25,7 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="override a kohya argument (network_dim=128) or dataset key (dataset.num_repeats=5)")
     render.add_argument("--out", type=Path, help="run folder (default: outputs/<output_name>)")
     render.add_argument("--overwrite", action="store_true",
-                        help="render into a run folder that holds a run, replacing the config it was trained with")
+                        help="render into a folder that holds a run's checkpoints, replacing the config they "
+                             "were trained with")
     render.add_argument("--no-path-check", action="store_true",
                         help="render even if the model, dataset or prompt paths do not exist yet")
     add_location_arguments(render)
@@ -89,22 +90,19 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _write_unless_a_run_is_there(rendered, *, overwrite: bool) -> None:  # type: ignore[no-untyped-def]
-    """The config a run in this folder was trained with is its record: replaced only when asked, and
-    only under the run folder's lock (never under a live trainer)."""
+    """The config beside a run's checkpoints is the record of how they were trained: replaced only when
+    asked (the runner's lock and record are the runner's: this layer knows a run by its checkpoints)."""
     from orchestrator.common.errors import UserInputError
+    from orchestrator.kohya.outputs import CHECKPOINT_EXTENSIONS
     from orchestrator.kohya.render import write_rendered
-    from orchestrator.runner.files import RunFiles, RunLock
-    from orchestrator.runner.record import RECORD_NAME
 
     run_dir = Path(rendered.run_dir)
-    if (run_dir / RECORD_NAME).exists() and not overwrite:
-        raise UserInputError(f"holds a run ({RECORD_NAME}); rendering would replace the config it was trained "
-                             "with", path=run_dir, key="overwrite",
+    trained = sorted(p.name for p in run_dir.glob("*") if p.is_file() and p.suffix in CHECKPOINT_EXTENSIONS)
+    if trained and not overwrite:
+        raise UserInputError(f"holds the checkpoints of a run ({', '.join(trained[:3])}); rendering would replace "
+                             "the config they were trained with", path=run_dir, key="overwrite",
                              hint="pass --overwrite to replace it, or render into another --out")
-    with RunLock(run_dir):
-        if RunFiles(run_dir).trainer_alive():
-            raise UserInputError("a trainer is running in this folder; its config is not replaced", path=run_dir)
-        write_rendered(rendered)
+    write_rendered(rendered)
 
 
 def _check(args: argparse.Namespace) -> int:
