@@ -9,6 +9,7 @@ The run folder's lock, the GPU locks and the queue file's lock are all this one 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 from orchestrator.common.errors import PipelineError
 
 HOLDER_TEXT_LIMIT = 4096
+log = logging.getLogger(__name__)
 
 
 class LockBusy(PipelineError):
@@ -46,7 +48,7 @@ class FileLock:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             if self.wait is None:
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                self._take_when_free(fd)
             else:
                 self._take_within(fd, self.wait)
             os.ftruncate(fd, 0)
@@ -56,6 +58,14 @@ class FileLock:
             raise
         self._fd = fd
         return self
+
+    def _take_when_free(self, fd: int) -> None:
+        """Wait as long as it takes, but say for whom: a silent wait on a hung holder looks like a hang."""
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.warning("waiting for %s, held by %s", self.path, _read_holder(fd) or "a process that did not say")
+            fcntl.flock(fd, fcntl.LOCK_EX)
 
     def _take_within(self, fd: int, wait: float) -> None:
         deadline = time.monotonic() + wait

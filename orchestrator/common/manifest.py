@@ -67,15 +67,31 @@ def stage_of(folder: str | Path) -> str | None:
     return next((stage for stage, key in _STAGE_KEYS.items() if key in document), UNKNOWN_OWNER)
 
 
-def claim_stage_folder(folder: str | Path, stage: str, *, key: str = "out") -> Path:
+def claim_stage_folder(folder: str | Path, stage: str, *, key: str = "out", source: str | Path | None = None,
+                       overwrite: bool = False) -> Path:
     """``folder`` as ``stage``'s output folder: new, empty of manifests, or ``stage``'s own (a rerun).
 
     Every stage writes ``manifest.jsonl`` and ``summary.json``; pointed at another stage's folder it would
     replace that stage's record of its work (a curation's decisions are keyed to its manifest), so that is
-    refused before anything is read or written."""
+    refused before anything is read or written. So is ``stage``'s own folder made from another ``source``
+    (its summary's ``frames_dir``) unless ``overwrite``: a rerun resumes, a different input replaces."""
     folder = require_folder_target(folder, key=key)
     owner = stage_of(folder)
     if owner is not None and owner != stage:
         raise UserInputError(f"holds the {MANIFEST_NAME} of {owner}; {stage} would overwrite it", path=folder,
                              key=key, hint=f"give {stage} a new or empty folder")
+    earlier = _summary_source(folder) if owner == stage and source is not None and not overwrite else None
+    if earlier is not None and Path(earlier).resolve() != Path(source).resolve():  # type: ignore[arg-type]
+        raise UserInputError(f"holds the {stage} of {earlier}; {stage} of {source} would replace it",
+                             path=folder, key="overwrite",
+                             hint=f"pass --overwrite to replace it, or give {stage} another --{key}")
     return folder
+
+
+def _summary_source(folder: Path) -> str | None:
+    try:
+        document = json.loads((folder / SUMMARY_NAME).read_bytes().decode("utf-8"))
+    except (OSError, ValueError):
+        return None
+    source = document.get("frames_dir") if isinstance(document, dict) else None
+    return source if isinstance(source, str) and source else None

@@ -37,7 +37,8 @@ def read_toml(path: str | Path, *, what: str = "file") -> dict[str, Any]:
     if not path.is_file():
         raise UserInputError(f"{what} is not a file", path=path)
     try:
-        return parse_toml(path.read_bytes().decode("utf-8"))
+        # utf-8-sig: a byte-order mark (Windows editors write one) is read past, not a syntax error.
+        return parse_toml(path.read_bytes().decode("utf-8-sig"))
     except TOMLDecodeError as error:
         raise UserInputError(f"malformed TOML: {error}", path=path) from error
     except (OSError, UnicodeDecodeError) as error:

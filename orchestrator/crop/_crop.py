@@ -109,14 +109,14 @@ def _batches(items: list[Any], size: int) -> Iterator[list[Any]]:
 
 def crop_frames(frames_dir: str | Path, references_dir: str | Path, out_dir: str | Path, *, detector: Detector,
                 embed: Embed, segmenter: Segmenter | None = None, config: CropConfig | None = None,
-                progress: bool = True) -> CropResult:
+                progress: bool = True, overwrite: bool = False) -> CropResult:
     """Crop the character out of every frame of ``frames_dir`` into ``out_dir`` (see the module doc)."""
     from orchestrator.common.progress import track
 
     config = config or CropConfig()
     frames_dir, out_dir = Path(frames_dir).resolve(), Path(out_dir).resolve()
     require_output_apart(out_dir, key="out", inputs={"frames": frames_dir, "references": references_dir})
-    claim_stage_folder(out_dir, "crop")
+    claim_stage_folder(out_dir, "crop", source=frames_dir, overwrite=overwrite)
     frames = _frame_list(frames_dir)
     references = _reference_vectors(Path(references_dir), embed)
     out_dir.mkdir(parents=True, exist_ok=True)

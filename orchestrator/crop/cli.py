@@ -21,6 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     crop.add_argument("--references", type=Path, required=True, metavar="REFS",
                       help="reference images of the character: identity decides which box is the character")
     crop.add_argument("--out", type=Path, required=True, metavar="CROPS", help="folder for the crops and manifest.jsonl")
+    crop.add_argument("--overwrite", action="store_true",
+                      help="replace the crops of other frames that CROPS already holds (without it, refused)")
     crop.add_argument("--profile", type=Path, help="character profile (YAML/TOML): its description words "
                       "become detector queries")
     crop.add_argument("--query", action="append", help="a detector query (repeatable; replaces the defaults)")
@@ -70,7 +72,8 @@ def _crop(args: argparse.Namespace) -> int:
     segmenter = load_segmenter(args.segmenter, device=args.device) if args.masks else None
     encoder = load_clip(args.clip_model, args.clip_weights, device=args.device)
     result = crop_frames(args.frames_dir, args.references, args.out, detector=detector, embed=encoder.embed_images,
-                         segmenter=segmenter, config=config, progress=not args.no_progress)
+                         segmenter=segmenter, config=config, progress=not args.no_progress,
+                         overwrite=args.overwrite)
     dropped = ", ".join(f"{reason} {count}" for reason, count in result.summary["dropped"].items()) or "none"
     print(f"{result.summary['summary']} (dropped: {dropped})")
     print(f"manifest: {result.out_dir / 'manifest.jsonl'}; next: lora-pipeline curate {result.out_dir} ...")

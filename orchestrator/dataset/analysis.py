@@ -8,12 +8,12 @@ thread pool; only small results are kept, never the pixels.
 from __future__ import annotations
 
 import json
-import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.common.progress import track
+from orchestrator.common.state_files import open_cache_database
 from orchestrator.dataset.dedup import hash_to_int
 from orchestrator.vision import EmbeddingCache, ImageDecodeError, ImageMeasures, measure_image, open_image_rgb
 from orchestrator.vision._cache import hash_file
@@ -41,16 +41,18 @@ class AnalysisStore:
 
     def __init__(self, cache_dir: Path) -> None:
         cache_dir.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(cache_dir / "analysis.sqlite", timeout=60)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS analysis (sha256 TEXT, settings TEXT, payload TEXT, "
-                         "PRIMARY KEY (sha256, settings))")
-        self._db.commit()
+        self._db = open_cache_database(
+            cache_dir / "analysis.sqlite", "CREATE TABLE IF NOT EXISTS analysis (sha256 TEXT, settings TEXT, "
+            "payload TEXT, PRIMARY KEY (sha256, settings))", what="analysis cache")
 
     def get(self, sha: str, settings: str) -> dict | None:
         row = self._db.execute("SELECT payload FROM analysis WHERE sha256 = ? AND settings = ?",
                                (sha, settings)).fetchone()
-        return json.loads(row[0]) if row else None
+        try:  # a damaged row is a miss: analysed again and written over
+            payload = json.loads(row[0]) if row else None
+        except (TypeError, ValueError):
+            return None
+        return payload if isinstance(payload, dict) else None
 
     def put_many(self, rows: list[tuple[str, str, dict]]) -> None:
         with self._db:

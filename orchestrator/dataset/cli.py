@@ -30,6 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="folder of approved images of the character")
     curate.add_argument("--out", type=Path, required=True, metavar="OUT_DIR",
                         help="curation folder: manifest, review page, selected frames")
+    curate.add_argument("--overwrite", action="store_true",
+                        help="replace a curation of other frames that OUT_DIR already holds (without it, refused)")
     curate.add_argument("--threshold", type=number_arg(low=-1, high=1),
                         help="identity threshold (default 0.75, from the config)")
     curate.add_argument("--rule", choices=["mean_top_k", "max", "mean"], help="identity aggregation rule")
@@ -85,7 +87,7 @@ def _curate(args: argparse.Namespace) -> int:
                   f"{clip.model}/{clip.weights} on {args.device}; identity = {identity.identity_rule().describe()} "
                   f">= {identity.threshold:g}")
     result = curate(args.frames_dir, args.references, args.out, config, device=args.device,
-                    cache_dir=args.cache_dir, progress=not args.no_progress)
+                    cache_dir=args.cache_dir, progress=not args.no_progress, overwrite=args.overwrite)
     summary = result.summary
     console.print(f"[bold]{summary['funnel']}[/bold] ({summary['counts']['borderline']} borderline)")
     if summary["ignored"]["count"]:

@@ -64,13 +64,13 @@ class CurationResult:
 
 def curate(frames_dir: Path, references_dir: Path, out_dir: Path, config: CurationConfig, *,
            device: str = "cpu", cache_dir: Path | None = None, encoder: ClipEncoder | None = None,
-           progress: bool = True) -> CurationResult:
+           progress: bool = True, overwrite: bool = False) -> CurationResult:
     """Run every stage and write the three result files into ``out_dir`` (atomically)."""
     frames_dir, references_dir, out_dir = frames_dir.resolve(), references_dir.resolve(), out_dir.resolve()
     # Inside the frames folder is allowed: curate skips its own output folder there (selected/ copies).
     require_output_apart(out_dir, key="out", inputs={"frames": frames_dir, "references": references_dir},
                          allow_inside=frozenset({"frames"}))
-    claim_stage_folder(out_dir, "curate")
+    claim_stage_folder(out_dir, "curate", source=frames_dir, overwrite=overwrite)
     frame_paths, ignored = _frame_files(frames_dir, out_dir)
     reference_paths = _reference_files(references_dir)
     cache_dir = (cache_dir or default_cache_dir()).resolve()

@@ -48,9 +48,12 @@ def load_evaluated_run(path: str | Path) -> EvaluatedRun:
     if scores is None:
         raise UserInputError("no readable evaluation scores here (run `lora-pipeline evaluate RUN_DIR` first)",
                              path=scores_file)
-    run_dir = Path(scores.get("run_dir") or scores_file.parent.parent)
+    # The run is the folder the scores live in now (a copied run's scores.json names the original).
+    recorded = scores.get("run_dir")
+    here = scores_file.parent.name == EVALUATION_FOLDER or not isinstance(recorded, str) or not recorded
+    run_dir = scores_file.parent.parent if here else Path(recorded)
     try:
-        best = json.loads((scores_file.parent / "best.json").read_text(encoding="utf-8"))
+        best = json.loads((scores_file.parent / "best.json").read_text(encoding="utf-8-sig"))
     except (OSError, ValueError):
         best = {}
     record, _ = read_run_record(run_dir)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from orchestrator.common.state_files import open_cache_database
 from orchestrator.vision import (
     ClipEncoder,
     EmbeddingCache,
@@ -53,14 +54,14 @@ class MeasuresCache:
     """``ImageMeasures`` by content hash in ``cache_dir/measures.sqlite`` (or in memory without a dir)."""
 
     def __init__(self, cache_dir: Path | None) -> None:
-        target = ":memory:"
-        if cache_dir is not None:
+        schema = ("CREATE TABLE IF NOT EXISTS measures (version TEXT, sha256 TEXT, json TEXT, "
+                  "PRIMARY KEY (version, sha256))")
+        if cache_dir is None:
+            self._db = sqlite3.connect(":memory:")
+            self._db.execute(schema)
+        else:
             cache_dir.mkdir(parents=True, exist_ok=True)
-            target = str(cache_dir / "measures.sqlite")
-        self._db = sqlite3.connect(target, timeout=60)
-        self._db.execute("CREATE TABLE IF NOT EXISTS measures (version TEXT, sha256 TEXT, json TEXT, "
-                         "PRIMARY KEY (version, sha256))")
-        self._db.commit()
+            self._db = open_cache_database(cache_dir / "measures.sqlite", schema, what="measures cache", wal=False)
 
     def close(self) -> None:
         self._db.close()
@@ -81,7 +82,10 @@ class MeasuresCache:
             row = self._db.execute("SELECT json FROM measures WHERE version = ? AND sha256 = ?",
                                    (MEASURES_VERSION, sha)).fetchone()
             if row:
-                found[sha] = ImageMeasures(**json.loads(row[0]))
+                try:
+                    found[sha] = ImageMeasures(**json.loads(row[0]))
+                except (TypeError, ValueError):
+                    pass  # a damaged row is a miss: measured again and written over
         result: dict[Path, ImageMeasures] = {}
         failures: dict[Path, ImageDecodeError] = {}
         for path, sha in zip(paths, hashes, strict=True):

@@ -53,7 +53,7 @@ def write_report(run_dir: str | Path, *, output: str | Path | None = None,
         raise UserInputError("no readable evaluation/scores.json: run `lora-pipeline evaluate` first",
                              path=scores_path(run_dir))
     try:
-        best = json.loads(best_path(run_dir).read_text(encoding="utf-8"))
+        best = json.loads(best_path(run_dir).read_text(encoding="utf-8-sig"))
     except (OSError, ValueError):
         best = {}
     html = render_report(run_dir, scores, best, thumbnail_side=thumbnail_side)

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.common.atomic import atomic_write_json
 from orchestrator.common.errors import UserInputError
+from orchestrator.common.record_paths import on_disk
 from orchestrator.evaluate._gates import GateVerdict
 from orchestrator.evaluate._metrics import EpochScore, ImageScore, rule_descriptions
 
@@ -78,7 +79,7 @@ def epoch_from_dict(data: dict[str, Any]) -> EpochScore:
 
 def read_scores_file(path: Path) -> dict[str, Any] | None:
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(Path(path).read_text(encoding="utf-8-sig"))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) and data.get("schema") in READABLE_SCHEMAS else None
@@ -92,7 +93,7 @@ def read_scores(run_dir: Path, encoder_identity: str) -> dict[int, EpochScore]:
     path = scores_path(run_dir)
     if path.exists():
         try:
-            whole = json.loads(path.read_text(encoding="utf-8"))
+            whole = json.loads(path.read_text(encoding="utf-8-sig"))
         except (OSError, ValueError) as error:
             raise UserInputError(f"cannot keep its other epochs: unreadable ({error})", path=path,
                                  hint="fix or move it, or evaluate every epoch (no --epoch)") from None
@@ -103,11 +104,17 @@ def read_scores(run_dir: Path, encoder_identity: str) -> dict[int, EpochScore]:
     if data is None or data.get("schema") != SCHEMA or data.get("encoder") != encoder_identity:
         return {}
     scores = {}
+    recorded_dir = data.get("run_dir") if isinstance(data.get("run_dir"), str) else None
     for value in (data.get("epochs") or {}).values():
         try:
             score = epoch_from_dict(value)
         except (KeyError, TypeError, ValueError):
             continue
+        if isinstance(score.checkpoint, str) and score.checkpoint:
+            # A kept epoch's checkpoint is this folder's file now (a copied run's scores name the original),
+            # and only when it is on disk: the record is not trusted over the disk.
+            here = on_disk(score.checkpoint, folder=Path(run_dir), recorded_folder=recorded_dir)
+            score.checkpoint = str(here) if here is not None and here.is_file() else None
         scores[score.epoch] = score
     return scores
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestrator.common.record_paths import on_disk
 from orchestrator.kohya.outputs import (
     Checkpoint,
     SampleImage,
@@ -70,7 +71,7 @@ def read_run_record(run_dir: Path) -> tuple[RunRecordFacts, list[str]]:
     if not path.is_file():
         return RunRecordFacts(), []
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
     except (OSError, ValueError) as error:
         return RunRecordFacts(), [f"{path}: unreadable run record ({error}); loss curve omitted"]
     if not isinstance(data, dict):
@@ -95,15 +96,24 @@ def read_run_record(run_dir: Path) -> tuple[RunRecordFacts, list[str]]:
         epoch, seconds = _int(row.get("epoch")), _float(row.get("wall_seconds"))
         if epoch is not None and seconds is not None:
             facts.epoch_seconds[epoch] = seconds
+    problems = []
     checkpoints = data.get("checkpoints") or {}
+    recorded_dir = data.get("run_dir") if isinstance(data.get("run_dir"), str) else None
     if isinstance(checkpoints, dict):
         for key, value in checkpoints.items():
-            if (epoch := _int(key)) is not None and isinstance(value, str):
-                facts.checkpoints[epoch] = Path(value)
+            if (epoch := _int(key)) is None or not isinstance(value, str) or not value:
+                continue
+            # The record's path is checked against this folder's disk, never trusted as written.
+            here = on_disk(value, folder=run_dir, recorded_folder=recorded_dir)
+            if here is None:
+                problems.append(f"{path}: the checkpoint of epoch {epoch} it names, {value}, lies outside this "
+                                "run folder (a copied or moved run?); not used")
+            else:
+                facts.checkpoints[epoch] = here
     failure = data.get("failure")
     if isinstance(failure, dict):
         facts.failure = f"{failure.get('cause', 'failure')}: {failure.get('message', '')}".strip()
-    return facts, []
+    return facts, problems
 
 
 def gather_run_facts(run_dir: str | Path, *, prompts_file: str | Path | None = None,

@@ -8,14 +8,16 @@ does not grow with the film's length. Kept frames are encoded and written by a s
 
 Output, in ``FRAMES``: ``<video>_s<shot>_f<frame>.png`` for every kept frame, ``manifest.jsonl`` (one line
 per kept frame: video, shot, frame number, time code, sharpness, file), ``dropped.jsonl`` (runs of dropped
-frames with their reason), ``summary.json``. ``FRAMES/.extract/<video>.json`` marks a finished video: a rerun
-skips it (same file size, modification time and settings) and redoes an unfinished one.
+frames with their reason), ``summary.json``. ``FRAMES/.extract/<key>.json`` records which film owns a key's
+frames (``_state``): a rerun skips a finished film (same file size, modification time and settings), redoes
+an unfinished one, gives a second film of the same name frames of its own, and replaces a finished film's
+frames only with ``overwrite``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+import os
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,8 +27,10 @@ from typing import Any
 
 from orchestrator.common.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from orchestrator.common.errors import UserInputError
+from orchestrator.common.file_lock import FileLock
 from orchestrator.common.manifest import claim_stage_folder
 from orchestrator.common.numbers import number_problem
+from orchestrator.extract import _state
 from orchestrator.extract._judge import FrameJudge, JudgeConfig
 from orchestrator.extract._sampler import Candidate, SpreadSampler
 from orchestrator.extract._video import VideoError, VideoInfo, probe_video, read_frames_ahead
@@ -34,7 +38,6 @@ from orchestrator.extract._video import VideoError, VideoInfo, probe_video, read
 MANIFEST_NAME = "manifest.jsonl"
 DROPPED_NAME = "dropped.jsonl"
 SUMMARY_NAME = "summary.json"
-STATE_DIR = ".extract"
 #: Kept frames waiting for the writer thread; past this the decoding side waits (bounded memory).
 MAX_PENDING_WRITES = 8
 
@@ -239,62 +242,35 @@ def _analyse(info: VideoInfo, config: ExtractConfig, stride: int, detector: Any,
     return last
 
 
-def video_keys(videos: Sequence[Path]) -> list[str]:
-    """File-name prefixes: the stem, made unique with a short hash of the path where two stems clash."""
-    stems = Counter(_safe(p.stem) for p in videos)
-    keys = []
-    for path in videos:
-        stem = _safe(path.stem)
-        if stems[stem] > 1:
-            stem += "-" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:6]
-        keys.append(stem)
-    return keys
-
-
-def _safe(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-." else "_" for c in text) or "video"
-
-
 def _fingerprint(path: Path, config: ExtractConfig) -> dict[str, Any]:
     stat = path.stat()
     return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "config": asdict(config)}
 
 
-def _load_done(state_file: Path, fingerprint: dict[str, Any]) -> VideoResult | None:
-    try:
-        document = json.loads(state_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if document.get("fingerprint") != fingerprint:
-        return None
-    result = VideoResult(**document["result"])
-    if not all((state_file.parent.parent / line["file"]).is_file() for line in result.frames):
-        return None
+def _skipped(plan: _state.Plan) -> VideoResult:
+    assert plan.done is not None
+    result = VideoResult(**plan.done[_state.RESULT_KEY])
     result.skipped = True
     return result
 
 
-def _clear_partial(out_dir: Path, key: str) -> None:
-    for path in out_dir.glob(f"{key}_s*_f*.png"):
-        path.unlink()
-
-
 def extract_videos(videos: Sequence[str | Path], out_dir: str | Path, config: ExtractConfig | None = None, *,
-                   progress: bool = True) -> ExtractResult:
-    """Extract every video into ``out_dir``; a video that fails is reported in ``errors``, the others go on."""
-    from orchestrator.common.progress import progress_bar
+                   progress: bool = True, overwrite: bool = False) -> ExtractResult:
+    """Extract every video into ``out_dir``; a video that fails is reported in ``errors``, the others go on.
 
+    Frames an earlier call made are never deleted, except a film's own when ``overwrite`` (see ``_state``)."""
     config = config or ExtractConfig()
     out_dir = claim_stage_folder(out_dir, "extract")
-    paths = [Path(v) for v in videos]
-    keys = video_keys(paths)
-    state_dir = out_dir / STATE_DIR
+    # One film named twice (or by two routes) is one film, not two that fight over one key.
+    firsts: dict[Path, Path] = {}
+    for video in videos:
+        firsts.setdefault(Path(video).resolve(), Path(video))
+    paths = list(firsts.values())
     errors: list[str] = []
-    results: list[VideoResult] = []
-    infos: list[tuple[Path, str, VideoInfo | None]] = []
-    for path, key in zip(paths, keys, strict=True):
+    infos: list[tuple[Path, VideoInfo]] = []
+    for path in paths:
         try:
-            infos.append((path, key, probe_video(path)))
+            infos.append((path, probe_video(path)))
         except VideoError as error:
             if len(paths) == 1:
                 # Nothing was read: refuse with the reason rather than leave an empty frames folder behind.
@@ -302,32 +278,40 @@ def extract_videos(videos: Sequence[str | Path], out_dir: str | Path, config: Ex
             errors.append(str(error))
     if paths and not infos:
         raise UserInputError(f"none of the {len(paths)} videos can be read: " + "; ".join(errors))
-    total = sum(info.frame_count for _, _, info in infos if info) or None
+    # The folder's lock before its first write; the plan refuses before anything is written.
+    with FileLock(out_dir / _state.LOCK_NAME, holder=f"extract (pid {os.getpid()})"):
+        plans = _state.plan_videos(out_dir, [path for path, _ in infos],
+                                   [_fingerprint(path, config) for path, _ in infos], overwrite=overwrite)
+        return _extract_planned(out_dir, plans, [info for _, info in infos], config, errors, progress=progress)
+
+
+def _extract_planned(out_dir: Path, plans: list[_state.Plan], infos: list[VideoInfo], config: ExtractConfig,
+                     errors: list[str], *, progress: bool) -> ExtractResult:
+    from orchestrator.common.progress import progress_bar
+
+    results: list[VideoResult] = []
+    total = sum(info.frame_count for info in infos) or None
     bar = progress_bar(unit="frames") if progress else None
     task = bar.add_task("extract", total=total, rate="") if bar else None
     if bar:
         bar.start()
     try:
-        for path, key, info in infos:
-            assert info is not None
-            fingerprint = _fingerprint(path, config)
-            state_file = state_dir / f"{key}.json"
-            done = _load_done(state_file, fingerprint)
-            if done is not None:
-                results.append(done)
+        for plan, info in zip(plans, infos, strict=True):
+            if plan.done is not None:
+                results.append(_skipped(plan))
                 if bar:
                     bar.advance(task, info.frame_count)
                 continue
-            _clear_partial(out_dir, key)
-            state_file.unlink(missing_ok=True)
+            _state.clear_frames(out_dir, plan.key)  # this film's own partial (or, with overwrite, old) frames
+            state_file = _state.claim(out_dir, plan)
             advance = _progress_callback(bar, task)
             try:
-                result = extract_video(info, out_dir, key, config, on_frame=advance)
+                result = extract_video(info, out_dir, plan.key, config, on_frame=advance)
             except VideoError as error:
-                _clear_partial(out_dir, key)
+                _state.clear_frames(out_dir, plan.key)
                 errors.append(str(error) + "; its partial frames were removed")
                 continue
-            atomic_write_json(state_file, {"fingerprint": fingerprint, "result": asdict(result)})
+            _state.finish(state_file, plan, asdict(result))
             results.append(result)
     finally:
         if bar:
@@ -353,7 +337,7 @@ def _write_outputs(out_dir: Path, results: list[VideoResult], errors: list[str])
     """Rebuild the manifest from every finished video in the folder (this run's and earlier runs')."""
     out_dir.mkdir(parents=True, exist_ok=True)
     by_key = {r.key: r for r in results}
-    state_dir = out_dir / STATE_DIR
+    state_dir = out_dir / _state.STATE_DIR
     for state_file in sorted(state_dir.glob("*.json")) if state_dir.is_dir() else []:
         if state_file.stem not in by_key:
             try:

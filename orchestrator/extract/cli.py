@@ -26,6 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          help="ContentDetector threshold; lower finds more cuts (default 27)")
     extract.add_argument("--analysis-width", type=number_arg(int, low=16), default=256,
                          help="width in pixels the cuts and measures are computed at (default 256)")
+    extract.add_argument("--overwrite", action="store_true",
+                         help="re-extract a film done here before with other settings or from a changed file, "
+                              "replacing its frames (without it, that is refused)")
     extract.add_argument("--no-progress", action="store_true", help="no progress bar")
     extract.set_defaults(handler=_extract)
 
@@ -39,7 +42,8 @@ def _extract(args: argparse.Namespace) -> int:
                                shot_threshold=args.shot_threshold, analysis_width=args.analysis_width)
     except ValueError as error:
         raise UserInputError(str(error)) from error
-    result = extract_videos(args.videos, args.out, config, progress=not args.no_progress)
+    result = extract_videos(args.videos, args.out, config, progress=not args.no_progress,
+                            overwrite=args.overwrite)
     for video in result.videos:
         note = " (done earlier, skipped)" if video.skipped else ""
         dropped = ", ".join(f"{reason} {count}" for reason, count in video.drop_counts.items()) or "none"

@@ -24,6 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     render.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE", default=[],
                         help="override a kohya argument (network_dim=128) or dataset key (dataset.num_repeats=5)")
     render.add_argument("--out", type=Path, help="run folder (default: outputs/<output_name>)")
+    render.add_argument("--overwrite", action="store_true",
+                        help="render into a folder that holds a run's checkpoints, replacing the config they "
+                             "were trained with")
     render.add_argument("--no-path-check", action="store_true",
                         help="render even if the model, dataset or prompt paths do not exist yet")
     add_location_arguments(render)
@@ -64,7 +67,7 @@ def _print_problems(problems) -> None:
 def _render(args: argparse.Namespace) -> int:
     from orchestrator.config.overrides import parse_set_overrides
     from orchestrator.kohya.check import validate_rendered
-    from orchestrator.kohya.render import render_run, write_rendered
+    from orchestrator.kohya.render import render_run
     from orchestrator.kohya.validate import errors
 
     paths = paths_from_args(args)
@@ -76,7 +79,7 @@ def _render(args: argparse.Namespace) -> int:
     if errors(problems):
         console.print(f"[red]not rendered: {len(errors(problems))} problem(s) above[/red]")
         return EXIT_PROBLEMS
-    write_rendered(rendered)
+    _write_unless_a_run_is_there(rendered, overwrite=args.overwrite)
     console.print(f"rendered {rendered.preset_name} ({rendered.family}, {rendered.script_name}, "
                   f"contract: {contract.source})", highlight=False)
     console.print(f"  --config_file    {rendered.config_file}", highlight=False, soft_wrap=True)
@@ -84,6 +87,22 @@ def _render(args: argparse.Namespace) -> int:
     for warning in rendered.warnings:
         console.print(f"[yellow]warning: {escape(warning)}[/yellow]")
     return EXIT_RENDERED_WITH_CHANGES if rendered.warnings else 0
+
+
+def _write_unless_a_run_is_there(rendered, *, overwrite: bool) -> None:  # type: ignore[no-untyped-def]
+    """The config beside a run's checkpoints is the record of how they were trained: replaced only when
+    asked (the runner's lock and record are the runner's: this layer knows a run by its checkpoints)."""
+    from orchestrator.common.errors import UserInputError
+    from orchestrator.kohya.outputs import CHECKPOINT_EXTENSIONS
+    from orchestrator.kohya.render import write_rendered
+
+    run_dir = Path(rendered.run_dir)
+    trained = sorted(p.name for p in run_dir.glob("*") if p.is_file() and p.suffix in CHECKPOINT_EXTENSIONS)
+    if trained and not overwrite:
+        raise UserInputError(f"holds the checkpoints of a run ({', '.join(trained[:3])}); rendering would replace "
+                             "the config they were trained with", path=run_dir, key="overwrite",
+                             hint="pass --overwrite to replace it, or render into another --out")
+    write_rendered(rendered)
 
 
 def _check(args: argparse.Namespace) -> int:

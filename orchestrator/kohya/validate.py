@@ -14,10 +14,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 from orchestrator.kohya.contract import ArgumentSpec, Contract, DatasetSchema
+from orchestrator.kohya.trainer_values import (
+    TrainerValues,
+    prompt_file_problem,
+    trainer_values_for,
+    value_problems,
+)
 
 Severity = Literal["error", "warning"]
 # Arguments whose value must name an existing file or folder before launch.
-EXISTING_PATH_ARGUMENTS = ("dataset_config", "sample_prompts", "network_weights", "vae", "resume")
+EXISTING_PATH_ARGUMENTS = ("dataset_config", "sample_prompts", "network_weights", "vae", "resume", "base_weights")
 
 
 @dataclass(frozen=True)
@@ -93,11 +99,21 @@ def check_training_arguments(values: Mapping[str, Any], script: str, contract: C
             if bad:
                 choices = ", ".join(repr(c) for c in spec.choices)
                 problems.append(Problem("error", file, key, f"{bad[0]!r} is not one of {choices}"))
+    # Where argparse records no choices, the names the trainer itself accepts (checked now, not minutes in).
+    flagged = {problem.key for problem in problems}
+    for key, message in value_problems(values, _trainer_values(contract)).items():
+        if key not in flagged and key in arguments and not arguments[key].choices:
+            problems.append(Problem("error", file, key, message))
     if values.get("xformers") is True:
         problems.append(Problem("error", file, "xformers",
                                 "xformers is not supported on the target GPUs (RTX 50-series); "
                                 "set xformers = false and sdpa = true"))
     return problems
+
+
+def _trainer_values(contract: Contract) -> TrainerValues:
+    live = contract.source.removeprefix("live:") if contract.source.startswith("live:") else None
+    return trainer_values_for(Path(live) if live else None)
 
 
 # Numbers sd-scripts takes without a word but cannot train with (a rank of 0, a negative learning rate, no
@@ -216,8 +232,12 @@ def check_paths(training: Mapping[str, Any], dataset: Mapping[str, Any] | None, 
                                 f"path does not exist: {model}"))
     for key in EXISTING_PATH_ARGUMENTS:
         value = training.get(key)
-        if isinstance(value, str) and value and not Path(value).exists():
-            problems.append(Problem("error", training_file, key, f"path does not exist: {value}"))
+        for item in value if isinstance(value, list) else [value]:  # base_weights is a list of files
+            if isinstance(item, str) and item and not Path(item).exists():
+                problems.append(Problem("error", training_file, key, f"path does not exist: {item}"))
+            elif key == "sample_prompts" and isinstance(item, str) and Path(item).is_file():
+                if (prompt_problem := prompt_file_problem(Path(item))) is not None:
+                    problems.append(Problem("error", training_file, key, f"{item}: {prompt_problem}"))
     for index, dataset_table in enumerate((dataset or {}).get("datasets", [])):
         for sub_index, subset in enumerate(dataset_table.get("subsets", [])):
             image_dir = subset.get("image_dir")

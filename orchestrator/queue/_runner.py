@@ -8,7 +8,9 @@ runner holds a training job's GPU locks (``runner/gpu_lock.py``) while it runs; 
 A job that fails is recorded with the last line of its log and the queue goes on. Ctrl-C stops the
 runner and its job processes, not their trainers (they live on in tmux): the next ``queue run`` finds
 those jobs "running" under a dead runner, queues them again, and re-attaches (a training whose trainer
-still runs is followed with ``lora-pipeline watch``; a search resumes and re-adopts its trainers).
+still runs, or finished meanwhile, is followed with ``lora-pipeline watch``: its run folder, not the queue
+file, says so; a search resumes and re-adopts its trainers). A queued job no GPU of ``--gpus`` could ever
+take is refused at once, and a job that waits says for which GPU and whom.
 ``queue cancel ID`` of a running job: the runner interrupts the job and stops its trainers.
 """
 
@@ -25,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orchestrator.common.errors import UserInputError
 from orchestrator.common.process import ProcessIdentity
 from orchestrator.queue._state import Job
 from orchestrator.queue._store import QueueStore
@@ -53,13 +56,31 @@ def job_argv(job: Job, *, python: str = sys.executable) -> list[str]:
         gpu_option = "--parallel-gpus" if len(job.gpus) > 1 else "--gpus"
         return [*base, "search", "run", "--base-config", job.preset, "--output", job.folder, gpu_option, gpus,
                 *job.options]
-    if _trainer_still_runs(Path(job.folder)):  # an earlier attempt's trainer outlived its runner
+    if _earlier_run_to_follow(job):
         return [*base, "watch", job.folder]
     overrides = [part for item in job.overrides for part in ("--set", item)]
     # Named per job and attempt: two jobs of one preset starting at once would both find "PRESET" free.
     session = re.sub(r"[^A-Za-z0-9_-]", "_", f"queue_job_{job.id:03d}_{Path(job.preset).stem}_{job.attempts}")
     return [*base, "train", job.preset, *overrides, "--out", job.folder, "--gpus", gpus, "--session", session,
             "--wait", *job.options]
+
+
+def _earlier_run_to_follow(job: Job) -> bool:
+    """An earlier attempt of ``job`` left a run that lives on or finished while its runner was dead: it is
+    followed (``watch`` completes its record from the log, or reports it done), never trained again from
+    scratch over its result. The run folder says so, not the queue file (its runner died before it knew)."""
+    from orchestrator.runner.record import load_run_record
+
+    run_dir = Path(job.folder)
+    if _trainer_still_runs(run_dir):
+        return True
+    if job.attempts <= 1:  # the current attempt is counted: no earlier one wrote this folder
+        return False
+    try:
+        record = load_run_record(run_dir)
+    except UserInputError:
+        return False
+    return record.status == "succeeded" or record.is_active
 
 
 def _trainer_still_runs(run_dir: Path) -> bool:
@@ -113,8 +134,12 @@ class QueueRunner:
         self.identity = runner_identity()
         self.running: dict[int, RunningJob] = {}
         self.summary = RunnerSummary()
+        self._last_wait = ""
 
     def run(self) -> RunnerSummary:
+        """Work the queue; a queued job that no GPU of this runner could ever take is refused at once
+        (before anything starts), a job added later that way when nothing else is left to do."""
+        self._refuse_impossible(self.store.read().jobs, before_start=True)
         try:
             while True:
                 self._collect_exits()
@@ -123,8 +148,10 @@ class QueueRunner:
                         self.say(f"job {job.id}: {job.reason or job.state}")
                     self._interrupt_cancelled(state)
                     self._start_jobs(state)
-                    pending = any(job.state == "queued" for job in state.jobs)
-                if not self.running and not pending and not self.keep_waiting:
+                    pending = [job for job in state.jobs if job.state == "queued"]
+                    self._say_what_blocks(state, pending)
+                if not self.running and not self._startable(pending) and not self.keep_waiting:
+                    self._refuse_impossible(pending, before_start=False)
                     return self.summary
                 time.sleep(self.poll_seconds)
         except KeyboardInterrupt:
@@ -136,6 +163,45 @@ class QueueRunner:
                 if running.lock is not None:
                     running.lock.release()
             raise
+
+    def _startable(self, pending: Sequence[Job]) -> list[Job]:
+        return [job for job in pending if job.gpu_count <= len(self.gpus)]
+
+    def _refuse_impossible(self, jobs: Sequence[Job], *, before_start: bool) -> None:
+        """A queued job needing more GPUs than ``--gpus`` gives waits for an event that cannot come."""
+        never = [job for job in jobs if job.state == "queued" and job.gpu_count > len(self.gpus)]
+        if not never:
+            return
+        given = f"{len(self.gpus)} ({','.join(map(str, self.gpus))})" if self.gpus else "none"
+        jobs_text = "; ".join(f"job {job.id} needs {job.gpu_count} GPU{'s' if job.gpu_count != 1 else ''}"
+                              for job in never)
+        when = "nothing was started" if before_start else "they stay queued"
+        raise UserInputError(f"{jobs_text}, and --gpus gives {given}: they could never start on this runner; "
+                             f"{when}", key="gpus",
+                             hint=f"give --gpus at least {max(job.gpu_count for job in never)} GPUs, or "
+                                  f"`lora-pipeline queue cancel {never[0].id}`")
+
+    def _say_what_blocks(self, state, pending: Sequence[Job]) -> None:  # type: ignore[no-untyped-def]
+        """Once per change: which queued job waits, and for what (a GPU another process holds, ...)."""
+        busy = state.busy_gpus()
+        reasons = []
+        for job in pending:
+            if job.gpu_count > len(self.gpus):
+                reasons.append(f"job {job.id} needs {job.gpu_count} GPUs, more than this runner has "
+                               "(it waits for another runner)")
+                continue
+            held = {gpu: gpu_holder(gpu) for gpu in self.gpus if gpu not in busy}
+            others = [f"GPU {gpu} (held by pid {holder.get('pid', '?')}: {holder.get('purpose', 'no purpose given')})"
+                      for gpu, holder in held.items() if holder is not None]
+            mine = sorted(gpu for gpu in self.gpus if gpu in busy)
+            waits = others + ([f"GPU {','.join(map(str, mine))} (running jobs of this queue)"] if mine else [])
+            reasons.append(f"job {job.id} waits for " + (", ".join(waits) or "a free GPU"))
+            break  # later jobs wait behind it
+        text = "; ".join(reasons)
+        if text != self._last_wait:
+            self._last_wait = text
+            if text:
+                self.say(f"waiting: {text}")
 
     def _free_gpus(self, busy: set[int]) -> list[int]:
         return [gpu for gpu in self.gpus if gpu not in busy and gpu_holder(gpu) is None]

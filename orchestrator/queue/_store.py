@@ -7,7 +7,6 @@ and the file itself is replaced atomically, so a reader (or a reboot) never sees
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +15,7 @@ from pathlib import Path
 from orchestrator.common.atomic import atomic_write_json
 from orchestrator.common.errors import UserInputError
 from orchestrator.common.file_lock import FileLock
+from orchestrator.common.state_files import read_json_document
 from orchestrator.queue._state import QueueState
 
 QUEUE_FILE = "queue.json"
@@ -33,17 +33,15 @@ class QueueStore:
         if not self.path.is_file():  # a folder in the file's place is not an empty queue
             raise UserInputError("is not a file; give the queue file (or a path where one can be made)",
                                  path=self.path, key="queue")
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except ValueError as error:
-            raise UserInputError(f"the queue file does not parse ({error}); fix or remove it", path=self.path) from None
+        data = read_json_document(self.path, what="queue file",
+                                  hint="fix it by hand, or move it aside and add the jobs again")
         return QueueState.from_data(data, source=str(self.path))
 
     @contextmanager
     def edit(self) -> Iterator[QueueState]:
         """The queue, locked against other editors; written back when the block ends without an error."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(self.lock_path, holder=f"{os.getpid()}\n", wait=None):
+        with FileLock(self.lock_path, holder=f"pid {os.getpid()}\n", wait=None):
             state = self.read()
             yield state
             atomic_write_json(self.path, state.to_data())

@@ -30,6 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mode.add_argument("--attach", action="store_true", help="attach to the tmux session after starting")
     train.add_argument("--dry-run", action="store_true", help="print the rendered files and argv; start nothing")
     train.add_argument("--resume", action="store_true", help="continue from the newest *-state folder")
+    train.add_argument("--overwrite", action="store_true",
+                       help="train again in a run folder that holds a finished run, replacing its checkpoints "
+                            "(without it, that is refused)")
     train.add_argument("--retry-oom", action="store_true",
                        help="on CUDA OOM relaunch once with half the batch and twice the accumulation")
     train.add_argument("--allow-cpu", action="store_true", help="run without a GPU (slow; for tests)")
@@ -77,7 +80,7 @@ def _train(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from orchestrator.config.overrides import parse_set_overrides
-    from orchestrator.kohya.render import render_run, write_rendered
+    from orchestrator.kohya.render import render_run
     from orchestrator.runner.launch import follow_with_retry, run_preflight, start_training
 
     paths = paths_from_args(args)
@@ -104,9 +107,10 @@ def _train(args: argparse.Namespace) -> int:
         return 0 if report.ok else 1
     if not report.ok:
         return 1
-    write_rendered(rendered)
+    if not (args.resume or args.overwrite):
+        _refuse_replacing_a_finished_run(rendered.run_dir)
     handle = start_training(rendered, paths=paths, session_name=args.session, gpus=args.gpus,
-                            resume=args.resume, allow_cpu=args.allow_cpu, run_checks=False)
+                            resume=args.resume, allow_cpu=args.allow_cpu, run_checks=False, write_config=True)
     record = handle.record
     _configure(handle, args)
     print(f"started {record.output_name} in tmux session {record.tmux_session}")
@@ -123,6 +127,22 @@ def _train(args: argparse.Namespace) -> int:
         socket = ["-L", record.tmux_socket] if record.tmux_socket else []
         os.execvp("tmux", ["tmux", *socket, "attach", "-t", record.tmux_session or ""])
     return 0
+
+
+def _refuse_replacing_a_finished_run(run_dir: Path) -> None:
+    """A finished run's checkpoints are an earlier command's output: replaced only when asked."""
+    from orchestrator.runner.record import load_run_record
+
+    try:
+        record = load_run_record(run_dir)
+    except UserInputError:
+        return  # no run here (or one that never got going): nothing finished to lose
+    if record.status == "succeeded":
+        final = record.checkpoints.get(max(record.checkpoints, key=int)) if record.checkpoints else None
+        raise UserInputError(f"holds a finished run{f' (final checkpoint {final})' if final else ''}; training "
+                             "again would replace its checkpoints and samples", path=run_dir, key="overwrite",
+                             hint="pass --overwrite to train over it, --resume to continue it, or choose "
+                                  "another --out")
 
 
 def _attach_hint(session: str | None, socket: str | None) -> str:

@@ -23,7 +23,7 @@ from orchestrator.kohya.command import (
     parse_gpus,
     resume_step_offset,
 )
-from orchestrator.kohya.render import RenderedRun
+from orchestrator.kohya.render import RenderedRun, write_rendered
 from orchestrator.runner import preflight as checks
 from orchestrator.runner import tmux
 from orchestrator.runner.files import RunFiles, RunLock
@@ -80,8 +80,11 @@ def _existing_record(run_dir: Path) -> RunRecord | None:
 def start_training(rendered: RenderedRun, *, paths: ProjectPaths, session_name: str | None = None,
                    gpus: str | None = None, resume: bool = False, allow_cpu: bool = False,
                    tmux_socket: str | None = None, run_checks: bool = True,
-                   relaunch_reason: str | None = None) -> RunHandle:
-    """Pre-flight, then launch ``rendered`` in a new tmux session; returns without waiting."""
+                   relaunch_reason: str | None = None, write_config: bool = False) -> RunHandle:
+    """Pre-flight, then launch ``rendered`` in a new tmux session; returns without waiting.
+
+    ``write_config``: write ``rendered``'s config files here, once the run folder's lock is held (a caller
+    that rendered with ``write=False``); otherwise the files on disk are launched as they are."""
     run_dir = Path(rendered.run_dir)
     tmux_socket = tmux_socket if tmux_socket is not None else tmux.default_socket()
     if run_checks:
@@ -94,6 +97,8 @@ def start_training(rendered: RenderedRun, *, paths: ProjectPaths, session_name: 
     with RunLock(run_dir):
         if _existing_record(run_dir) is not None and RunFiles(run_dir).trainer_alive():
             raise UserInputError("a trainer is still running in this folder", path=run_dir)
+        if write_config:  # under the folder's lock: a launch refused by it never replaces the winner's config
+            write_rendered(rendered)
         state_dir = newest_state_dir(run_dir, rendered.output_name) if resume else None
         if resume and state_dir is None:
             raise UserInputError("nothing to resume: no *-state folder", path=run_dir)

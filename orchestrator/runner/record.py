@@ -155,7 +155,7 @@ def load_run_record(run_dir: str | Path) -> RunRecord:
     """The record of ``run_dir``; a missing or unreadable ``run.json`` is a UserInputError."""
     path = Path(run_dir) / RECORD_NAME
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))  # a byte-order mark is not damage
     except FileNotFoundError as error:
         raise UserInputError("no run record here (was a run started in this folder?)", path=path) from error
     except (OSError, ValueError) as error:

@@ -18,6 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="also compare this checkpoint: 'epoch-4', '4' or 'trial-0003/epoch-4' (repeatable)")
     page.add_argument("--out", type=Path, help="folder for the page (default SOURCE/verdict)")
     page.add_argument("--max-comparisons", type=int, default=200, help="at most this many pairs (default 200)")
+    page.add_argument("--overwrite", action="store_true",
+                      help="write the page even where votes.json of an earlier page of other checkpoints lies")
     page.set_defaults(handler=_page)
     apply = verbs.add_parser("apply", help="rank from votes.json, compare with the metrics, choose, fit weights")
     apply.add_argument("votes", type=Path, help="votes.json exported from the page")
@@ -35,7 +37,8 @@ def _page(args: argparse.Namespace) -> int:
     from orchestrator.verdict import select_candidates, write_comparison_page
 
     candidates = select_candidates(args.source, top=args.top, include=tuple(args.include))
-    result = write_comparison_page(candidates, args.out, max_comparisons=args.max_comparisons)
+    result = write_comparison_page(candidates, args.out, max_comparisons=args.max_comparisons,
+                                   overwrite=args.overwrite)
     print(f"{result.comparisons} blind comparisons of {len(candidates.candidates)} checkpoints: {result.page}")
     print(f"open {result.page.as_uri()} , vote, export votes.json into {result.page.parent}, then run:")
     print(f"  lora-pipeline votes apply {result.page.parent / 'votes.json'}")

@@ -60,6 +60,10 @@ def default_folder(candidate_set: CandidateSet) -> Path:
     return candidate_set.source / VERDICT_FOLDER
 
 
+#: Where the page tells a person to export their votes (beside its manifest).
+VOTES_NAME = "votes.json"
+
+
 def _check_page_folder(folder: Path) -> None:
     """The page replaces its manifest, page and images/ in ``folder``: refuse a folder that holds them but
     is no earlier page (a hand-made manifest.json, someone's images/), before anything is written."""
@@ -76,11 +80,29 @@ def _check_page_folder(folder: Path) -> None:
                              hint="choose a new or empty --out folder")
 
 
+def _check_votes_kept(folder: Path, set_id: str, *, overwrite: bool) -> None:
+    """Votes exported beside an earlier page are keyed to its manifest: a page of other checkpoints would
+    replace that manifest and leave the votes unusable, so it is refused unless asked."""
+    if overwrite or not (folder / VOTES_NAME).is_file():
+        return
+    try:
+        earlier = json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8")).get("set_id")
+    except (OSError, ValueError, AttributeError):
+        earlier = None
+    if earlier != set_id:
+        raise UserInputError(f"holds {VOTES_NAME} for an earlier page of other checkpoints; writing this page "
+                             f"would replace the {MANIFEST_NAME} those votes are keyed to", path=folder,
+                             key="overwrite", hint=f"apply the votes first (`lora-pipeline votes apply "
+                                                   f"{folder / VOTES_NAME}`), choose another --out, or pass "
+                                                   "--overwrite")
+
+
 def write_comparison_page(candidate_set: CandidateSet, folder: Path | None = None, *,
-                          max_comparisons: int = 200) -> PageResult:
+                          max_comparisons: int = 200, overwrite: bool = False) -> PageResult:
     """Write the page, its images and its manifest into ``folder`` (default ``SOURCE/verdict``)."""
     folder = Path(folder) if folder is not None else default_folder(candidate_set)
     _check_page_folder(folder)
+    _check_votes_kept(folder, candidate_set.set_id, overwrite=overwrite)
     comparisons = plan_comparisons(candidate_set, max_comparisons=max_comparisons)
     images = _copy_images(candidate_set, comparisons, folder / IMAGES_FOLDER)
     prompts = {index: text for c in candidate_set.candidates for index, text in c.prompts.items()}

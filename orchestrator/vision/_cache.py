@@ -9,13 +9,13 @@ SQLite gives atomic commits and safe sharing between a curation and an evaluatio
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
 from orchestrator.common.hashing import file_sha256
+from orchestrator.common.state_files import open_cache_database
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS embeddings (
@@ -42,10 +42,7 @@ class EmbeddingCache:
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.cache_dir / "embeddings.sqlite"
-        self._db = sqlite3.connect(self.path, timeout=60)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
-        self._db.commit()
+        self._db = open_cache_database(self.path, _SCHEMA, what="embedding cache")
 
     def __enter__(self) -> EmbeddingCache:
         return self
@@ -66,7 +63,10 @@ class EmbeddingCache:
                 f"SELECT sha256, dim, vector FROM embeddings WHERE identity = ? AND sha256 IN "
                 f"({','.join('?' * len(chunk))})", (identity, *chunk))
             for sha, dim, blob in rows:
-                found[sha] = np.frombuffer(blob, dtype=np.float32, count=dim).copy()
+                try:  # a damaged row is a miss: embedded again and written over
+                    found[sha] = np.frombuffer(blob, dtype=np.float32, count=dim).copy()
+                except (TypeError, ValueError):
+                    continue
         return found
 
     def put_many(self, identity: str, items: Iterable[tuple[str, np.ndarray]]) -> None:

@@ -90,7 +90,8 @@ def test_rerun_skips_a_finished_video_and_redoes_a_changed_one(toy_film, tmp_pat
     again = extract_videos([video], tmp_path / "frames", progress=False)
     assert again.videos[0].skipped and again.frames == first.frames
     assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "frames").glob("*.png")} == stamps
-    fewer = extract_videos([video], tmp_path / "frames", ExtractConfig(per_shot=1), progress=False)
+    fewer = extract_videos([video], tmp_path / "frames", ExtractConfig(per_shot=1), progress=False,
+                           overwrite=True)
     assert not fewer.videos[0].skipped and fewer.frames == fewer.shots
     assert len(list((tmp_path / "frames").glob("*.png"))) == fewer.frames  # the old frames are gone
 
