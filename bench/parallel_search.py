@@ -110,9 +110,9 @@ def ideal_seconds(gpus: int, seed: int, seconds_per_gpu_hour: float) -> float:
 def wall_clock(gpus: int, seed: int, seconds_per_gpu_hour: float) -> tuple[float, float]:
     """(seconds to the 20th counted trial, simulated GPU-hours of those trials) with ``gpus`` workers."""
     from orchestrator.runner.gpu_lock import GPU_LOCK_DIR_ENV
-    from orchestrator.search._journal import journal_url
     from orchestrator.search.parallel import WorkerPool, study_state_of
     from orchestrator.search.results import counted_trials
+    from orchestrator.search.storage import journal_url
     from orchestrator.search.study import Search, SearchSettings
 
     with tempfile.TemporaryDirectory() as folder:

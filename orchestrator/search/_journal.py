@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import optuna
@@ -29,17 +30,16 @@ from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 from optuna.trial import FrozenTrial, TrialState
 
-JOURNAL_SCHEME = "journal:///"
-JOURNAL_FILE = "optuna_journal.log"
 
-
-def journal_path(url: str) -> Path:
-    """``journal:////abs/study.log`` -> ``/abs/study.log`` (three slashes, then the path, as sqlite:///)."""
-    return Path(url.removeprefix(JOURNAL_SCHEME))
-
-
-def journal_url(path: Path) -> str:
-    return f"{JOURNAL_SCHEME}{path.resolve()}"
+@contextmanager
+def journal_lock(path: Path) -> Iterator[None]:
+    """Hold the lock every process takes to append to the journal at ``path``."""
+    lock = JournalFileOpenLock(str(path))
+    lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):

@@ -126,12 +126,10 @@ def parameter_importances(output: Path, results: dict[str, Any], storage_url: st
         return {}
     import optuna
 
-    from orchestrator.search.optuna_setup import default_storage_url, quiet_optuna_notices
+    from orchestrator.search.storage import default_storage_url, load_study
 
-    quiet_optuna_notices()
     try:
-        study = optuna.load_study(study_name=results["study_name"],
-                                  storage=storage_url or default_storage_url(output))
+        study = load_study(storage_url or default_storage_url(output), results["study_name"])
         importances = optuna.importance.get_param_importances(study)
     except Exception as error:  # an unreachable storage must not cost the rest of the analysis
         notes.append(f"parameter importances unavailable: {type(error).__name__}: {error}")
@@ -159,8 +157,8 @@ def analyze(output: Path, *, storage_url: str | None = None) -> Analysis:
         counts=dict(results.get("counts", {})),
     )
     if any(entry.get("prior") for entry in entries):
-        from orchestrator.search.optuna_setup import default_storage_url
         from orchestrator.search.prior_report import prior_section, read_study_prior
+        from orchestrator.search.storage import default_storage_url
 
         attr, space = read_study_prior(storage_url or default_storage_url(output), results["study_name"], notes)
         analysis.prior = prior_section(entries, attr, space)

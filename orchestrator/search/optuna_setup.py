@@ -21,8 +21,9 @@ Optuna 5.0 and what the guide asked for (guide: ``TPESampler(multivariate=True, 
   slow learners that would have peaked highest; the catch-up pruner stops a run only when neither the
   largest later gain of a finished run that was still rising there, nor the run's own saturating curve
   (its validation loss widening the bound), could bring it to the best finished score.
-* Storages: SQLite for one process, a journal file (``_journal.py``, with heartbeats added) for several
-  processes on one machine (``--parallel-gpus``), PostgreSQL for several machines.
+* Storages (``storage.py``, the one way to open a study): SQLite for one process, a journal file
+  (``_journal.py``, with heartbeats added) for several processes on one machine (``--parallel-gpus``),
+  PostgreSQL for several machines.
 * ``RetryFailedTrialCallback`` and ``RDBStorage(failed_trial_callback=...)`` are deprecated aliases;
   we use ``RetryHeartbeatStaleTrialCallback`` and ``heartbeat_stale_trial_callback``.
 """
@@ -37,12 +38,9 @@ import optuna
 from orchestrator.search._heartbeat import heartbeat, heartbeat_interval_of
 from orchestrator.search._pruner_choice import PRUNER_WARMUP_EPOCHS, make_pruner
 from orchestrator.search._sampling import STARTUP_TRIALS, TrainedStartupTPESampler, make_sampler
-from orchestrator.search._storage import MAX_RETRY, SQLITE_FILE, default_storage_url, make_storage
-from orchestrator.search._storage_url import redact_url
 
-__all__ = ["MAX_RETRY", "PRUNER_WARMUP_EPOCHS", "SQLITE_FILE", "STARTUP_TRIALS", "TrainedStartupTPESampler",
-           "default_storage_url", "heartbeat", "heartbeat_interval_of", "make_pruner", "make_sampler",
-           "make_storage", "quiet_optuna_notices", "redact_url"]
+__all__ = ["PRUNER_WARMUP_EPOCHS", "STARTUP_TRIALS", "TrainedStartupTPESampler", "heartbeat",
+           "heartbeat_interval_of", "make_pruner", "make_sampler", "quiet_optuna_notices"]
 
 
 def quiet_optuna_notices() -> None:

@@ -35,19 +35,12 @@ from orchestrator.search.constraints import TrainingChoices, check_constraints
 from orchestrator.search.early_stop import past_peak
 from orchestrator.search.executor import SearchAborted, TrialExecutor, TrialOutcome, TrialRequest
 from orchestrator.search.merge import flatten_training_tables, merge_trial_config
-from orchestrator.search.optuna_setup import (
-    MAX_RETRY,
-    heartbeat,
-    make_pruner,
-    make_sampler,
-    make_storage,
-    quiet_optuna_notices,
-    redact_url,
-)
+from orchestrator.search.optuna_setup import heartbeat, make_pruner, make_sampler, quiet_optuna_notices
 from orchestrator.search.prior import plan_from_study_attr
 from orchestrator.search.pruning import LAST_EPOCH_ATTR, VALIDATION_LOSS_ATTR
 from orchestrator.search.results import PRIOR_ATTR
 from orchestrator.search.settings import SearchSettings, SearchSummary, load_worker_settings
+from orchestrator.search.storage import MAX_RETRY, create_study, make_storage, redact_url
 from orchestrator.search.study_identity import first_difference, record_or_check_study
 from orchestrator.search.workspace import (
     WorkerIdentity,
@@ -76,9 +69,9 @@ class Search:
         self.worker = WorkerIdentity.current()
         max_epochs = int(settings.space.max_value(
             "max_train_epochs", flatten_training_tables(settings.base_config).get("max_train_epochs", 10)))
-        self.study = optuna.create_study(
-            storage=self.storage, study_name=settings.study_name, direction="maximize",
-            load_if_exists=True, pruner=make_pruner(settings.pruner, max_epochs=max_epochs),
+        self.study = create_study(
+            settings.storage, settings.study_name, storage=self.storage,
+            pruner=make_pruner(settings.pruner, max_epochs=max_epochs),
             sampler=optuna.samplers.RandomSampler(),  # replaced below, once the trial count is known
         )
         self._check_study_space()

@@ -217,7 +217,8 @@ def test_optuna_objects_follow_the_guide_without_deprecated_knobs() -> None:
     import warnings
 
     from orchestrator.common.errors import UserInputError
-    from orchestrator.search.optuna_setup import make_pruner, make_sampler, redact_url
+    from orchestrator.search.optuna_setup import make_pruner, make_sampler
+    from orchestrator.search.storage import redact_url
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", FutureWarning)  # Optuna 5 raises FutureWarning for deprecated knobs
