@@ -24,11 +24,10 @@ from pathlib import Path
 
 import optuna
 from optuna.storages import JournalStorage
-
-# Not re-exported by optuna.storages, but the base `fail_stale_trials` and the heartbeat machinery test for.
-from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 from optuna.trial import FrozenTrial, TrialState
+
+from orchestrator.search.optuna_adapter import BaseHeartbeat, trial_id_of
 
 
 @contextmanager
@@ -64,16 +63,16 @@ class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
         beat.touch()
         os.utime(beat)  # touch() leaves an existing file's time alone on some platforms
 
-    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:  # BaseHeartbeat's (optuna_adapter.py)
         now = time.time()
         stale = []
         for trial in self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
             try:
-                last_beat = self._beat_file(trial._trial_id).stat().st_mtime
+                last_beat = self._beat_file(trial_id_of(trial)).stat().st_mtime
             except FileNotFoundError:
                 continue
             if now - last_beat > self._grace:
-                stale.append(trial._trial_id)
+                stale.append(trial_id_of(trial))
         return stale
 
     def get_heartbeat_interval(self) -> int | None:

@@ -25,6 +25,7 @@ from orchestrator.search.start_checks import (
     refuse_space_the_base_cannot_take,
     require_reference_images,
 )
+from orchestrator.search.vocabulary import OBJECTIVE_ATTR
 
 DEFAULT_SPACE = Path("configs/search/luca_tpe_v2_1.toml")  # relative to the project root
 
@@ -377,7 +378,7 @@ def _stored_surface_seed(settings: Any) -> int | None:
         attrs = study_attrs(settings.storage_url, settings.study_name)
     except UserInputError:
         return None
-    return ((attrs.get("objective") or {}).get("scoring") or {}).get("surface_seed")
+    return ((attrs.get(OBJECTIVE_ATTR) or {}).get("scoring") or {}).get("surface_seed")
 
 
 def evaluator_device(*, allow_cpu: bool) -> str:

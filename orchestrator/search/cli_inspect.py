@@ -38,7 +38,7 @@ def run_analyze_command(args: argparse.Namespace) -> int:
 def _open_given_storage(url: str, output: Path) -> None:
     """A --storage the user gave must hold this search's study; without one the analysis falls back to
     trial_results.json alone, with a note (an unreachable default storage costs only the importances)."""
-    from orchestrator.search.analyze import load_results
+    from orchestrator.search.results import load_results
     from orchestrator.search.storage import load_study
 
     load_study(url, load_results(output)["study_name"])

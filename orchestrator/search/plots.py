@@ -6,10 +6,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.search.vocabulary import COMPLETE, FAILED, PRUNED
+
 if TYPE_CHECKING:
     from orchestrator.search.analysis import Analysis
 
-_OUTCOME_COLOURS = {"complete": "tab:blue", "pruned": "tab:orange", "failed": "tab:red"}
+_OUTCOME_COLOURS = {COMPLETE: "tab:blue", PRUNED: "tab:orange", FAILED: "tab:red"}
 
 
 def write_plots(folder: Path, entries: Sequence[dict[str, Any]], analysis: Analysis) -> list[Path]:
@@ -42,7 +44,7 @@ def write_plots(folder: Path, entries: Sequence[dict[str, Any]], analysis: Analy
                 ax.scatter(*zip(*points, strict=True), c=colour, label=outcome)
         running_best: list[float] = []
         for entry in ordered:
-            value = entry["best_score"] if entry["outcome"] == "complete" else float("-inf")
+            value = entry["best_score"] if entry["outcome"] == COMPLETE else float("-inf")
             running_best.append(max(value, running_best[-1] if running_best else float("-inf")))
         steps = [(e["number"], b) for e, b in zip(ordered, running_best, strict=True) if b != float("-inf")]
         if steps:

@@ -38,10 +38,17 @@ from optuna.trial import TrialState
 
 from orchestrator.common.errors import UserInputError
 from orchestrator.search.constraints import TrainingChoices, check_constraints
-from orchestrator.search.dataset_size import DATASET_ATTR
 from orchestrator.search.merge import flatten_training_tables, merge_trial_config
-from orchestrator.search.results import REJECTED, RESULTS_FILE
+from orchestrator.search.results import RESULTS_FILE
 from orchestrator.search.space import ParamSpec, Scalar, SearchSpace, parse_search_space
+from orchestrator.search.vocabulary import (
+    BASE_CONFIG_ATTR,
+    DATASET_ATTR,
+    OUTCOME_ATTR,
+    OVERRIDES_ATTR,
+    REJECTED,
+    SEARCH_SPACE_ATTR,
+)
 from orchestrator.search.warm_start import express_in_space
 
 PRIOR_CONFIGS = 2  # the prior's best configs trained first (measured: bench/search_prior.py)
@@ -193,16 +200,16 @@ def _study_name_of(folder: Path) -> str:
 def prior_from_study(study: optuna.Study, label: str) -> PriorStudy:
     """The trained trials of ``study`` (complete ones best first, then those the pruner stopped)."""
     attrs = study.user_attrs
-    base = flatten_training_tables(attrs.get("base_config") or {})
+    base = flatten_training_tables(attrs.get(BASE_CONFIG_ATTR) or {})
     space_names: tuple[str, ...] = ()
     if "search_space" in attrs:
-        space_names = parse_search_space(attrs["search_space"]).parameter_names
+        space_names = parse_search_space(attrs[SEARCH_SPACE_ATTR]).parameter_names
     trials = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
-        if trial.user_attrs.get("outcome") == REJECTED or (trial.state == TrialState.PRUNED
+        if trial.user_attrs.get(OUTCOME_ATTR) == REJECTED or (trial.state == TrialState.PRUNED
                                                            and not trial.intermediate_values):
             continue  # never trained: the new study's own rules judge its configs
-        flat = {**base, **dict(trial.user_attrs.get("overrides") or {}), **trial.params}
+        flat = {**base, **dict(trial.user_attrs.get(OVERRIDES_ATTR) or {}), **trial.params}
         trials.append(PriorTrial(trial.number, trial.state, trial.value, flat, dict(trial.intermediate_values)))
     trials.sort(key=lambda t: (t.state != TrialState.COMPLETE, -(t.value if t.value is not None else -math.inf)))
     names = space_names or tuple(sorted({name for t in study.trials for name in t.params}))

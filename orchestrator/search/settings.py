@@ -13,6 +13,15 @@ from orchestrator.search.claims import CLAIM_SECONDS
 from orchestrator.search.prior import PriorPlan
 from orchestrator.search.space import SearchSpace
 from orchestrator.search.storage import default_storage_url, describe_storage, load_study
+from orchestrator.search.vocabulary import (
+    BASE_CONFIG_ATTR,
+    PATIENCE_ATTR,
+    PRUNER_ATTR,
+    REFERENCES_ATTR,
+    SAMPLER_ATTR,
+    SEARCH_SPACE_ATTR,
+    TARGET_TRIALS_ATTR,
+)
 from orchestrator.search.warm_start import WarmStartPoint
 
 
@@ -71,13 +80,13 @@ def load_worker_settings(storage_url: str, study_name: str, output: Path, **chan
     if "search_space" not in attrs:
         raise UserInputError(f"study {study_name!r} in {describe_storage(storage_url)} is no search study; start "
                              "one with `lora-pipeline search` first", key="study-name")
-    references = attrs.get("references")
+    references = attrs.get(REFERENCES_ATTR)
     values: dict[str, Any] = {
-        "space": parse_search_space(attrs["search_space"]), "base_config": attrs["base_config"],
-        "output": output, "trials": int(attrs["target_trials"]), "study_name": study_name,
+        "space": parse_search_space(attrs[SEARCH_SPACE_ATTR]), "base_config": attrs[BASE_CONFIG_ATTR],
+        "output": output, "trials": int(attrs[TARGET_TRIALS_ATTR]), "study_name": study_name,
         "storage_url": storage_url, "references": Path(references) if references else None,
-        "sampler": attrs.get("sampler", "tpe"), "pruner": attrs.get("pruner", DEFAULT_PRUNER),
-        "patience": int(attrs.get("patience", 2)),
+        "sampler": attrs.get(SAMPLER_ATTR, "tpe"), "pruner": attrs.get(PRUNER_ATTR, DEFAULT_PRUNER),
+        "patience": int(attrs.get(PATIENCE_ATTR, 2)),
         "seed": None,  # each worker draws its own start-up trials; a shared seed would repeat them
     }
     values.update(changes)

@@ -208,7 +208,7 @@ def load_study(url: str, study_name: str, *, key: str = "storage", study_key: st
     """The study ``study_name`` in ``url`` (any storage kind), or a :class:`UserInputError` naming the file
     or URL (under ``key``) and the studies it does hold (under ``study_key``, default ``key``), never a
     password. A reader never creates a missing file. ``study_options`` go to :func:`optuna.load_study` (sampler, pruner)."""
-    from orchestrator.search.optuna_setup import quiet_optuna_notices
+    from orchestrator.search.optuna_adapter import quiet_optuna_notices
 
     quiet_optuna_notices()
     path = file_of(url)
