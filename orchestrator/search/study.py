@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,6 @@ from optuna.trial import TrialState
 from orchestrator.common.errors import UserInputError
 from orchestrator.search import results as res
 from orchestrator.search import vocabulary as vocab
-from orchestrator.search.claims import abandoned, is_unclaimed
 from orchestrator.search.constraints import TrainingChoices, check_constraints
 from orchestrator.search.early_stop import past_peak
 from orchestrator.search.executor import SearchAborted, TrialExecutor, TrialOutcome, TrialRequest
@@ -39,6 +37,7 @@ from orchestrator.search.merge import flatten_training_tables, merge_trial_confi
 from orchestrator.search.optuna_adapter import heartbeat, quiet_optuna_notices
 from orchestrator.search.prior import plan_from_study_attr
 from orchestrator.search.pruning import make_pruner
+from orchestrator.search.recovery import fail_abandoned, recover_orphans
 from orchestrator.search.sampling import make_sampler
 from orchestrator.search.settings import SearchSettings, SearchSummary, load_worker_settings
 from orchestrator.search.storage import MAX_RETRY, create_study, make_storage, redact_url
@@ -145,29 +144,6 @@ class Search:
         self.fail_abandoned(wait=True)
         return self.summary()
 
-    def fail_abandoned(self, *, wait: bool = False) -> None:
-        """Fail the trials asked by a worker that died before claiming them (claims.py), re-queueing those
-        that had parameters. ``wait``: also wait out the unclaimed ones still young enough to be claimed, so
-        that a search never ends with a trial left RUNNING."""
-        while True:
-            trials = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-            for frozen in abandoned(trials, claim_seconds=self.settings.claim_seconds):
-                trial = optuna.trial.Trial(self.study, self._trial_id(frozen.number))
-                try:
-                    trial.set_user_attr(WORKER_ATTR, self.worker.as_text())
-                    trial.set_user_attr(FAILURE_CAUSE_ATTR, "its orchestrator died between asking for the trial "
-                                                         "and claiming it; nothing was trained")
-                    self._tell(trial, vocab.ABANDONED, TrialState.FAIL)
-                except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError, ValueError):
-                    continue  # another worker got there first
-                if frozen.params:
-                    self._retry(self.study, self.storage.get_trial(self._trial_id(frozen.number)))
-            waiting = [t for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-                       if is_unclaimed(t)]
-            if not wait or not waiting:
-                return
-            time.sleep(min(1.0, self.settings.claim_seconds))
-
     def run_one_trial(self) -> str:
         """Ask, check, train, tell one trial; returns its outcome. The trial beats from the moment it is
         RUNNING: a worker that dies at any point after ``ask`` leaves a trial the heartbeat re-queues."""
@@ -221,48 +197,12 @@ class Search:
 
     # ------------------------------------------------------------------------------------- resume
     def recover_orphans(self) -> None:
-        """Adopt or retry the RUNNING trials whose orchestrator on this machine has died, and stop the
-        trainers of trials that the heartbeat already failed and re-queued (they would train twice)."""
-        for frozen in self.study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
-            if not self._may_recover(frozen):
-                continue
-            owner = WorkerIdentity.parse(str(frozen.user_attrs.get(WORKER_ATTR, "")))
-            directory = frozen.user_attrs.get(DIRECTORY_ATTR)
-            if (frozen.user_attrs.get(OUTCOME_ATTR) is None and directory and Path(directory).is_dir()
-                    and owner is not None and owner.is_dead_local_process()):
-                self.executor.stop_orphan(self._request_for(frozen, Path(directory)))
-        for frozen in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            owner = WorkerIdentity.parse(str(frozen.user_attrs.get(WORKER_ATTR, "")))
-            if owner is None or not owner.is_dead_local_process() or not self._may_recover(frozen):
-                continue  # another live worker's, or not ours to judge: the heartbeat decides
-            try:
-                with heartbeat(self.storage, self._trial_id(frozen.number)):
-                    self._recover(frozen, owner)
-            except optuna.exceptions.UpdateFinishedTrialError:
-                log.warning("trial %d was failed by another worker while this one recovered it", frozen.number)
+        """Adopt or retry this machine's orphaned trials (``recovery.recover_orphans``)."""
+        recover_orphans(self)
 
-    def _may_recover(self, frozen: optuna.trial.FrozenTrial) -> bool:
-        return not self.settings.own_gpu_orphans_only or frozen.user_attrs.get(GPUS_ATTR) == self.settings.gpus
-
-    def _recover(self, frozen: optuna.trial.FrozenTrial, owner: WorkerIdentity) -> None:
-        trial_id = self._trial_id(frozen.number)
-        trial = optuna.trial.Trial(self.study, trial_id)
-        trial.set_user_attr(WORKER_ATTR, self.worker.as_text())
-        directory = frozen.user_attrs.get(DIRECTORY_ATTR)
-        if directory and Path(directory).is_dir() and frozen.user_attrs.get(OUTCOME_ATTR) is None:
-            request = self._request_for(frozen, Path(directory))
-            if frozen.user_attrs.get(STOP_REQUESTED_ATTR):
-                self._stop_reasons[frozen.number] = str(frozen.user_attrs[STOP_REQUESTED_ATTR])
-            outcome = self._execute(trial, request, adopt=True, already_reported=frozen.intermediate_values)
-            if outcome is not None:
-                log.info("trial %d: re-adopted the trainer of a dead orchestrator", frozen.number)
-                self.adopted.append(frozen.number)
-                self._finish(trial, outcome)
-                return
-        trial.set_user_attr(FAILURE_CAUSE_ATTR, f"the orchestrator (pid {owner.pid}) died and no trainer "
-                                             "survived; re-queued with the same parameters")
-        self._tell(trial, vocab.FAILED, TrialState.FAIL)
-        self._retry(self.study, self.storage.get_trial(trial_id))
+    def fail_abandoned(self, *, wait: bool = False) -> None:
+        """Fail the trials no worker claimed (``recovery.fail_abandoned``)."""
+        fail_abandoned(self, wait=wait)
 
     # ------------------------------------------------------------------------------------ helpers
     def _trial_id(self, number: int) -> int:
