@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from orchestrator.evaluate import EvaluationResult
 
 console = Console(soft_wrap=True, highlight=False)
-EXIT_INCOMPLETE = 2
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

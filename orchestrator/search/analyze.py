@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from orchestrator.common.atomic import atomic_write_json, atomic_write_text
 from orchestrator.common.tomlfile import read_toml, write_toml
-from orchestrator.search.analysis import Analysis
 from orchestrator.search.results import load_results
 from orchestrator.search.vocabulary import COMPLETE
 
@@ -25,6 +25,20 @@ MIN_TRIALS_FOR_IMPORTANCE = 4  # fANOVA on fewer completed trials ranks noise
 ANALYSIS_DIR = "analysis"
 
 
+@dataclass
+class Analysis:
+    """What ``search analyze`` found (written as ``analysis.json``; ``plots.py`` draws its tables)."""
+
+    best: dict[str, Any] | None
+    best_epochs: list[dict[str, Any]]
+    learning_rate: list[dict[str, Any]]
+    dim_alpha: list[dict[str, Any]]
+    schedulers: list[dict[str, Any]]
+    importances: dict[str, float]
+    notes: list[str] = field(default_factory=list)
+    plots: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    prior: dict[str, Any] | None = None  # what came from a prior study and whether it held (prior_report.py)
 
 
 def completed(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -133,8 +133,6 @@ def run_search_command(args: argparse.Namespace) -> int:
     from orchestrator.search.study import SearchSettings
 
     paths = load_paths()
-    if args.trials < 0:
-        raise UserInputError("must be 0 or more", key="trials")
     check_study_options(args)
     if args.evaluation_config is not None:  # read now, whatever the executor: a bad file is never ignored
         from orchestrator.evaluate import load_evaluation_config

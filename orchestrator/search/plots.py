@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from orchestrator.search.vocabulary import COMPLETE, FAILED, PRUNED
-
-if TYPE_CHECKING:
-    from orchestrator.search.analysis import Analysis
 
 _OUTCOME_COLOURS = {COMPLETE: "tab:blue", PRUNED: "tab:orange", FAILED: "tab:red"}
 
 
-def write_plots(folder: Path, entries: Sequence[dict[str, Any]], analysis: Analysis) -> list[Path]:
+class Effects(Protocol):
+    """The tables of ``analyze.Analysis`` that have a plot."""
+
+    dim_alpha: list[dict[str, Any]]
+    schedulers: list[dict[str, Any]]
+    importances: dict[str, float]
+
+
+def write_plots(folder: Path, entries: Sequence[dict[str, Any]], analysis: Effects) -> list[Path]:
     """Every plot that has data; returns the files written."""
     import logging
 
