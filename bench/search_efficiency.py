@@ -75,11 +75,12 @@ from orchestrator.common.errors import UserInputError  # noqa: E402
 from orchestrator.search.constraints import TrainingChoices, check_constraints  # noqa: E402
 from orchestrator.search.executor import SearchAborted  # noqa: E402
 from orchestrator.search.merge import flatten_training_tables, merge_trial_config  # noqa: E402
-from orchestrator.search.optuna_setup import STARTUP_TRIALS  # noqa: E402
+from orchestrator.search.sampling import STARTUP_TRIALS  # noqa: E402
 from orchestrator.search.simulator import SimulatedExecutor  # noqa: E402
 from orchestrator.search.space import ParamSpec, Scalar, SearchSpace, load_search_space  # noqa: E402
 from orchestrator.search.surface import ResponseSurface, load_surface, make_surface  # noqa: E402
 from orchestrator.search.surfaces import SURFACE_FAMILIES  # noqa: E402
+from orchestrator.search.vocabulary import GPU_SECONDS_ATTR, OUTCOME_ATTR
 from orchestrator.search.warm_start import load_warm_start  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -195,15 +196,15 @@ def run_strategy(name: str, seed: int, gpu_hours: float, surface_class: type) ->
         pass  # the budget is spent
     points = []
     for trial in sorted(search.study.get_trials(deepcopy=False), key=lambda t: t.number):
-        if "gpu_seconds" not in trial.user_attrs:
+        if GPU_SECONDS_ATTR not in trial.user_attrs:
             continue  # never trained: rejected by a rule, or refused once the budget was spent
-        outcome = trial.user_attrs.get("outcome", "")
+        outcome = trial.user_attrs.get(OUTCOME_ATTR, "")
         flat = flat_config(space, trial.params)
         complete = outcome == "complete"
         trained = {**flat, "max_train_epochs": trial.last_step} if trial.last_step else flat
         points.append(TrialPoint(outcome, trial.value if complete else None,
                                  surface.best_sampled_score(trained) if complete else None,
-                                 float(trial.user_attrs.get("gpu_seconds") or 0.0), trial.last_step,
+                                 float(trial.user_attrs.get(GPU_SECONDS_ATTR) or 0.0), trial.last_step,
                                  surface.best_sampled_score(flat) if outcome == "pruned" else None))
     return points
 

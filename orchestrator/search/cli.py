@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from orchestrator.common.commands import add_verbs, device_type
+from orchestrator.common.commands import OUTPUT_OPTION, add_output_folder, add_verbs, device_type
 from orchestrator.common.numbers import number_arg
 from orchestrator.search.choices import (
     DEFAULT_PRUNER,
@@ -25,6 +25,7 @@ from orchestrator.search.start_checks import (
     refuse_space_the_base_cannot_take,
     require_reference_images,
 )
+from orchestrator.search.vocabulary import OBJECTIVE_ATTR
 
 DEFAULT_SPACE = Path("configs/search/luca_tpe_v2_1.toml")  # relative to the project root
 
@@ -103,7 +104,7 @@ def _add_study_arguments(parser: argparse.ArgumentParser, *, output_help: str) -
                                           "journal:///PATH (several processes, one machine) or "
                                           "postgresql://USER:PASS@HOST:PORT/DB (several machines)")
     parser.add_argument("--study-name", default=DEFAULT_STUDY_NAME, help="default: %(default)s")
-    parser.add_argument("--output", type=Path, help=output_help)
+    add_output_folder(parser, help=output_help, old_names=("--output",))
 
 
 def _add_executor_arguments(parser: argparse.ArgumentParser) -> None:
@@ -132,8 +133,6 @@ def run_search_command(args: argparse.Namespace) -> int:
     from orchestrator.search.study import SearchSettings
 
     paths = load_paths()
-    if args.trials < 0:
-        raise UserInputError("must be 0 or more", key="trials")
     check_study_options(args)
     if args.evaluation_config is not None:  # read now, whatever the executor: a bad file is never ignored
         from orchestrator.evaluate import load_evaluation_config
@@ -163,7 +162,7 @@ def run_search_command(args: argparse.Namespace) -> int:
         for note in plan.notes:
             print(note)
         warm_start = tuple(plan.points)
-    from orchestrator.search.optuna_setup import default_storage_url
+    from orchestrator.search.storage import default_storage_url
 
     parallel = bool(args.parallel_gpus)
     if parallel and args.gpus:
@@ -224,16 +223,15 @@ def run_worker_command(args: argparse.Namespace) -> int:
         from dataclasses import replace
 
         settings = replace(settings, references=args.references.resolve())
-    if args.executor == "kohya" and settings.references is None:
-        raise UserInputError("the study stores no references folder; pass --references DIR", key="references")
     if args.executor == "kohya":
+        if settings.references is None:
+            raise UserInputError("the study stores no references folder; pass --references DIR", key="references")
         require_reference_images(settings.references)
     return _run(settings, args, paths)
 
 
 def _print_study(settings: Any) -> None:
-    from orchestrator.search._journal import JOURNAL_SCHEME, journal_path
-    from orchestrator.search.optuna_setup import redact_url
+    from orchestrator.search.storage import JOURNAL_SCHEME, journal_path, redact_url
 
     storage = settings.storage
     print(f"study {settings.study_name!r} in {redact_url(storage)}")
@@ -306,7 +304,7 @@ def _run_parallel(settings: Any, args: argparse.Namespace, paths: Any) -> int:
     gpus = parse_gpus(args.parallel_gpus, key="parallel-gpus") or []
     if settings.storage.startswith("sqlite"):
         raise UserInputError("SQLite is not made for several processes writing one study (this folder's study is "
-                             "in SQLite); resume it without --parallel-gpus, or start a new --output (its study "
+                             "in SQLite); resume it without --parallel-gpus, or start a new --out (its study "
                              "goes to a journal file) or use --storage postgresql://...", key="parallel-gpus")
     for _ in range(10):  # a worker of a command killed a moment ago may still be dying
         busy = busy_gpus(gpus)
@@ -324,7 +322,7 @@ def _run_parallel(settings: Any, args: argparse.Namespace, paths: Any) -> int:
 
     def worker_argv(gpu: int) -> list[str]:
         argv = [sys.executable, "-m", "orchestrator", "search", "worker", "--storage", settings.storage,
-                "--study-name", settings.study_name, "--output", str(settings.output), "--gpus", str(gpu),
+                "--study-name", settings.study_name, OUTPUT_OPTION, str(settings.output), "--gpus", str(gpu),
                 "--executor", args.executor, "--heartbeat", str(args.heartbeat), "--grace", str(args.grace),
                 "--device", args.device or ("cpu" if args.allow_cpu else f"cuda:{gpu}")]
         if settings.references is not None:
@@ -371,15 +369,14 @@ def _stored_surface_seed(settings: Any) -> int | None:
     """A worker's simulated surface is the study's (its seed is part of the stored objective)."""
     if not getattr(settings, "storage_url", None):
         return None
-    import optuna
-
-    from orchestrator.search.optuna_setup import make_storage
+    from orchestrator.common.errors import UserInputError
+    from orchestrator.search.storage import study_attrs
 
     try:
-        study = optuna.load_study(study_name=settings.study_name, storage=make_storage(settings.storage_url))
-    except KeyError:
+        attrs = study_attrs(settings.storage_url, settings.study_name)
+    except UserInputError:
         return None
-    return ((study.user_attrs.get("objective") or {}).get("scoring") or {}).get("surface_seed")
+    return ((attrs.get(OBJECTIVE_ATTR) or {}).get("scoring") or {}).get("surface_seed")
 
 
 def evaluator_device(*, allow_cpu: bool) -> str:
