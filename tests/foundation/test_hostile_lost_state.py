@@ -160,23 +160,25 @@ def test_the_table_has_at_least_eight_cases():
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.xfail(reason="fixed on branch arch", strict=False)
 def test_a_torn_last_journal_line_is_repaired_not_appended_to(tmp_path):
     """The --parallel-gpus journal whose last line a power cut cut in half: the next resume repairs it
     (the torn line kept aside) instead of appending after it and failing on every later resume."""
     import optuna
 
-    from orchestrator.search._journal import HeartbeatJournalStorage
+    from orchestrator.search.storage import journal_url, make_storage
 
     path = tmp_path / "optuna_journal.log"
-    study = optuna.create_study(study_name="s", storage=HeartbeatJournalStorage(path))
+    url = journal_url(path)
+    study = optuna.create_study(study_name="s", storage=make_storage(url))
     study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=2)
     whole = path.read_bytes()
-    path.write_bytes(whole + whole.splitlines(keepends=True)[-1][:20])
-    resumed = optuna.load_study(study_name="s", storage=HeartbeatJournalStorage(path))
+    torn = whole.splitlines(keepends=True)[-1][:20]
+    path.write_bytes(whole + torn)
+    resumed = optuna.load_study(study_name="s", storage=make_storage(url))
     resumed.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=1)
-    again = optuna.load_study(study_name="s", storage=HeartbeatJournalStorage(path))
+    again = optuna.load_study(study_name="s", storage=make_storage(url))
     assert len(again.trials) == 3
+    assert [backup.read_bytes() for backup in tmp_path.glob("optuna_journal.log.torn-*")] == [torn]
 
 
 @pytest.mark.timeout(240)
