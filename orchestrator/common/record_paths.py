@@ -34,5 +34,5 @@ def on_disk(value: str | Path, *, folder: Path, recorded_folder: str | Path | No
         if path == recorded or recorded in path.parents:
             relative = path.relative_to(recorded)
             return folder / relative if _inside(folder / relative, folder) is not None else None
-    relative = _inside(path, folder)
-    return folder / relative if relative is not None else None
+    inside = _inside(path, folder)
+    return folder / inside if inside is not None else None

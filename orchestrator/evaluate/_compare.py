@@ -51,7 +51,7 @@ def load_evaluated_run(path: str | Path) -> EvaluatedRun:
     # The run is the folder the scores live in now (a copied run's scores.json names the original).
     recorded = scores.get("run_dir")
     here = scores_file.parent.name == EVALUATION_FOLDER or not isinstance(recorded, str) or not recorded
-    run_dir = scores_file.parent.parent if here else Path(recorded)
+    run_dir = scores_file.parent.parent if here or not isinstance(recorded, str) else Path(recorded)
     try:
         best = json.loads((scores_file.parent / "best.json").read_text(encoding="utf-8-sig"))
     except (OSError, ValueError):

@@ -127,7 +127,7 @@ def plan_videos(out_dir: Path, paths: Sequence[Path], fingerprints: Sequence[dic
     for path, key, fingerprint in zip(paths, _keys(out_dir, paths), fingerprints, strict=True):
         record = read_record(state_dir / f"{key}.json")
         finished = record is not None and isinstance(record.get(RESULT_KEY), dict)
-        if finished and record.get(FINGERPRINT_KEY) == fingerprint and _frames_present(out_dir, record):
+        if finished and record is not None and record.get(FINGERPRINT_KEY) == fingerprint and _frames_present(out_dir, record):
             plans.append(Plan(path, key, fingerprint, record))
             continue
         if finished and not overwrite and frames_of(out_dir, key):
