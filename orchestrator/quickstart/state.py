@@ -10,7 +10,7 @@ from typing import Any
 
 from orchestrator.common.errors import PipelineError
 from orchestrator.config.paths import ProjectPaths
-from orchestrator.quickstart.models import QuickstartModels
+from orchestrator.project.models import QuickstartModels
 from orchestrator.toy import ToyFilm, ToyFilmSpec
 
 #: The toy film: 6 shots of 1.5 s at 12 fps (cuts, a second character, a fade to black, a frozen stretch),

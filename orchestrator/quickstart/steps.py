@@ -14,8 +14,8 @@ from typing import Any
 
 from orchestrator.common.atomic import atomic_write_text
 from orchestrator.config.paths import ProjectPaths
+from orchestrator.project.models import resolve_models
 from orchestrator.quickstart.film_steps import crop_step, extract_step, toy_film_step
-from orchestrator.quickstart.models import resolve_models
 from orchestrator.quickstart.state import (
     TOY_PROFILE,
     QuickstartFailed,
@@ -81,7 +81,7 @@ def check_step(state: QuickstartState) -> dict[str, Any]:
 
 
 def models_step(state: QuickstartState) -> dict[str, Any]:
-    from orchestrator.quickstart.models import default_model_cache
+    from orchestrator.project.models import default_model_cache
     from orchestrator.vision import load_clip
 
     options = state.options
@@ -179,7 +179,7 @@ def _write_preset(state: QuickstartState) -> Path:
 
 def train_step(state: QuickstartState) -> dict[str, Any]:
     from orchestrator.kohya.render import render_run
-    from orchestrator.quickstart.live import TrainingProgress
+    from orchestrator.project.live import TrainingProgress
     from orchestrator.runner import start_training
 
     _write_prompts(state)
@@ -230,7 +230,7 @@ def search_step(state: QuickstartState) -> dict[str, Any]:
     import optuna
 
     from orchestrator.common.tomlfile import read_toml
-    from orchestrator.quickstart.live import SearchProgress
+    from orchestrator.project.live import SearchProgress
     from orchestrator.search import KohyaExecutor, Search, SearchSettings, load_search_space
 
     assert state.references_dir is not None and state.preset_file is not None
