@@ -24,6 +24,7 @@ from typing import Any
 from orchestrator.common.atomic import atomic_write_json
 from orchestrator.common.errors import UserInputError
 from orchestrator.common.file_lock import FileLock, LockBusy
+from orchestrator.config.paths import ProjectPaths
 from orchestrator.project.context import NeedsPerson, RunContext, project_paths, tmux_socket_for
 from orchestrator.project.init import check_inputs
 from orchestrator.project.records import (
@@ -78,11 +79,13 @@ def run_lock(folder: Path) -> FileLock:
 
 def run_project(folder: str | Path, *, accept_automatic: bool = False, progress: bool = True,
                 stages: tuple[Stage, ...] = STAGES, tmux_socket: str | None = None,
-                say: Any = print) -> RunResult:
+                machine: ProjectPaths | None = None, say: Any = print) -> RunResult:
     """Run what changed in the project at ``folder``; raises the failing stage's error.
 
     A second run on the same folder while one works is refused naming the first. A stop for a person's
-    decision is not an error: ``RunResult.waiting`` holds the exact next step.
+    decision is not an error: ``RunResult.waiting`` holds the exact next step. ``machine``: the machine's
+    paths (sd-scripts, trainer Python; default configs/paths.toml), whose data and output folders move
+    under the project folder.
     """
     from orchestrator.config.paths import load_paths
 
@@ -94,7 +97,7 @@ def run_project(folder: str | Path, *, accept_automatic: bool = False, progress:
                              path=project.folder, hint="wait for it, or see `lora-pipeline status`") from None
     try:
         check_inputs(project)
-        context = RunContext(project=project, paths=project_paths(project, load_paths()),
+        context = RunContext(project=project, paths=project_paths(project, machine or load_paths()),
                              accept_automatic=accept_automatic, progress=progress,
                              tmux_socket=tmux_socket or tmux_socket_for(project.folder))
         return _run_stages(context, stages, say)

@@ -1,4 +1,4 @@
-"""`lora-pipeline quickstart`: every stage, for real, on a generated toy character.
+"""`lora-pipeline quickstart`: `lora-pipeline run` on a generated toy project (film, references, profile).
 
 >>> from orchestrator.quickstart import QuickstartOptions, run_quickstart
 >>> result = run_quickstart(QuickstartOptions(out=Path("quickstart_out")))   # doctest: +SKIP
