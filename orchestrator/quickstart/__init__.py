@@ -6,7 +6,8 @@
 """
 
 from orchestrator.quickstart.chain import QuickstartResult, StageTiming, run_quickstart
-from orchestrator.quickstart.steps import STEPS, QuickstartFailed, QuickstartOptions, QuickstartState, Step
+from orchestrator.quickstart.state import QuickstartFailed, QuickstartOptions, QuickstartState, Step
+from orchestrator.quickstart.steps import STEPS
 
 __all__ = [
     "STEPS",
