@@ -61,37 +61,41 @@ def run_training(context: RunContext) -> dict[str, Any]:
     from orchestrator.kohya.render import render_run
     from orchestrator.project.live import TrainingProgress
     from orchestrator.runner import start_training
-    from orchestrator.runner.files import RunFiles
     from orchestrator.runner.handle import adopt_run
     from orchestrator.runner.record import load_run_record
 
     folder = run_dir(context)
-    handle, resume = None, False
+    resume = False
     if context.continuing and (folder / "run.json").is_file():
         record = load_run_record(folder)
-        if record.is_active and RunFiles(folder).trainer_alive():
-            handle = adopt_run(folder)
-            print(f"re-adopting the training still running in {folder}")
-        elif record.status != "succeeded" and newest_state_dir(folder, context.name) is not None:
+        if record.is_active:  # its trainer may still run in tmux, or have ended while nobody watched
+            print(f"re-adopting the training of {folder}")
+            with TrainingProgress(enabled=context.progress) as progress:
+                record = adopt_run(folder).follow(progress.on_event, poll_seconds=0.5)  # type: ignore[union-attr]
+        if record.status == "succeeded":
+            return _training_facts(folder, record)
+        if newest_state_dir(folder, context.name) is not None:
             resume = True
             print(f"resuming the interrupted training in {folder} from its last saved state")
-    if handle is None:
-        if not resume:
-            shutil.rmtree(folder, ignore_errors=True)
-        context.models()  # the base model path (built when random) is in the paths the render reads
-        _write_prompts(context)
-        rendered = render_run(preset_path(context), overrides=_overrides(context),
-                              paths=context.paths, run_dir=folder)
-        handle = start_training(rendered, paths=context.paths, gpus=_gpus(context), resume=resume,
-                                allow_cpu=context.device == "cpu", tmux_socket=context.tmux_socket)
-        print(f"training in tmux (watch: tmux -L {context.tmux_socket} attach -t {handle.record.tmux_session}); "
-              f"log {handle.record.log_path}")
+    if not resume:
+        shutil.rmtree(folder, ignore_errors=True)
+    context.models()  # the base model path (built when random) is in the paths the render reads
+    _write_prompts(context)
+    rendered = render_run(preset_path(context), overrides=_overrides(context), paths=context.paths, run_dir=folder)
+    handle = start_training(rendered, paths=context.paths, gpus=_gpus(context), resume=resume,
+                            allow_cpu=context.device == "cpu", tmux_socket=context.tmux_socket)
+    print(f"training in tmux (watch: tmux -L {context.tmux_socket} attach -t {handle.record.tmux_session}); "
+          f"log {handle.record.log_path}")
     with TrainingProgress(enabled=context.progress) as progress:
         record = handle.follow(progress.on_event, poll_seconds=0.5)
     if record.status != "succeeded":
         failure = record.failure or {}
         raise StageFailed(f"training {record.status}: {failure.get('cause', '')} {failure.get('message', '')}"
                           f" (log: {record.log_path}; run record: {record.path})")
+    return _training_facts(folder, record)
+
+
+def _training_facts(folder: Path, record: Any) -> dict[str, Any]:
     return {"run_dir": str(folder), "epochs": len(record.epochs), "checkpoints": len(record.checkpoints),
             "final_loss": record.losses[-1]["avr_loss"] if record.losses else None}
 
@@ -143,10 +147,28 @@ def evaluate_training(context: RunContext) -> dict[str, Any]:
             "report": str(write_report(run_dir(context)))}
 
 
+def _epoch_totals(run: Path) -> dict[str, float]:
+    """Each epoch's total score, as the run's evaluation wrote it (for the status page's curve)."""
+    import json
+
+    try:
+        epochs = json.loads((run / "evaluation" / "scores.json").read_text(encoding="utf-8"))["epochs"]
+        return {str(epoch): float(data["total"]) for epoch, data in epochs.items()}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
 def evaluate_search(context: RunContext) -> dict[str, Any]:
+    """The search's analysis, and the report of its best trial's run."""
+    from orchestrator.evaluate import write_report
     from orchestrator.search.analyze import analyze
 
     analysis = analyze(context.out / SEARCH)
     best = analysis.best or {}
-    return {"best_trial": best.get("number"), "best_score": best.get("value"),
-            "best_checkpoint": best.get("checkpoint"), "analysis": str(context.out / SEARCH / "analysis")}
+    if not best.get("checkpoint"):
+        raise StageFailed(f"the search has no scored trial yet (see {context.out / SEARCH / 'trial_results.json'})")
+    best_run = Path(best["checkpoint"]).parent  # the trial's run folder holds its checkpoints
+    return {"best_trial": best.get("number"), "best_score": best.get("value"), "best_epoch": best.get("best_epoch"),
+            "best_checkpoint": best.get("checkpoint"), "run_dir": str(best_run),
+            "scores": _epoch_totals(best_run),
+            "report": str(write_report(best_run)), "analysis": str(context.out / SEARCH / "analysis")}
