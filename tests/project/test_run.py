@@ -167,3 +167,15 @@ def test_status_shows_each_stage_the_counts_as_they_flow_and_the_best_checkpoint
     page = write_status_page(project_status(project))
     data = json.loads(__import__("html").unescape(page.read_text().split('id="status-data">')[1].split("</script>")[0]))
     assert [s["state"] for s in data] == ["done"] * len(STAGES)
+
+
+def test_detach_starts_the_run_in_a_named_tmux_session_and_prints_its_name(project, monkeypatch, capsys) -> None:
+    from orchestrator.runner import tmux
+
+    started = {}
+    monkeypatch.setattr(tmux, "free_session_name", lambda base, socket_name=None: base)
+    monkeypatch.setattr(tmux, "start_session", lambda name, argv, *, cwd, **kw: started.update(
+        name=name, argv=argv, cwd=cwd))
+    assert main(["run", str(project), "--detach", "--accept-automatic"]) == 0
+    assert started["argv"][1:] == ["-m", "orchestrator", "run", str(project.resolve()), "--accept-automatic"]
+    assert f"tmux attach -t {started['name']}" in capsys.readouterr().out
