@@ -17,7 +17,7 @@ from typing import Any
 
 from orchestrator.common.atomic import atomic_write_text
 from orchestrator.common.file_lock import FileLock, LockBusy
-from orchestrator.project.context import CURATION, SELECTED
+from orchestrator.project.context import CURATION, SEARCH, SELECTED, TRAINING, RunContext, project_paths
 from orchestrator.project.records import DONE, FAILED, RUN_LOCK, RUNNING, WAITING, read_record, state_dir
 from orchestrator.project.schema import load_project
 from orchestrator.project.stages import STAGES
@@ -57,14 +57,42 @@ def _run_active(folder: Path) -> bool:
     return False
 
 
+def _progress(folder: Path, name: str) -> dict[str, Any]:
+    """The search's trials and GPU-hours, or the training's epochs, as their own files say now."""
+    results = folder / SEARCH / "trial_results.json"
+    if results.is_file():
+        try:
+            trials = json.loads(results.read_text(encoding="utf-8")).get("trials") or []
+        except (OSError, ValueError):
+            return {}
+        scored = [t for t in trials if isinstance(t.get("value"), (int, float))]
+        best = max(scored, key=lambda t: t["value"], default=None)
+        return {"runs": len(trials), "gpu_hours": round(sum(t.get("gpu_seconds") or 0 for t in trials) / 3600, 2),
+                "best_so_far": f"trial {best['number']}: {best['value']:.4f} ({best.get('checkpoint')})" if best
+                else None}
+    record = folder / TRAINING / name / "run.json"
+    if record.is_file():
+        try:
+            data = json.loads(record.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return {"training": data.get("status"), "epochs_done": len(data.get("epochs") or [])}
+    return {}
+
+
 def project_status(folder: str | Path) -> ProjectStatus:
+    from orchestrator.config.paths import load_paths
+
     project = load_project(folder)
     active = _run_active(project.folder)
+    context = RunContext(project=project, paths=project_paths(project, load_paths()))
     stages: list[StageState] = []
     for stage in STAGES:
         record = read_record(project.folder, stage.name)
         if record is None:
             stages.append(StageState(stage.name, NOT_YET))
+        elif record.status == DONE and not stage.folder(context).exists():
+            stages.append(StageState(stage.name, NOT_YET, f"{stage.folder(context)} was deleted: the next run redoes it"))
         elif record.status == RUNNING:
             stages.append(StageState(stage.name, RUNNING if active else INTERRUPTED,
                                      f"since {record.started_at}" if active else "run again to continue",
@@ -77,7 +105,8 @@ def project_status(folder: str | Path) -> ProjectStatus:
             stages.append(StageState(stage.name, DONE, f"{record.seconds:.0f} s, {record.finished_at}", record.facts))
     facts = {s.name: s.facts for s in stages}
     flow = [(label, facts.get(stage, {}).get(key)) for label, stage, key in FLOW]
-    training = {**facts.get("train", {}), **facts.get("evaluate", {})}
+    training = {**facts.get("train", {}), **facts.get("evaluate", {}),
+                **_progress(project.folder, str(project.get("project", "name")))}
     return ProjectStatus(project.folder, stages, flow, training, _next(project.folder, stages, active))
 
 
@@ -106,15 +135,19 @@ def _number(value: Any) -> str:
     return f"{value:,}" if isinstance(value, int) else "?" if value is None else str(value)
 
 
+def training_line(status: ProjectStatus) -> str:
+    t = status.training
+    return "; ".join(f"{k.replace('_', ' ')}: {t[k]}" for k in (
+        "training", "epochs_done", "runs", "gpu_hours", "best_so_far", "best_trial", "best_epoch", "best_score",
+        "best_checkpoint") if t.get(k) is not None)
+
+
 def status_lines(status: ProjectStatus) -> list[str]:
     lines = [f"project {status.folder}"]
     lines += [f"  {s.name:<9} {s.state:<16} {s.detail}".rstrip() for s in status.stages]
     lines.append("  " + " -> ".join(f"{_number(value)} {label}" for label, value in status.flow))
-    t = status.training
-    if t:
-        parts = [f"{k}: {t[k]}" for k in ("epochs", "counts", "best_trial", "best_epoch", "best_score",
-                                          "best_checkpoint") if t.get(k) is not None]
-        lines.append("  training: " + "; ".join(parts))
+    if status.training:
+        lines.append(f"  training: {training_line(status)}")
     lines.append(f"next: {status.next_step}")
     return lines
 
@@ -164,6 +197,7 @@ def write_status_page(status: ProjectStatus) -> Path:
 <table id="stages"><tr><th>stage</th><th>state</th><th></th></tr>{rows}</table>
 <p id="flow">{flow}</p>
 <p id="best">best checkpoint: {html.escape(str(checkpoint))}</p>
+<p id="progress">{html.escape(training_line(status))}</p>
 <h2>Kept crops</h2><div id="kept">{kept}</div>
 <h2>Best run's samples</h2><div id="samples">{samples}</div>
 <h2>Scores</h2><div id="scores">{curve}</div>

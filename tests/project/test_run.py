@@ -179,3 +179,25 @@ def test_detach_starts_the_run_in_a_named_tmux_session_and_prints_its_name(proje
     assert main(["run", str(project), "--detach", "--accept-automatic"]) == 0
     assert started["argv"][1:] == ["-m", "orchestrator", "run", str(project.resolve()), "--accept-automatic"]
     assert f"tmux attach -t {started['name']}" in capsys.readouterr().out
+
+
+def test_status_says_a_deleted_stage_folder_is_redone_next(project) -> None:
+    import shutil
+
+    _run(project, Fakes())
+    shutil.rmtree(project / "dataset")
+    states = {s.name: (s.state, s.detail) for s in project_status(project).stages}
+    assert states["prepare"][0] == "not yet" and "was deleted" in states["prepare"][1]
+    assert states["crop"][0] == "done"
+
+
+def test_status_counts_a_running_search_its_trials_gpu_hours_and_best_so_far(project) -> None:
+    search = project / "search"
+    search.mkdir()
+    (search / "trial_results.json").write_text(json.dumps({"trials": [
+        {"number": 0, "value": 0.41, "gpu_seconds": 3600, "checkpoint": "t0.safetensors"},
+        {"number": 1, "value": 0.57, "gpu_seconds": 5400, "checkpoint": "t1.safetensors"},
+        {"number": 2, "value": None, "gpu_seconds": 900}]}))
+    training = project_status(project).training
+    assert training["runs"] == 3 and training["gpu_hours"] == 2.75
+    assert training["best_so_far"] == "trial 1: 0.5700 (t1.safetensors)"
