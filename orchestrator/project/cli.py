@@ -15,7 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "init", help="start a project: films, references and a character profile -> DIR/project.toml",
         description="Writes DIR/project.toml with every stage's options at their defaults, commented: the one "
         "file to edit. Then `lora-pipeline run DIR`.")
-    init.add_argument("folder", type=Path, metavar="DIR")
+    init.add_argument("folder", type=Path, metavar="DIR", help="the project folder to create (or an empty one)")
     init.add_argument("--film", dest="films", action="append", required=True, type=Path, metavar="FILM",
                       help="a film of the character (repeat for several)")
     init.add_argument("--references", required=True, type=Path, metavar="REFS",
@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Runs extract, crop, curate, review, prepare, caption, train (or search), evaluate and the "
         "verdict page in order, each in its own folder under DIR, skipping every stage whose inputs and options "
         "did not change since it last succeeded. Stops where a person must decide, saying what to do; exit 3.")
-    run.add_argument("folder", type=Path, metavar="DIR")
+    run.add_argument("folder", type=Path, metavar="DIR", help="the project folder (holds project.toml)")
     run.add_argument("--accept-automatic", action="store_true",
                      help="take curation's automatic keep/reject decisions instead of stopping for the review")
     run.add_argument("--detach", action="store_true", help="run in a tmux session (its name is printed) and return")
@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     status = subparsers.add_parser(
         "status", help="one screen: each stage's state, the counts, training/search progress, what to do next",
         description="Prints the project's state and writes the same as DIR/status.html.")
-    status.add_argument("folder", type=Path, metavar="DIR")
+    status.add_argument("folder", type=Path, metavar="DIR", help="the project folder (holds project.toml)")
     status.set_defaults(handler=_status)
 
 
