@@ -45,8 +45,8 @@ class Stage:
     reads: Callable[[RunContext, ContentHashes], dict[str, Any]]
     run: Callable[[RunContext], dict[str, Any]]
     # Emptied before the stage is redone for a change (kept when it continues an interrupted attempt),
-    # so no file of the earlier inputs is mistaken for a new one. Curation keeps its folder: the person's
-    # decisions.json lives there.
+    # so no file of the earlier inputs is mistaken for a new one. Curation and the verdict keep theirs: a
+    # person's decisions.json and votes.json live there.
     fresh: bool = True
 
 
@@ -284,5 +284,5 @@ STAGES: tuple[Stage, ...] = (
     Stage("evaluate", "every checkpoint scored, the best chosen, the report", evaluate_folder, evaluate_reads,
           evaluate_stage),
     Stage("verdict", "the blind comparison page of the top checkpoints", verdict_folder, verdict_reads,
-          verdict_stage),
+          verdict_stage, fresh=False),
 )
