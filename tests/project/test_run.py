@@ -201,3 +201,18 @@ def test_status_counts_a_running_search_its_trials_gpu_hours_and_best_so_far(pro
     training = project_status(project).training
     assert training["runs"] == 3 and training["gpu_hours"] == 2.75
     assert training["best_so_far"] == "trial 1: 0.5700 (t1.safetensors)"
+
+
+def test_bad_input_at_run_is_refused_naming_the_file_and_nothing_produced_is_lost(project, inputs, capsys) -> None:
+    fakes = Fakes()
+    _run(project, fakes)
+    before = sorted(str(p.relative_to(project)) for p in project.rglob("*"))
+    profile = inputs["profile"]
+    profile.write_text(profile.read_text() + "\nhair_colour: brown\n")
+    assert main(["run", str(project)]) == 2
+    assert f"{profile}" in capsys.readouterr().err
+    inputs["film"].unlink()
+    with pytest.raises(UserInputError, match=r"luca.avi: video file not found"):
+        _run(project, fakes)
+    assert sorted(str(p.relative_to(project)) for p in project.rglob("*")) == before
+    assert fakes.ran == ALL  # only the first run's stages ran
