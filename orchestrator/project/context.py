@@ -85,10 +85,12 @@ class RunContext:
 
 
 def project_paths(project: Project, base: ProjectPaths) -> ProjectPaths:
-    """The machine's paths with every data and output location moved under the project folder."""
+    """The machine's paths with every data and output location moved under the project folder: the logs
+    and sample prompts into the last step's own folder (``training/`` or ``search/``)."""
     folder = project.folder
+    last = folder / (SEARCH if project.settings.get("final", {}).get("mode") == "search" else TRAINING)
     return base.with_overrides(dataset_dir=folder / CAPTIONS / "kohya", output_root=folder / TRAINING,
-                               logs_dir=folder / TRAINING / LOGS, prompts_file=folder / TRAINING / "prompts.txt")
+                               logs_dir=last / LOGS, prompts_file=last / "prompts.txt")
 
 
 def tmux_socket_for(folder: Path) -> str:
