@@ -122,6 +122,7 @@ def run_search(context: RunContext) -> dict[str, Any]:
                               output=output, trials=context.project.get("final", "trials"), study_name=SEARCH_STUDY,
                               seed=seed, references=references(context), gpus=_gpus(context))
     executor = KohyaExecutor(paths=context.paths, references=references(context), device=context.device,
+                             gpus=_gpus(context),
                              allow_cpu=context.device == "cpu", tmux_socket=context.tmux_socket,
                              encoder=context.encoder(), evaluation_config=_evaluation_config(context),
                              poll_seconds=1.0)
