@@ -103,13 +103,11 @@ class ContentHashes:
         self._changed = True
         return digest
 
-    def of_folder(self, folder: Path, *, suffixes: frozenset[str] | None = None) -> dict[str, str]:
-        """Each visible file's hash by its path under ``folder`` (only ``suffixes`` when given)."""
+    def of_folder(self, folder: Path) -> dict[str, str]:
+        """Each image's hash by its path under ``folder`` (a references folder: its images are what counts)."""
         from orchestrator.vision import list_image_files
 
-        files = list_image_files(folder) if suffixes is None else [
-            p for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix.lower() in suffixes]
-        return {str(p.relative_to(folder)): self.of_file(p) for p in files}
+        return {str(p.relative_to(folder)): self.of_file(p) for p in list_image_files(folder)}
 
     def save(self) -> None:
         if self._changed:
