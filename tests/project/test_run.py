@@ -216,3 +216,20 @@ def test_bad_input_at_run_is_refused_naming_the_file_and_nothing_produced_is_los
         _run(project, fakes)
     assert sorted(str(p.relative_to(project)) for p in project.rglob("*")) == before
     assert fakes.ran == ALL  # only the first run's stages ran
+
+
+def test_a_touched_file_with_the_same_content_changes_nothing_a_new_reference_redoes_from_the_crops(
+        project, inputs) -> None:
+    import os
+
+    from PIL import Image
+
+    fakes = Fakes()
+    _run(project, fakes)
+    later = inputs["film"].stat().st_mtime + 100
+    os.utime(inputs["film"], (later, later))  # copied back from a backup: new time, same bytes
+    fakes.ran.clear()
+    assert _run(project, fakes).did_nothing and fakes.ran == []
+    Image.new("RGB", (32, 32), (1, 2, 3)).save(inputs["references"] / "ref_new.png")
+    _run(project, fakes)
+    assert fakes.ran == ALL[1:]  # the film's frames are kept
