@@ -26,7 +26,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("searching", ("search",)),                      # Optuna over training + judging
     ("queueing", ("queue",)),                        # trainings and searches in turn on free GPUs
     ("commands", ("cli", "__main__", "doctor")),     # `lora-pipeline` and every stage's cli.py
-    ("whole chain", ("quickstart", "toy")),          # every stage on a generated toy character
+    ("whole chain", ("project", "quickstart", "toy")),  # a project folder run end to end; the toy one
 )
 
 COMMAND_MODULE = "cli"  # a stage's command-line module; it sits in the "commands" layer

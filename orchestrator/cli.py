@@ -32,6 +32,7 @@ STAGE_MODULES: tuple[str, ...] = (
     "orchestrator.runner.cli",
     "orchestrator.search.cli",
     "orchestrator.queue.cli",
+    "orchestrator.project.cli",
     "orchestrator.quickstart.cli",
     "orchestrator.verdict.cli",
 )

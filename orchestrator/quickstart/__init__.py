@@ -1,4 +1,4 @@
-"""`lora-pipeline quickstart`: every stage, for real, on a generated toy character.
+"""`lora-pipeline quickstart`: `lora-pipeline run` on a generated toy project (film, references, profile).
 
 >>> from orchestrator.quickstart import QuickstartOptions, run_quickstart
 >>> result = run_quickstart(QuickstartOptions(out=Path("quickstart_out")))   # doctest: +SKIP
@@ -6,7 +6,8 @@
 """
 
 from orchestrator.quickstart.chain import QuickstartResult, StageTiming, run_quickstart
-from orchestrator.quickstart.steps import STEPS, QuickstartFailed, QuickstartOptions, QuickstartState, Step
+from orchestrator.quickstart.state import QuickstartFailed, QuickstartOptions, QuickstartState, Step
+from orchestrator.quickstart.steps import STEPS
 
 __all__ = [
     "STEPS",

@@ -122,8 +122,8 @@ def print_random_banner(random: tuple[str, ...]) -> None:
 
 def summary_document(result: QuickstartResult) -> dict[str, Any]:
     state = result.state
-    facts = {stage.name: stage.facts for stage in result.stages}
-    search = facts.get("search", {})
+    search = state.facts("train") if state.project and state.project.get("final", "mode") == "search" else {}
+    evaluation, verdict = state.facts("evaluate"), state.facts("verdict")
     return {
         "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "out": str(result.out),
@@ -133,11 +133,15 @@ def summary_document(result: QuickstartResult) -> dict[str, Any]:
         "stages": [{"name": s.name, "seconds": round(s.seconds, 2), "status": s.status, "error": s.error,
                     "facts": s.facts} for s in result.stages],
         "total_seconds": round(result.total_seconds, 2),
-        "best_checkpoint": state.best_checkpoint,
-        "report": str(state.report) if state.report else None,
-        "run_dir": str(state.run_dir) if state.run_dir else None,
-        "study": {"name": search.get("study"), "storage": search.get("storage"), "results": search.get("results"),
-                  "best_trial": state.search_best} if search else None,
+        "project": str(state.project.file) if state.project else None,
+        "best_checkpoint": evaluation.get("best_checkpoint"),
+        "best_score": evaluation.get("best_score"),
+        "report": evaluation.get("report"),
+        "search_analysis": evaluation.get("analysis"),
+        "study": {"storage": search.get("storage"), "counts": search.get("counts"),
+                  "best_trial": search.get("best_trial")} if search else None,
+        "votes_page": verdict.get("votes_page"),
+        "apply_command": verdict.get("apply_command"),
         "dashboard_command": dashboard_command(search["storage"]) if search.get("storage") else None,
     }
 
@@ -155,30 +159,26 @@ def print_timings(result: QuickstartResult) -> None:
     for stage in result.stages:
         style = "" if stage.status == "ok" else "red"
         table.add_row(stage.name, f"{stage.seconds:.1f}", f"{100 * stage.seconds / total:.0f}%", style=style)
+        for inner in stage.facts.get("stages", []):  # the project run's own stages, each timed
+            table.add_row(f"  {inner['name']}", f"{inner['seconds']:.1f}", f"{100 * inner['seconds'] / total:.0f}%")
     table.add_row("[bold]total[/bold]", f"[bold]{result.total_seconds:.1f}[/bold]", "100%")
     console.print(table)
-
-
-def facts_of(result: QuickstartResult, stage: str) -> dict[str, Any]:
-    return next((s.facts for s in result.stages if s.name == stage), {})
 
 
 def print_where(result: QuickstartResult) -> None:
     document = summary_document(result)
     study = document["study"] or {}
-    best_trial = study.get("best_trial") or {}
-    rows = [("best checkpoint", document["best_checkpoint"]), ("report", document["report"]),
-            ("study", f"{study.get('storage')} (study '{study.get('name')}')"),
-            ("trial results", study.get("results"))]
-    if best_trial:
-        rows.append(("best trial", f"#{best_trial.get('number')}, score {best_trial.get('value'):.4f}: "
-                                   f"{best_trial.get('checkpoint')}"))
+    rows = [("project", document["project"]), ("best checkpoint", document["best_checkpoint"]),
+            ("best score", document["best_score"])]
+    rows += [(label, document[key]) for label, key in (("report", "report"), ("search analysis", "search_analysis"))
+             if document[key]]
+    if study:
+        rows += [("study", study.get("storage")), ("best trial", study.get("best_trial"))]
     if document["dashboard_command"]:
         rows.append(("dashboard", document["dashboard_command"]))
-    rows.append(("summary", str(result.out / SUMMARY_NAME)))
-    votes = facts_of(result, "votes")
-    if votes.get("votes_page"):
-        rows += [("blind votes", Path(votes["votes_page"]).as_uri()), ("apply votes", votes["apply_command"])]
+    rows += [("summary", str(result.out / SUMMARY_NAME)), ("status", f"lora-pipeline status {result.out}")]
+    if document["votes_page"]:
+        rows += [("blind votes", Path(document["votes_page"]).as_uri()), ("apply votes", document["apply_command"])]
     console.rule("[bold green]quickstart finished[/bold green]")
     for label, value in rows:
         console.print(f"[bold]{label + ':':<17}[/bold]{escape(str(value))}", soft_wrap=True)

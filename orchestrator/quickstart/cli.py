@@ -12,9 +12,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "quickstart", help="run every stage on a generated toy character (proves the chain; minutes)",
         description="Draws a short toy film (shot cuts, the hero beside a second character, a fade to black, a "
-        "frozen stretch), then extracts the sharpest frames per shot, crops the hero (detector boxes chosen by "
-        "identity, with its mask), curates, prepares, captions, trains with sd-scripts in tmux (2 short epochs, "
-        "masked loss), evaluates, runs a 3-trial search with pruning on SQLite and writes the report. Models "
+        "frozen stretch), its reference views and profile, writes them into a toy project (OUT/project.toml) and runs "
+        "it with `lora-pipeline run`: extract, crop (detector boxes chosen by identity, with the mask), curate, "
+        "prepare, caption, a 3-trial search on SQLite (sd-scripts in tmux, 2 short epochs, masked loss), "
+        "evaluation and the blind comparison page. Models "
         "not given are built locally with random weights: the chain is real, the images are noise.")
     parser.add_argument("--out", type=Path, default=Path("quickstart_out"), help="output folder (default: %(default)s)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
@@ -36,7 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="crops without masks, and training without masked loss")
     parser.add_argument("--sd-scripts", type=Path, help="sd-scripts checkout (default: configs/paths.toml)")
     parser.add_argument("--trainer-python", help="Python with sd-scripts' requirements (default: configs/paths.toml)")
-    parser.add_argument("--trials", type=number_arg(int, low=1, high=100_000), default=3, help="search trials (default: %(default)s)")
+    parser.add_argument("--trials", type=number_arg(int, low=0, high=100_000), default=3,
+                        help="search trials; 0 = one training instead of a search (default: %(default)s)")
     parser.add_argument("--model-cache", type=Path,
                         help="where built models are kept for the next run (default: ~/.cache/lora-pipeline/"
                              "quickstart-models)")
@@ -47,14 +49,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _quickstart(args: argparse.Namespace) -> int:
     import logging
 
-    from orchestrator.common.errors import UserInputError
     from orchestrator.quickstart.chain import print_timings, print_where, run_quickstart
     from orchestrator.quickstart.steps import QuickstartOptions
 
     # Each tmux session start logs an INFO line; the quickstart prints its own account of them.
     logging.getLogger("libtmux").setLevel(logging.WARNING)
-    if args.trials < 1:
-        raise UserInputError("must be at least 1", key="trials")
     options = QuickstartOptions(
         out=args.out.resolve(), device=args.device, base_model=args.base_model, clip_weights=args.clip_weights,
         clip_model=args.clip_model, vlm_weights=args.vlm_weights, detector=args.detector,

@@ -10,13 +10,14 @@ from typing import Any
 
 from orchestrator.common.errors import PipelineError
 from orchestrator.config.paths import ProjectPaths
-from orchestrator.quickstart.models import QuickstartModels
+from orchestrator.project import Project, RunResult
+from orchestrator.project.models import QuickstartModels
 from orchestrator.toy import ToyFilm, ToyFilmSpec
 
 #: The toy film: 6 shots of 1.5 s at 12 fps (cuts, a second character, a fade to black, a frozen stretch),
 #: 384x288 so that a crop of the hero keeps 256 px (curation's minimum) on its short side. Three frames a
 #: shot give 15 frames, 15 crops with the random models: enough for every stage to show its work, few
-#: enough that four 2-epoch CPU runs take about 3 minutes.
+#: enough that the 2-epoch CPU trials take about 3 minutes.
 QUICKSTART_FILM = ToyFilmSpec(width=384, height=288)
 #: The toy character's caption profile: what its drawing always shows (orchestrator/toy/character_drawing.py).
 TOY_PROFILE: dict[str, object] = {
@@ -30,7 +31,7 @@ TOY_PROFILE: dict[str, object] = {
 
 
 class QuickstartFailed(PipelineError):
-    """A stage did not produce what the next one needs; the message says which and where to look."""
+    """A step did not produce what the next one needs; the message says which and where to look."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class QuickstartOptions:
     masks: bool = True  # crops carry the character's mask (alpha), and training uses masked loss
     sd_scripts: Path | None = None  # default: configs/paths.toml (LORA_PIPELINE_SD_SCRIPTS)
     trainer_python: str | None = None
-    trials: int = 3
+    trials: int = 3  # 0: one training instead of a search
     film: ToyFilmSpec = field(default_factory=lambda: QUICKSTART_FILM)
     references: int = 3
     model_cache: Path | None = None
@@ -57,25 +58,21 @@ class QuickstartOptions:
 @dataclass
 class QuickstartState:
     options: QuickstartOptions
-    paths: ProjectPaths
-    models: QuickstartModels | None = None
-    encoder: Any = None  # the CLIP encoder, loaded once for crop, curation, evaluation and the search
+    paths: ProjectPaths  # the machine's paths (sd-scripts, trainer Python), with this run's overrides
+    project: Project | None = None  # the toy project, in OUT
     film: ToyFilm | None = None
-    references_dir: Path | None = None
-    frames_dir: Path | None = None  # extract's frames
-    crops_dir: Path | None = None  # crop's crops: what curation looks at
-    kohya_dir: Path | None = None
-    preset_file: Path | None = None
-    run_dir: Path | None = None
-    best_checkpoint: str | None = None
-    report: Path | None = None
-    search_output: Path | None = None
-    search_best: dict[str, Any] | None = None
-    votes_page: Path | None = None
+    models: QuickstartModels | None = None
+    run: RunResult | None = None
 
     @property
     def out(self) -> Path:
         return self.options.out
+
+    def facts(self, stage: str) -> dict[str, Any]:
+        """What a project stage of this run recorded (empty before it ran)."""
+        if self.run is None:
+            return {}
+        return next((o.facts for o in self.run.outcomes if o.name == stage), {})
 
 
 @dataclass(frozen=True)

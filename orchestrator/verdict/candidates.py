@@ -19,6 +19,7 @@ from typing import Any
 from orchestrator.common.errors import UserInputError
 
 SCORES_FILE = Path("evaluation") / "scores.json"
+TRIAL_RUN_FOLDER = "run"
 BEST_FILE = Path("evaluation") / "best.json"
 TRIAL_RESULTS_FILE = "trial_results.json"
 
@@ -157,9 +158,12 @@ def _search_candidates(output: Path) -> list[Candidate]:
     candidates: list[Candidate] = []
     for trial in data.get("trials") or []:
         directory = trial.get("directory")
-        if not directory or not (Path(directory) / SCORES_FILE).is_file():
+        # The search trains each trial in its folder's run/ (search.executor's TrialSpec.run_dir).
+        runs = [Path(directory), Path(directory) / TRIAL_RUN_FOLDER] if directory else []
+        run = next((r for r in runs if (r / SCORES_FILE).is_file()), None)
+        if run is None:
             continue  # rejected, failed before sampling, or never evaluated
-        candidates.extend(_run_candidates(Path(directory), prefix=f"trial-{int(trial['number']):04d}/"))
+        candidates.extend(_run_candidates(run, prefix=f"trial-{int(trial['number']):04d}/"))
     if not candidates:
         raise UserInputError("no trial has evaluation scores", path=path)
     return candidates

@@ -1,4 +1,5 @@
-"""The whole chain, end to end, on a tiny toy character: the quickstart's own code path.
+"""The whole chain, end to end, on a tiny toy character: the quickstart, i.e. `lora-pipeline run` on the toy
+project (a 3-trial search).
 
 It runs once with the sd-scripts test double (CI) and once with the real sd-scripts on CPU when a
 checkout and the trainer Python are there (marker ``sd_scripts``; about 5 minutes and 7 GB of RAM).
@@ -57,9 +58,11 @@ def _json(path: Path) -> dict:
 def test_every_stage_ran_and_the_summary_says_so(chain) -> None:
     summary = _json(chain.out / "quickstart_summary.json")
     assert summary["complete"] is True
-    assert [s["name"] for s in summary["stages"]] == ["check", "models", "toy film", "extract", "crop", "curate",
-                                                      "prepare", "caption", "train", "evaluate", "search", "report",
-                                                      "votes"]
+    assert [s["name"] for s in summary["stages"]] == ["check", "toy project", "models", "run"]
+    run = summary["stages"][-1]["facts"]["stages"]
+    assert [s["name"] for s in run] == ["extract", "crop", "curate", "review", "prepare", "caption", "train",
+                                        "evaluate", "verdict"]
+    assert all(s["status"] == "done" for s in run)
     assert all(s["status"] == "ok" and s["seconds"] >= 0 for s in summary["stages"])
     assert summary["total_seconds"] == pytest.approx(sum(s["seconds"] for s in summary["stages"]), abs=0.1)
     assert "CLIP tiny-clip" in summary["random_weights"]
@@ -79,8 +82,16 @@ def test_the_film_becomes_frames_then_crops_then_a_curated_selection(chain) -> N
     assert len(selected) == counts["after_identity"]
 
 
+def _kohya(chain) -> Path:
+    return chain.out / "captions" / "kohya" / "1_toyhero"
+
+
+def _first_trial_run(chain) -> Path:
+    return chain.out / "search" / "trials" / "trial_0000" / "run"
+
+
 def test_every_training_image_has_its_caption(chain) -> None:
-    folder = chain.state.kohya_dir
+    folder = _kohya(chain)
     images = sorted(p for p in folder.iterdir() if p.suffix == ".png")
     assert len(images) == _json(chain.out / "curation" / "summary.json")["counts"]["after_identity"]
     for image in images:
@@ -89,10 +100,10 @@ def test_every_training_image_has_its_caption(chain) -> None:
 
 
 def test_the_training_run_reached_succeeded_with_every_epoch(chain) -> None:
-    record = _json(chain.state.run_dir / "run.json")
+    record = _json(_first_trial_run(chain) / "run.json")
     assert record["status"] == "succeeded", record.get("failure")
-    images = len(list(chain.state.kohya_dir.glob("*.png")))
-    batch_size = read_toml(chain.state.run_dir / "config" / "dataset.toml")["general"]["batch_size"]
+    images = len(list(_kohya(chain).glob("*.png")))
+    batch_size = read_toml(_first_trial_run(chain) / "config" / "dataset.toml")["general"]["batch_size"]
     assert record["summary"]["images_x_repeats"] == images
     assert record["summary"]["total_steps"] == math.ceil(images / batch_size) * 2
     assert sorted(record["checkpoints"]) == ["1", "2"]
@@ -102,7 +113,7 @@ def test_the_training_run_reached_succeeded_with_every_epoch(chain) -> None:
 
 
 def test_scores_and_best_agree(chain) -> None:
-    evaluation = chain.state.run_dir / "evaluation"
+    evaluation = _first_trial_run(chain) / "evaluation"
     scores, best = _json(evaluation / "scores.json"), _json(evaluation / "best.json")
     totals = {int(epoch): data["total"] for epoch, data in scores["epochs"].items()}
     assert set(totals) == {1, 2}
@@ -110,7 +121,7 @@ def test_scores_and_best_agree(chain) -> None:
     assert best["total"] == pytest.approx(totals[best["epoch"]])
     assert Path(best["checkpoint"]).is_file()
     summary = _json(chain.out / "quickstart_summary.json")
-    assert summary["best_checkpoint"] == best["checkpoint"]
+    assert summary["best_checkpoint"] == _json(chain.out / "search" / "analysis" / "analysis.json")["best"]["checkpoint"]
 
 
 def test_trial_results_list_every_trial_with_its_state(chain) -> None:
@@ -131,7 +142,7 @@ def test_trial_results_list_every_trial_with_its_state(chain) -> None:
 def test_the_report_opens_in_headless_chromium_with_the_sample_grid(chain, tmp_path: Path) -> None:
     if not Path(CHROMIUM).is_file() or shutil.which(CHROMIUM) is None:
         pytest.skip(f"headless Chromium not installed at {CHROMIUM} (Debian package chromium)")
-    report = chain.state.report
+    report = Path(_json(chain.out / "quickstart_summary.json")["report"])
     flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000"]

@@ -163,19 +163,16 @@ def test_page_command_prints_how_to_apply_and_hides_names(tmp_path, capsys):
 
 
 def test_quickstart_ends_by_offering_the_page_and_the_apply_command(tmp_path, capsys):
-    from orchestrator.quickstart.chain import QuickstartResult, print_where
-    from orchestrator.quickstart.steps import STEPS, QuickstartOptions, QuickstartState
+    from orchestrator.project import RunResult, StageOutcome
+    from orchestrator.quickstart.chain import QuickstartResult, StageTiming, print_where
+    from orchestrator.quickstart.state import QuickstartOptions, QuickstartState
 
     run = make_scored_run(tmp_path / "run", random_metric_rows(4, 4))
+    page = write_comparison_page(select_candidates(run, top=5))
+    facts = {"votes_page": str(page.page), "apply_command": f"lora-pipeline votes apply {page.page.parent / 'votes.json'}"}
     state = QuickstartState(options=QuickstartOptions(out=tmp_path, progress=False), paths=None,  # type: ignore[arg-type]
-                            run_dir=run)
-    step = STEPS[-1]
-    assert step.name == "votes"
-    facts = step.run(state)
-    assert Path(facts["votes_page"]).is_file() and facts["apply_command"].startswith("lora-pipeline votes apply ")
-    from orchestrator.quickstart.chain import StageTiming
-
-    print_where(QuickstartResult(out=tmp_path, stages=[StageTiming("votes", 0.1, "ok", facts)], state=state))
+                            run=RunResult(folder=tmp_path, outcomes=[StageOutcome("verdict", "done", facts=facts)]))
+    print_where(QuickstartResult(out=tmp_path, stages=[StageTiming("run", 0.1, "ok", {})], state=state))
     out = capsys.readouterr().out.replace("\n", "")
     assert "lora-pipeline votes apply" in out and "compare.html" in out
 
@@ -202,3 +199,18 @@ def test_a_search_offers_its_top_epochs_across_trials_and_keeps_its_choice_besid
     verdict = json.loads((search / "verdict" / "verdict.json").read_text())
     assert best["verdict"]["candidate"] == verdict["chosen"]["candidate"]
     assert best["checkpoint"] == candidates.by_id(best["verdict"]["candidate"]).checkpoint
+
+
+def test_a_search_whose_trials_train_in_their_run_folder_offers_their_epochs(tmp_path):
+    """The search trains a trial in ``trials/trial_N/run/``: its scores are found there (the page was empty)."""
+    search = tmp_path / "search"
+    trials = []
+    for number in (0, 1):
+        make_scored_run(search / "trials" / f"trial_{number:04d}" / "run", random_metric_rows(3, 20 + number),
+                        colour_seed=number)
+        trials.append({"number": number, "outcome": "complete",
+                       "directory": str(search / "trials" / f"trial_{number:04d}")})
+    search.joinpath("trial_results.json").write_text(json.dumps({"trials": trials}))
+    candidates = select_candidates(search, top=4)
+    assert len(candidates.candidates) == 4
+    assert {c.id.split("/")[0] for c in candidates.candidates} == {"trial-0000", "trial-0001"}

@@ -1,4 +1,4 @@
-"""The quickstart's models: the user's weights where given, else random-weight models of the real
+"""A project's models (the quickstart's too): the user's weights where given, else random-weight models of the real
 architectures built locally (nothing is downloaded). Random ones are listed so the banner can say so.
 
 Built models live in a cache folder (default ``~/.cache/lora-pipeline/quickstart-models``) and are

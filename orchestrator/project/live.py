@@ -1,4 +1,4 @@
-"""Live progress for the two long quickstart stages: a training run's steps and the search's trials.
+"""Live progress for the two long stages of a run: a training run's steps and the search's trials.
 
 Both use the project's one progress-bar style (``orchestrator.common.progress``); the bar's elapsed
 clock keeps moving while a trial trains in tmux, so the screen never looks frozen.

@@ -1,0 +1,108 @@
+"""project.toml: init writes every option, and every load refuses what it cannot understand, naming it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orchestrator.cli import main
+from orchestrator.common.errors import UserInputError
+from orchestrator.common.tomlfile import read_toml
+from orchestrator.project import PROJECT_FILE, PROJECT_VERSION, init_project, load_project
+from orchestrator.project.schema import KEYS
+
+
+def _init(tmp_path: Path, inputs: dict[str, Path], **kwargs) -> Path:
+    init_project(tmp_path / "luca", films=[inputs["film"]], references=inputs["references"],
+                 profile=inputs["profile"], **kwargs)
+    return tmp_path / "luca"
+
+
+def test_init_writes_every_option_with_its_default_and_a_comment(tmp_path, inputs) -> None:
+    folder = _init(tmp_path, inputs)
+    text = (folder / PROJECT_FILE).read_text(encoding="utf-8")
+    document = read_toml(folder / PROJECT_FILE)
+    for key in KEYS:
+        assert key.name in document[key.section], f"{key.section}.{key.name} missing"
+        assert key.comment in text
+    assert document["project"]["version"] == PROJECT_VERSION
+    assert document["inputs"]["films"] == [str(inputs["film"].resolve())]
+    assert document["train"]["preset"] == "luca_final_v1_pure"
+    project = load_project(folder)
+    assert project.get("crop", "masks") is True and project.films == [inputs["film"].resolve()]
+
+
+def test_the_family_is_checked_against_the_families_the_code_knows(tmp_path, inputs) -> None:
+    folder = _init(tmp_path, inputs, family="sdxl")
+    assert load_project(folder).get("train", "preset") == "sdxl_16gb_optimized"
+    with pytest.raises(UserInputError, match=r"project.family.*must be one of sd15, sdxl"):
+        _init(tmp_path / "b", inputs, family="sd2")
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    ("[crop]\nmasks = true\nmask = false\n", r"project.toml: key 'crop.mask': unknown key"),
+    ("[crop]\nmin_side = -4\n", r"project.toml: key 'crop.min_side': must be at least 32"),
+    ("[final]\nmode = \"both\"\n", r"key 'final.mode': must be one of train, search"),
+    ("[extract]\nper_shot = nan\n", r"key 'extract.per_shot'"),
+    ("[sampling]\nsteps = 3\n", r"key 'sampling': unknown section"),
+    (f"[project]\nversion = {PROJECT_VERSION + 1}\n", r"key 'project.version': written by a newer lora-pipeline"),
+])
+def test_a_bad_project_file_is_refused_naming_the_file_and_the_key(tmp_path, inputs, edit, message) -> None:
+    folder = _init(tmp_path, inputs)
+    file = folder / PROJECT_FILE
+    document = read_toml(file)
+    text = file.read_text(encoding="utf-8")
+    section = edit.split("]")[0][1:]
+    # Replace the section in place: the edit names the section's only keys we care about.
+    kept = "\n".join(line for line in text.splitlines() if not line.startswith(tuple(
+        k.split(" =")[0] for k in edit.splitlines()[1:])))
+    file.write_text(kept.replace(f"[{section}]", edit.rstrip("\n"), 1) if section in document
+                    else kept + "\n" + edit, encoding="utf-8")
+    with pytest.raises(UserInputError, match=message):
+        load_project(folder)
+    assert main(["status", str(folder)]) != 0
+    assert file.read_text(encoding="utf-8") != ""  # nothing lost
+
+
+def test_a_folder_without_project_toml_is_no_project(tmp_path: Path, capsys) -> None:
+    with pytest.raises(UserInputError, match=r"not a project folder: no project.toml.*lora-pipeline init"):
+        load_project(tmp_path)
+    assert main(["run", str(tmp_path)]) == 2
+    assert str(tmp_path) in capsys.readouterr().err
+
+
+def test_init_never_overwrites_a_project(tmp_path, inputs) -> None:
+    folder = _init(tmp_path, inputs)
+    (folder / PROJECT_FILE).write_text((folder / PROJECT_FILE).read_text() + "# my notes\n")
+    with pytest.raises(UserInputError, match="already a project"):
+        _init(tmp_path, inputs)
+    assert (folder / PROJECT_FILE).read_text().endswith("# my notes\n")
+
+
+def test_bad_inputs_are_refused_naming_the_file_and_nothing_is_written(tmp_path, inputs) -> None:
+    missing = tmp_path / "nowhere.mkv"
+    with pytest.raises(UserInputError, match="nowhere.mkv: video file not found"):
+        init_project(tmp_path / "a", films=[missing], references=inputs["references"], profile=inputs["profile"])
+    garbage = tmp_path / "garbage.mkv"
+    garbage.write_bytes(b"not a video at all" * 100)
+    with pytest.raises(UserInputError, match="garbage.mkv: cannot open as a video"):
+        init_project(tmp_path / "a", films=[garbage], references=inputs["references"], profile=inputs["profile"])
+    empty = tmp_path / "empty_refs"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no images here")
+    with pytest.raises(UserInputError, match="empty_refs: key 'inputs.references': references folder holds no images"):
+        init_project(tmp_path / "a", films=[inputs["film"]], references=empty, profile=inputs["profile"])
+    bad_profile = tmp_path / "bad.yaml"
+    bad_profile.write_text(inputs["profile"].read_text() + "\nfavourite_colour: red\n")
+    with pytest.raises(UserInputError, match="bad.yaml.*favourite_colour"):
+        init_project(tmp_path / "a", films=[inputs["film"]], references=inputs["references"], profile=bad_profile)
+    assert not (tmp_path / "a").exists()
+
+
+def test_init_command_writes_the_project_and_says_what_next(tmp_path, inputs, capsys) -> None:
+    code = main(["init", str(tmp_path / "p"), "--film", str(inputs["film"]), "--references",
+                 str(inputs["references"]), "--profile", str(inputs["profile"]), "--search"])
+    assert code == 0
+    assert load_project(tmp_path / "p").get("final", "mode") == "search"
+    assert "lora-pipeline run" in capsys.readouterr().out
