@@ -12,6 +12,7 @@ from rich.table import Table
 
 from orchestrator.common.commands import device_type
 from orchestrator.common.errors import UserInputError
+from orchestrator.kohya.families import FAMILIES
 
 if TYPE_CHECKING:
     from orchestrator.evaluate import EvaluationResult
@@ -49,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     generate.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
                           help="one pass per seed (prompt i gets --d SEED+i); default: the prompts' own --d")
     generate.add_argument("--epoch", type=int, action="append", metavar="N", help="only this epoch (repeatable)")
-    generate.add_argument("--family", choices=["sd15", "sdxl"], help="default: from RUN_DIR/run.json")
+    generate.add_argument("--family", choices=sorted(FAMILIES), help="default: from RUN_DIR/run.json")
     generate.add_argument("--steps", type=int, default=30, help="denoising steps per image (default: %(default)s)")
     generate.add_argument("--scale", type=float, default=7.0,
                           help="classifier-free guidance scale (default: %(default)s)")

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.common.tomlfile import read_toml
-from orchestrator.kohya.checkout import TRAINING_SCRIPTS
 from orchestrator.kohya.contract import Contract, recorded_contract
+from orchestrator.kohya.families import BASE_MODEL_ARGUMENT, FAMILIES, family_named
 from orchestrator.kohya.render import HEADER_PATTERN, RenderedRun
 from orchestrator.kohya.validate import (
     Problem,
@@ -55,8 +55,16 @@ def flatten_training_config(document: dict[str, Any], file: Path) -> tuple[dict[
 
 
 def infer_family(flat: dict[str, Any], text: str, contract: Contract) -> str:
+    """The render header's family, else the family whose extra model files (``t5xxl``, ``ae``...) and fixed
+    ``model_type`` the file sets (the one with most such files first), else SDXL or SD1.5 by their keys."""
     if header := HEADER_PATTERN.search(text):
         return header["family"]
+    by_models = sorted(FAMILIES.values(), key=lambda f: -len(f.models))
+    for family in by_models:
+        extra = [m.argument for m in family.models if m.argument != BASE_MODEL_ARGUMENT]
+        model_type = family.fixed_arguments.get("model_type")
+        if extra and all(flat.get(a) for a in extra) and flat.get("model_type", model_type) == model_type:
+            return family.name
     sdxl_only = set(contract.arguments_of("sdxl_train_network.py")) - set(contract.arguments_of("train_network.py"))
     model = str(flat.get("pretrained_model_name_or_path", "")).lower()
     return "sdxl" if sdxl_only & set(flat) or "xl" in model else "sd15"
@@ -77,7 +85,7 @@ def check_config_file(path: Path, *, family: str | None = None, contract: Contra
             problems += check_paths({"pretrained_model_name_or_path": "hub/id"}, document, dataset_file=path)
         return problems
     flat, problems = flatten_training_config(document, path)
-    script = TRAINING_SCRIPTS[family or infer_family(flat, text, contract)]
+    script = family_named(family or infer_family(flat, text, contract), path=path, key="family").training_script
     problems += check_training_arguments(flat, script, contract, file=path)
     dataset_document = None
     dataset_path = flat.get("dataset_config")

@@ -26,13 +26,13 @@ import psutil
 from orchestrator.common.gpu import GpuInfo, query_gpus
 from orchestrator.kohya.arguments import save_plan
 from orchestrator.kohya.checkout import inspect_checkout
+from orchestrator.kohya.families import FAMILIES
 from orchestrator.runner.gpu_lock import gpu_holder, gpu_lock_folder
 
 _KOHYA_SUBSET = re.compile(r"^\d+_.+$")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
-# A saved LoRA (fp16) weighs about this many MB per unit of network_dim; a state adds the fp32
-# weights and two AdamW moments. Measured on SD1.5 / SDXL LoRAs of dim 32-128.
-_MB_PER_DIM = {"sd15": 0.6, "sdxl": 1.8}
+# A saved LoRA weighs the family's MB per unit of network_dim (kohya/families.py); a state adds the fp32
+# weights and two AdamW moments.
 _STATE_FACTOR = 6.0
 _UNKNOWN_DIM = 32  # a dim the config leaves unset is estimated on the large side
 _DISK_MARGIN_GB = 1.0
@@ -144,7 +144,7 @@ def check_base_model(model: str | None) -> PreflightReport:
 def estimate_checkpoint_bytes(training: dict[str, Any], family: str) -> int:
     """Disk a run will fill with checkpoints (and states when ``save_state``)."""
     plan = save_plan(training)
-    size = _MB_PER_DIM.get(family, 1.0) * (plan.network_dim or _UNKNOWN_DIM) * 2**20
+    size = (FAMILIES[family].lora_mb_per_dim if family in FAMILIES else 1.0) * (plan.network_dim or _UNKNOWN_DIM) * 2**20
     if plan.with_state:
         size *= 1 + _STATE_FACTOR
     return int(plan.checkpoints * size)
