@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from orchestrator.common.errors import UserInputError
 from orchestrator.common.tomlfile import read_toml
 from orchestrator.kohya.contract import Contract, recorded_contract
-from orchestrator.kohya.families import BASE_MODEL_ARGUMENT, FAMILIES, family_named
+from orchestrator.kohya.families import BASE_MODEL_ARGUMENT, FAMILIES, ModelFamily, family_named
+from orchestrator.kohya.model_files import require_model_family
 from orchestrator.kohya.render import HEADER_PATTERN, RenderedRun
 from orchestrator.kohya.validate import (
     Problem,
@@ -25,9 +27,44 @@ def validate_rendered(rendered: RenderedRun, *, contract: Contract | None = None
     problems += check_dataset_config(rendered.dataset, contract.dataset_schema,
                                      file=rendered.dataset_config_file)
     if paths_must_exist:
+        family = family_named(rendered.family, path=rendered.config_file, key="family")
+        problems += model_input_problems(family, rendered.training, file=rendered.config_file)
+        # A base model judged just above (unset, or a file-only one) is not reported twice by check_paths.
         training = {k: v for k, v in rendered.training.items() if k != "dataset_config"}
+        if family.base_model.file_only or not training.get(BASE_MODEL_ARGUMENT):
+            training[BASE_MODEL_ARGUMENT] = _ALREADY_CHECKED
         problems += check_paths(training, rendered.dataset, training_file=rendered.config_file,
                                 dataset_file=rendered.dataset_config_file)
+    return problems
+
+
+_ALREADY_CHECKED = "already/checked"  # a hub-id shape: check_paths lets it pass
+
+
+def model_input_problems(family: ModelFamily, training: dict[str, Any], *, file: Path | None = None) -> list[Problem]:
+    """Every model file ``family`` needs is set, exists, and (for the base model) is not another family's.
+
+    A missing one names its key in configs/paths.toml, where machine paths live. Whether an SD1.5/SDXL base
+    model is a hub id or a missing path is check_paths'; FLUX.1, Chroma and SD3.5 read local files only.
+    """
+    problems = []
+    for model in family.models:
+        value = training.get(model.argument)
+        if not value:
+            problems.append(Problem("error", file, model.argument, (
+                f"{family.label} needs {model.what}: set `{model.paths_key}` in configs/paths.toml (or "
+                f"configs/paths.local.toml, or LORA_PIPELINE_{model.paths_key.upper()})")))
+            continue
+        local = Path(str(value)).expanduser()
+        if model.file_only and not local.is_file():
+            problems.append(Problem("error", file, model.argument, (
+                f"{'is a folder, not a file' if local.is_dir() else 'does not exist'}: {value} ({model.what}; "
+                f"configs/paths.toml key `{model.paths_key}`)")))
+        elif model.argument == BASE_MODEL_ARGUMENT and local.exists():
+            try:
+                require_model_family(local, family, key=model.paths_key)
+            except UserInputError as error:
+                problems.append(Problem("error", file, model.argument, str(error)))
     return problems
 
 

@@ -141,6 +141,24 @@ def check_base_model(model: str | None) -> PreflightReport:
     return report
 
 
+def check_model_files(family_name: str, training: dict[str, Any]) -> PreflightReport:
+    """Every model file the family needs (FLUX.1: transformer, CLIP-L, T5-XXL, autoencoder) is set in
+    configs/paths.toml and exists, and the base model is not another family's checkpoint."""
+    from orchestrator.kohya.check import model_input_problems
+    from orchestrator.kohya.families import BASE_MODEL_ARGUMENT, family_named
+
+    family = family_named(family_name, key="family")
+    report = PreflightReport()
+    problems = model_input_problems(family, training)
+    report.problems += [f"model files: {p.key}: {p.message}" for p in problems]
+    base_reported = any(p.key == BASE_MODEL_ARGUMENT for p in problems)
+    if not base_reported and not family.base_model.file_only:
+        report = merge(report, check_base_model(training.get(BASE_MODEL_ARGUMENT)))
+    elif not base_reported:
+        report.notes.append(f"base model: {training.get(BASE_MODEL_ARGUMENT)}")
+    return report
+
+
 def estimate_checkpoint_bytes(training: dict[str, Any], family: str) -> int:
     """Disk a run will fill with checkpoints (and states when ``save_state``)."""
     plan = save_plan(training)
