@@ -215,3 +215,17 @@ def test_the_shipped_paths_file_names_every_familys_model_keys():
     for family in FAMILIES.values():
         for model in family.models:
             assert f"\n{model.paths_key} = " in text, model.paths_key
+
+
+def test_doctor_reports_each_familys_model_files(flow_machine, tmp_path):
+    from orchestrator.doctor import check_base_models
+
+    def findings(paths):
+        return {f.topic: f for f in check_base_models(paths)}
+
+    assert {findings(flow_machine)[f"models {name}"].status for name in ("flux1", "chroma", "sd35")} == {"ok"}
+    unset = flow_machine.with_overrides(base_model_sd35="", clip_g="")
+    assert findings(unset)["models sd35"].status == "warn" and "base_model_sd35, clip_g" in findings(unset)["models sd35"].detail
+    wrong = flow_machine.with_overrides(base_model_flux1=flow_machine.base_model_sd35)
+    flux = findings(wrong)["models flux1"]
+    assert flux.status == "fail" and "looks like a SD3.5 model" in flux.detail
