@@ -31,6 +31,7 @@ from typing import Literal
 from orchestrator.common.errors import UserInputError
 
 CaptionStyle = Literal["tags", "sentences"]
+Objective = Literal["noise", "flow"]  # epsilon/v-prediction diffusion, or rectified-flow matching
 TextEncoder = Literal["clip", "t5"]
 
 #: The main model's argument: it names the base model of every family.
@@ -58,6 +59,7 @@ class ModelFamily:
     generation_script: str | None  # sd-scripts' image generator for a LoRA; None: not wired (yet)
     network_module: str
     models: tuple[ModelInput, ...]
+    objective: Objective = "noise"
     #: Arguments the script always gets for this family (a preset may not contradict them).
     fixed_arguments: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
     #: Letters a sample-prompt line may carry (``--w 512``): what ``line_to_prompt_dict`` reads for it.
@@ -106,7 +108,7 @@ FAMILIES: Mapping[str, ModelFamily] = MappingProxyType({family.name: family for 
     ),
     ModelFamily(
         name="flux1", label="FLUX.1", training_script="flux_train_network.py", generation_script=None,
-        network_module="networks.lora_flux",
+        network_module="networks.lora_flux", objective="flow",
         models=(_base("base_model_flux1", "the FLUX.1 dev transformer (flux1-dev.safetensors)", file_only=True),
                 _CLIP_L, _T5XXL, _AE),
         fixed_arguments=MappingProxyType({"model_type": "flux"}),
@@ -117,7 +119,7 @@ FAMILIES: Mapping[str, ModelFamily] = MappingProxyType({family.name: family for 
     ),
     ModelFamily(
         name="chroma", label="Chroma", training_script="flux_train_network.py", generation_script=None,
-        network_module="networks.lora_flux",
+        network_module="networks.lora_flux", objective="flow",
         models=(_base("base_model_chroma", "the Chroma transformer (Chroma.safetensors)", file_only=True),
                 _T5XXL, _AE),
         fixed_arguments=MappingProxyType({"model_type": "chroma", "guidance_scale": 0.0,
@@ -129,7 +131,7 @@ FAMILIES: Mapping[str, ModelFamily] = MappingProxyType({family.name: family for 
     ),
     ModelFamily(
         name="sd35", label="SD3.5", training_script="sd3_train_network.py", generation_script=None,
-        network_module="networks.lora_sd3",
+        network_module="networks.lora_sd3", objective="flow",
         models=(_base("base_model_sd35", "the SD3.5 Medium model (sd3.5_medium.safetensors)", file_only=True),
                 _CLIP_L, _CLIP_G, _T5XXL),
         sample_options=("w", "h", "d", "s", "l", "n"), caption_style="sentences", text_encoder="t5",
