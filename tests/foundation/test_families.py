@@ -229,3 +229,21 @@ def test_doctor_reports_each_familys_model_files(flow_machine, tmp_path):
     wrong = flow_machine.with_overrides(base_model_flux1=flow_machine.base_model_sd35)
     flux = findings(wrong)["models flux1"]
     assert flux.status == "fail" and "looks like a SD3.5 model" in flux.detail
+
+
+@pytest.mark.sd_scripts
+@pytest.mark.parametrize(("script", "utils"), [("flux_train_network.py", "library/flux_train_utils.py"),
+                                               ("sd3_train_network.py", "library/sd3_train_utils.py")])
+def test_flow_scripts_share_the_loop_and_sample_names_our_monitor_and_evaluation_read(script, utils, sd_scripts_dir):
+    """The monitor's grammar (kohya/log_grammar.py) and the sample-image names evaluation reads come from
+    train_network.py's NetworkTrainer.train and train_util's sample naming; FLUX.1 and SD3.5 inherit the loop
+    and repeat the name format, so both hold for them. A new sd-scripts that overrides either fails here."""
+    import re
+
+    source = (sd_scripts_dir / script).read_text(encoding="utf-8")
+    assert re.search(r"class \w+\(train_network\.NetworkTrainer\)", source)
+    assert "def train(self" not in source
+    name_format = ('img_filename = f"{\'\' if args.output_name is None else args.output_name + \'_\'}'
+                   '{num_suffix}_{i:02d}_{ts_str}{seed_suffix}.png"')
+    assert name_format in (sd_scripts_dir / "library" / "train_util.py").read_text(encoding="utf-8")
+    assert name_format in (sd_scripts_dir / utils).read_text(encoding="utf-8")
