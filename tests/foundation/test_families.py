@@ -247,3 +247,16 @@ def test_flow_scripts_share_the_loop_and_sample_names_our_monitor_and_evaluation
                    '{num_suffix}_{i:02d}_{ts_str}{seed_suffix}.png"')
     assert name_format in (sd_scripts_dir / "library" / "train_util.py").read_text(encoding="utf-8")
     assert name_format in (sd_scripts_dir / utils).read_text(encoding="utf-8")
+
+
+def test_train_refuses_a_flux_preset_without_t5_before_launch(flow_machine, tmp_path, monkeypatch, capsys):
+    from orchestrator.cli import main
+
+    for key in ("base_model_flux1", "clip_l", "ae", "prompts_file", "dataset_dir", "output_root"):
+        monkeypatch.setenv(f"LORA_PIPELINE_{key.upper()}", str(getattr(flow_machine, key)))
+    monkeypatch.setenv("LORA_PIPELINE_T5XXL", "")
+    monkeypatch.setenv("LORA_PIPELINE_HOME", str(Path(__file__).resolve().parents[2]))
+    code = main(["train", "flux1_dev_24gb", "--allow-cpu", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 1 and "model files: t5xxl:" in err and "set `t5xxl` in configs/paths.toml" in err
+    assert not (tmp_path / "run").exists()
