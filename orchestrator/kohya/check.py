@@ -8,7 +8,13 @@ from typing import Any
 from orchestrator.common.errors import UserInputError
 from orchestrator.common.tomlfile import read_toml
 from orchestrator.kohya.contract import Contract, recorded_contract
-from orchestrator.kohya.families import BASE_MODEL_ARGUMENT, FAMILIES, ModelFamily, family_named
+from orchestrator.kohya.families import (
+    BASE_MODEL_ARGUMENT,
+    FAMILIES,
+    ModelFamily,
+    family_named,
+    family_of_argv,
+)
 from orchestrator.kohya.model_files import require_model_family
 from orchestrator.kohya.render import HEADER_PATTERN, RenderedRun
 from orchestrator.kohya.validate import (
@@ -105,6 +111,23 @@ def infer_family(flat: dict[str, Any], text: str, contract: Contract) -> str:
     sdxl_only = set(contract.arguments_of("sdxl_train_network.py")) - set(contract.arguments_of("train_network.py"))
     model = str(flat.get("pretrained_model_name_or_path", "")).lower()
     return "sdxl" if sdxl_only & set(flat) or "xl" in model else "sd15"
+
+
+def family_of_command(argv: list[str]) -> str | None:
+    """The family of a recorded trainer argv: its rendered config's header when the file is still there
+    (the only place that tells Chroma from FLUX.1: both run flux_train_network.py with --config_file), else
+    the script and ``--model_type``."""
+    items = [str(a) for a in argv]
+    if "--config_file" in items[:-1]:
+        try:
+            text = Path(items[items.index("--config_file") + 1]).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            text = ""
+        header = HEADER_PATTERN.search(text[:1000])
+        if header and header["family"] in FAMILIES:
+            return header["family"]
+    family = family_of_argv(items)
+    return family.name if family else None
 
 
 def check_config_file(path: Path, *, family: str | None = None, contract: Contract | None = None,

@@ -260,3 +260,13 @@ def test_train_refuses_a_flux_preset_without_t5_before_launch(flow_machine, tmp_
     err = capsys.readouterr().err
     assert code == 1 and "model files: t5xxl:" in err and "set `t5xxl` in configs/paths.toml" in err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_chroma_run_is_told_from_flux_by_its_rendered_config(flow_machine, tmp_path):
+    from orchestrator.kohya.check import family_of_command
+
+    rendered = render_run("chroma_24gb", paths=flow_machine, run_dir=tmp_path / "run")
+    argv = ["py", "/sd/flux_train_network.py", "--config_file", str(rendered.config_file)]
+    assert family_of_command(argv) == "chroma"
+    rendered.config_file.unlink()
+    assert family_of_command(argv) == "flux1"  # without the file: the script's default model_type
