@@ -39,12 +39,30 @@ def validate_rendered(rendered: RenderedRun, *, contract: Contract | None = None
         training = {k: v for k, v in rendered.training.items() if k != "dataset_config"}
         if family.base_model.file_only or not training.get(BASE_MODEL_ARGUMENT):
             training[BASE_MODEL_ARGUMENT] = _ALREADY_CHECKED
+        if isinstance(prompts := rendered.training.get("sample_prompts"), str) and Path(prompts).is_file():
+            problems += sample_prompt_problems(family, Path(prompts), file=rendered.config_file)
         problems += check_paths(training, rendered.dataset, training_file=rendered.config_file,
                                 dataset_file=rendered.dataset_config_file)
     return problems
 
 
 _ALREADY_CHECKED = "already/checked"  # a hub-id shape: check_paths lets it pass
+
+
+def sample_prompt_problems(family: ModelFamily, prompts: Path, *, file: Path | None = None) -> list[Problem]:
+    """A warning per sample-prompt option the family's sampler does not read (``--g`` on SD1.5, ``--ss`` on
+    FLUX.1): the sample images would silently differ from what the prompt file asks."""
+    unread: dict[str, int] = {}
+    lines = prompts.read_text(encoding="utf-8", errors="replace").splitlines()
+    kept = [line for line in lines if line.strip() and not line.startswith("#")]
+    for number, line in enumerate(kept, start=1):
+        for part in line.split(" --")[1:]:
+            option = part.split(" ", 1)[0].lower()
+            if option and option not in family.sample_options:
+                unread.setdefault(option, number)
+    return [Problem("warning", file, "sample_prompts", (
+        f"{prompts}: --{option} (first on prompt {number}) is not read by {family.label}'s sampler, which reads "
+        + ", ".join(f"--{o}" for o in family.sample_options))) for option, number in unread.items()]
 
 
 def model_input_problems(family: ModelFamily, training: dict[str, Any], *, file: Path | None = None) -> list[Problem]:

@@ -14,7 +14,8 @@ Where each value comes from (sd-scripts at the pinned commit, ``docs/*.md`` unle
   ``--guidance_scale 0.0``, ``--apply_t5_attn_mask`` ("required"/"needed");
 - T5 token limits: ``--t5xxl_max_token_length``'s defaults (FLUX.1 dev 512, SD3 256; ``flux_train_network.py``
   and ``sd3_train_network.md``);
-- sample-prompt options: ``library/train_util.py`` ``line_to_prompt_dict`` (``--g`` is FLUX's embedded guidance);
+- sample-prompt options: ``library/train_util.py`` ``line_to_prompt_dict`` and what each family's sampler reads
+  of it (``--g`` is FLUX's embedded guidance; ``flux_train_utils``/``sd3_train_utils`` ignore ``--ss``);
 - LoRA MB per ``network_dim``: SD1.5/SDXL measured; FLUX.1 and SD3.5 computed from the Linear layers that
   ``networks/lora_flux.py`` / ``lora_sd3.py`` wrap (19 double + 38 single blocks at 3072 wide; 24 joint
   blocks at 1536 wide for 3.5 Medium), bf16.
@@ -63,7 +64,7 @@ class ModelFamily:
     #: Arguments the script always gets for this family (a preset may not contradict them).
     fixed_arguments: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
     #: Letters a sample-prompt line may carry (``--w 512``): what ``line_to_prompt_dict`` reads for it.
-    sample_options: tuple[str, ...] = ("w", "h", "d", "s", "l", "n")
+    sample_options: tuple[str, ...] = ("w", "h", "d", "s", "l", "n", "ss")
     caption_style: CaptionStyle = "tags"
     text_encoder: TextEncoder = "clip"
     max_caption_tokens: int = CLIP_WINDOW - 2

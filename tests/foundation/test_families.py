@@ -270,3 +270,13 @@ def test_a_chroma_run_is_told_from_flux_by_its_rendered_config(flow_machine, tmp
     assert family_of_command(argv) == "chroma"
     rendered.config_file.unlink()
     assert family_of_command(argv) == "flux1"  # without the file: the script's default model_type
+
+
+def test_sample_prompt_options_the_familys_sampler_ignores_are_warned(flow_machine, tmp_path):
+    prompts = tmp_path / "flux_prompts.txt"
+    prompts.write_text("# guidance for FLUX\nluca at the sea --w 1024 --h 1024 --d 7 --g 3.5 --ss euler_a\n")
+    paths = flow_machine.with_overrides(prompts_file=prompts)
+    flux = validate_rendered(render_run("flux1_dev_24gb", paths=paths, run_dir=tmp_path / "f", write=False))
+    sd15 = validate_rendered(render_run("luca_final_v1_pure", paths=paths, run_dir=tmp_path / "s", write=False))
+    assert [p.severity for p in flux] == ["warning"] and "--ss (first on prompt 1)" in flux[0].message
+    assert any(p.severity == "warning" and "--g (first on prompt 1) is not read by SD1.5" in p.message for p in sd15)
