@@ -13,7 +13,7 @@ from typing import Literal
 
 from rich.console import Console
 
-from orchestrator.config.paths import ProjectPaths, add_location_arguments, paths_from_args
+from orchestrator.config.paths import ProjectPaths, add_location_arguments, model_path, paths_from_args
 
 Status = Literal["ok", "warn", "fail"]
 _STYLE = {"ok": "green", "warn": "yellow", "fail": "red"}
@@ -96,8 +96,14 @@ def check_trainer_python(paths: ProjectPaths) -> list[Finding]:
 
 
 def check_base_models(paths: ProjectPaths) -> list[Finding]:
+    from orchestrator.kohya.families import FAMILIES
+
     findings = []
-    for label, model in (("base model sd15", paths.base_model_sd15), ("base model sdxl", paths.base_model_sdxl)):
+    for family in FAMILIES.values():
+        if family.base_model.file_only:
+            findings.append(_family_model_files(paths, family.name))
+            continue
+        label, model = f"base model {family.name}", model_path(paths, family.base_model.paths_key)
         if Path(model).exists():
             findings.append(Finding(label, "ok", model))
         elif len(model.split("/")) == 2 and not model.startswith((".", "/", "~")):
@@ -106,6 +112,27 @@ def check_base_models(paths: ProjectPaths) -> list[Finding]:
         else:
             findings.append(Finding(label, "fail", f"{model} does not exist"))
     return findings
+
+
+def _family_model_files(paths: ProjectPaths, name: str) -> Finding:
+    """A family whose model files are local files only (FLUX.1, Chroma, SD3.5): all set, all there, the
+    base model not another family's. None set is a warning: that family's presets are refused until they are."""
+    from orchestrator.kohya.check import model_input_problems
+    from orchestrator.kohya.families import FAMILIES
+
+    family = FAMILIES[name]
+    label = f"models {family.name}"
+    values = {m.argument: model_path(paths, m.paths_key) for m in family.models}
+    unset = [m.paths_key for m in family.models if not values[m.argument]]
+    if len(unset) == len(family.models):
+        return Finding(label, "warn", f"not set ({', '.join(unset)} in configs/paths.toml): {family.label} "
+                       "presets are refused until they are")
+    problems = [p for p in model_input_problems(family, values) if values[p.key]]  # unset ones: the warning below
+    if problems:
+        return Finding(label, "fail", "; ".join(f"{p.key}: {p.message}" for p in problems))
+    if unset:
+        return Finding(label, "warn", f"{', '.join(unset)} not set in configs/paths.toml")
+    return Finding(label, "ok", ", ".join(values.values()))
 
 
 def check_disk(paths: ProjectPaths) -> list[Finding]:

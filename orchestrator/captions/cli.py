@@ -46,7 +46,8 @@ def add_caption_arguments(parser: argparse.ArgumentParser) -> None:
     add_output_folder(parser, dest="output_dir", old_names=("--output-dir",),
                       help="write captions here instead of next to the images")
     parser.add_argument("--family", choices=sorted(MAX_TOKENS), default="sd15",
-                        help="token-length check target (default sd15: 75 tokens)")
+                        help="the model family the captions are for: tag lists and CLIP's 75 tokens for sd15 "
+                             "(default), sentences and T5's tokens for flux1, chroma, sd35")
     parser.add_argument("--overwrite", action="store_true", help="re-caption images that have a caption")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the prompt sent to the VLM for one image; load nothing, write nothing")
@@ -92,13 +93,14 @@ def print_report(report: CaptionReport) -> None:
               + _names(report.empty_scenes))
     check = report.token_check
     if check is not None and check.counts:
-        print(f"CLIP tokens per caption ({check.family}, limit {check.max_tokens}): "
+        print(f"{check.tokenizer} tokens per caption ({check.family}, limit {check.max_tokens}): "
               f"{check.shortest}-{check.longest}")
         if check.too_long:
             print(f"warning: {len(check.too_long)} caption(s) exceed {check.max_tokens} tokens and will be "
                   f"truncated by the text encoder: " + _names(check.too_long))
         if check.too_short:
-            print(f"note: {len(check.too_short)} caption(s) are under the SD1.5 target of 40 tokens: "
+            print(f"note: {len(check.too_short)} caption(s) are under the {check.family} target of "
+                  f"{check.min_tokens} tokens: "
                   + _names(check.too_short))
     for failure in report.failures:
         print(f"error: {failure.reason}", file=sys.stderr)

@@ -23,6 +23,7 @@ from orchestrator.common.atomic import atomic_write_text
 from orchestrator.common.errors import UserInputError
 from orchestrator.common.progress import progress_bar
 from orchestrator.kohya.dataset_files import TRAINABLE_IMAGE_SUFFIXES
+from orchestrator.kohya.families import FAMILIES
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -140,11 +141,15 @@ def caption_folder(image_dir: str | Path, profile: CharacterProfile | str | Path
         batch_size: images per ``generate`` call.
         overwrite: re-caption images that already have a caption (replaced atomically).
         progress: show a progress bar with images/s and ETA.
-        family: ``sd15`` or ``sdxl``, for the token-length check.
+        family: the model family the captions are for (``kohya/families.py``): its caption style (tag
+            list for CLIP families, sentences for T5 ones) and its token-length check.
         check_tokens: count CLIP tokens of every caption in the folder after the run.
     """
     if batch_size < 1:
         raise UserInputError(f"batch size must be at least 1, got {batch_size}", key="batch_size")
+    if family not in FAMILIES:
+        raise UserInputError(f"unknown model family {family!r}; known: {sorted(FAMILIES)}", key="family")
+    style = FAMILIES[family].caption_style
     if not isinstance(profile, CharacterProfile):
         profile = load_profile(profile)
     started = time.perf_counter()
@@ -163,7 +168,7 @@ def caption_folder(image_dir: str | Path, profile: CharacterProfile | str | Path
         for index, batch in enumerate(batches):
             loaded = upcoming.result() if upcoming is not None else []
             upcoming = reader.submit(_read_batch, batches[index + 1]) if index + 1 < len(batches) else None
-            captions = _caption_batch(loaded, profile, prompt, backend, report)
+            captions = _caption_batch(loaded, profile, prompt, backend, report, style=style)
             if writing is not None:
                 writing.result()  # at most one batch waits on disk; its errors surface here
             writing = writer.submit(_write_captions, captions, report)
@@ -190,7 +195,8 @@ def _read_batch(batch: tuple[CaptionJob, ...]) -> list[tuple[CaptionJob, Image.I
 
 
 def _caption_batch(loaded: list[tuple[CaptionJob, Image.Image | CaptionFailure]], profile: CharacterProfile,
-                   prompt: str, backend: CaptionBackend, report: CaptionReport) -> list[tuple[CaptionJob, str]]:
+                   prompt: str, backend: CaptionBackend, report: CaptionReport, *,
+                   style: str = "tags") -> list[tuple[CaptionJob, str]]:
     """Ask the VLM about the readable images; returns each job with its finished caption."""
     readable = []
     for job, image in loaded:
@@ -208,7 +214,7 @@ def _caption_batch(loaded: list[tuple[CaptionJob, Image.Image | CaptionFailure]]
         scene = parse_scene(answer, forbidden=profile.forbidden)
         if scene.is_empty:
             report.empty_scenes.append(job.image)
-        captions.append((job, assemble_caption(profile, scene)))
+        captions.append((job, assemble_caption(profile, scene, style=style)))
     return captions
 
 

@@ -34,6 +34,15 @@ class ProjectPaths:
     output_root: Path  # each run writes to output_root/<output_name>/
     logs_dir: Path  # logs/training
     prompts_file: Path
+    # The newer families' model files (FLUX.1, Chroma, SD3.5): "" = not set on this machine. Which family
+    # needs which key is in orchestrator/kohya/families.py.
+    base_model_flux1: str = ""
+    base_model_chroma: str = ""
+    base_model_sd35: str = ""
+    clip_l: str = ""
+    clip_g: str = ""
+    t5xxl: str = ""
+    ae: str = ""
 
     def with_overrides(self, **changes: object) -> ProjectPaths:
         return replace(self, **changes)
@@ -49,10 +58,19 @@ _DEFAULTS: dict[str, str] = {
     "output_root": "outputs",
     "logs_dir": "logs/training",
     "prompts_file": "prompts/luca/luca_validation_prompts.txt",
+    "base_model_flux1": "",
+    "base_model_chroma": "",
+    "base_model_sd35": "",
+    "clip_l": "",
+    "clip_g": "",
+    "t5xxl": "",
+    "ae": "",
 }
 # Where scripts/setup.sh copies the export of the pinned sd-scripts when the submodule cannot be fetched.
 LOCAL_SD_SCRIPTS_EXPORT = ".cache/sd-scripts"
 _PATH_KEYS = {"sd_scripts", "dataset_dir", "output_root", "logs_dir", "prompts_file"}
+# Model files that are never hub ids: a relative one is the project's, "" stays unset.
+_MODEL_FILE_KEYS = {"base_model_flux1", "base_model_chroma", "base_model_sd35", "clip_l", "clip_g", "t5xxl", "ae"}
 
 
 def project_root() -> Path:
@@ -111,12 +129,19 @@ def load_paths(root: Path | None = None) -> ProjectPaths:
         elif field.name == "trainer_python":
             # A bare command name ("python3") stays as is; a relative path is the project's.
             resolved[field.name] = str(_resolve(root, value)) if "/" in value else value
-        elif field.name == "tokenizer_cache_dir":
+        elif field.name == "tokenizer_cache_dir" or field.name in _MODEL_FILE_KEYS:
             resolved[field.name] = str(_resolve(root, value)) if value else ""
         else:
             local = _resolve(root, value)
             resolved[field.name] = str(local) if local.exists() else value
     return ProjectPaths(**resolved)  # type: ignore[arg-type]
+
+
+def model_path(paths: ProjectPaths, key: str) -> str:
+    """The value of the model key ``key`` of configs/paths.toml ("" when unset)."""
+    if key not in _DEFAULTS or key in _PATH_KEYS or key in {"trainer_python", "tokenizer_cache_dir"}:
+        raise KeyError(f"{key!r} is no model key of configs/paths.toml")
+    return str(getattr(paths, key))
 
 
 def add_location_arguments(parser) -> None:

@@ -10,27 +10,26 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from orchestrator.common.errors import UserInputError
 from orchestrator.common.tomlfile import read_toml
 from orchestrator.config.names import check_output_name
 from orchestrator.config.paths import project_root
 
-Family = Literal["sd15", "sdxl"]
-FAMILIES: tuple[str, ...] = ("sd15", "sdxl")
 _PRESET_KEYS = {"name", "family", "description", "min_vram_gb"}
 # Keys whose values are machine paths: they come from configs/paths.toml, never from a preset.
 PATH_KEYS = frozenset({
     "pretrained_model_name_or_path", "output_dir", "logging_dir", "sample_prompts", "dataset_config",
     "tokenizer_cache_dir", "train_data_dir", "reg_data_dir", "vae", "resume", "image_dir",
+    "clip_l", "clip_g", "t5xxl", "ae",
 })
 
 
 @dataclass(frozen=True)
 class Preset:
     name: str
-    family: Family
+    family: str  # a name in orchestrator/kohya/families.py; checked there when the preset is rendered
     description: str
     min_vram_gb: float
     dataset: dict[str, Any]
@@ -75,9 +74,9 @@ def load_preset(name_or_path: str | Path, root: Path | None = None) -> Preset:
         raise UserInputError(f"unknown key in [preset]; allowed: {sorted(_PRESET_KEYS)}", path=path,
                              key=f"preset.{unknown[0]}")
     family = meta.get("family")
-    if family not in FAMILIES:
-        raise UserInputError(f"family must be one of {list(FAMILIES)}, got {family!r}", path=path,
-                             key="preset.family")
+    if not isinstance(family, str) or not family:
+        raise UserInputError(f"family must be a model family's name (sd15, sdxl, flux1, ...), got {family!r}",
+                             path=path, key="preset.family")
     dataset = data.pop("dataset", {})
     if not isinstance(dataset, dict):
         raise UserInputError("[dataset] must be a table", path=path, key="dataset")

@@ -22,7 +22,9 @@ from orchestrator.common.atomic import atomic_write_text
 from orchestrator.common.errors import UserInputError
 from orchestrator.evaluate._run_facts import GENERATED_FOLDER, gather_run_facts
 from orchestrator.kohya.command import TrainerCommand
+from orchestrator.kohya.families import FAMILIES, family_named
 from orchestrator.kohya.generate import GenerationSettings, build_generation_command, prompt_file_with_seed
+from orchestrator.kohya.model_files import require_lora_family, require_model_family
 
 
 @dataclass(frozen=True)
@@ -47,8 +49,9 @@ def plan_checkpoint_tests(run_dir: str | Path, *, base_model: str, trainer_pytho
         raise UserInputError("no prompts: pass --prompts FILE (the run config names no sample_prompts)", path=run_dir)
     family = family or facts.record.family
     if family is None:
-        raise UserInputError("cannot tell SD1.5 from SDXL (no run.json argv)", path=run_dir,
-                             hint="pass --family sd15 or --family sdxl")
+        raise UserInputError("cannot tell the model family (no run.json argv)", path=run_dir,
+                             hint=f"pass --family ({', '.join(FAMILIES)})")
+    model_family = family_named(family, path=run_dir, key="--family")
     checkpoints = facts.checkpoints_by_epoch
     if not checkpoints:
         raise UserInputError("no checkpoints in this run folder", path=run_dir)
@@ -57,6 +60,14 @@ def plan_checkpoint_tests(run_dir: str | Path, *, base_model: str, trainer_pytho
     if missing:
         raise UserInputError(f"no checkpoint for epoch(s) {missing}; checkpoints exist for {sorted(checkpoints)}",
                              path=run_dir)
+    for epoch in chosen:  # another family's LoRA would load with a warning and change nothing
+        require_lora_family(checkpoints[epoch].path, model_family)
+    if model_family.generation_script is None:
+        raise UserInputError(f"no sd-scripts image generator is wired for {model_family.label} LoRAs yet",
+                             path=run_dir, key="--family",
+                             hint="score the run's own sample images with `lora-pipeline evaluate`")
+    if Path(base_model).exists():
+        require_model_family(base_model, model_family, key="--base-model")
     root = run_dir / GENERATED_FOLDER
     jobs = []
     for seed in (list(seeds) if seeds else [None]):

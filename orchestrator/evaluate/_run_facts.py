@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.common.record_paths import on_disk
+from orchestrator.kohya.check import family_of_command
 from orchestrator.kohya.outputs import (
     Checkpoint,
     SampleImage,
@@ -79,8 +80,7 @@ def read_run_record(run_dir: Path) -> tuple[RunRecordFacts, list[str]]:
     facts = RunRecordFacts(status=_str(data.get("status")), output_name=_str(data.get("output_name")))
     argv = data.get("argv") or []
     if isinstance(argv, list) and argv:
-        scripts = " ".join(str(a) for a in argv)
-        facts.family = "sdxl" if "sdxl_train" in scripts else "sd15" if "train_network.py" in scripts else None
+        facts.family = family_of_command([str(a) for a in argv])
     summary = data.get("summary") or {}
     if isinstance(summary, dict) and isinstance(summary.get("epochs"), int):
         facts.total_epochs = summary["epochs"]

@@ -13,6 +13,7 @@ from rich.table import Table
 from orchestrator.common.commands import device_type
 from orchestrator.common.errors import UserInputError
 from orchestrator.common.numbers import number_arg
+from orchestrator.kohya.families import FAMILIES
 
 if TYPE_CHECKING:
     from orchestrator.evaluate import EvaluationResult
@@ -49,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     generate.add_argument("--seeds", type=number_arg(int, low=0, high=2**32 - 1), nargs="+", metavar="SEED",
                           help="one pass per seed (prompt i gets --d SEED+i); default: the prompts' own --d")
     generate.add_argument("--epoch", type=number_arg(int, low=0), action="append", metavar="N", help="only this epoch (repeatable)")
-    generate.add_argument("--family", choices=["sd15", "sdxl"], help="default: from RUN_DIR/run.json")
+    generate.add_argument("--family", choices=sorted(FAMILIES), help="default: from RUN_DIR/run.json")
     generate.add_argument("--steps", type=number_arg(int, low=1), default=30, help="denoising steps per image (default: %(default)s)")
     generate.add_argument("--scale", type=number_arg(low=0), default=7.0,
                           help="classifier-free guidance scale (default: %(default)s)")

@@ -68,19 +68,29 @@ def describe_schema(schema):
     return described
 
 
+COMMIT_MARKER = ".lora_pipeline_commit"  # kohya/checkout.py's marker of an exported tree
+# Every training script of a family (kohya/families.py); a checkout older than a script simply lacks it.
+SCRIPTS = ("train_network.py", "sdxl_train_network.py", "flux_train_network.py", "sd3_train_network.py")
+
+
 def main():
-    import sdxl_train_network
-    import train_network
+    import importlib
+
     from library.config_util import ConfigSanitizer
 
     parsers = {
-        "train_network.py": train_network.setup_parser(),
-        "sdxl_train_network.py": sdxl_train_network.setup_parser(),
+        script: importlib.import_module(script[:-3]).setup_parser()
+        for script in SCRIPTS if os.path.isfile(script)
     }
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    except OSError:
-        commit = ""
+    commit = ""
+    if os.path.isfile(COMMIT_MARKER):  # an exported tree: without it, git would name the enclosing repository
+        with open(COMMIT_MARKER, encoding="utf-8") as handle:
+            commit = handle.read().strip()
+    elif os.path.exists(".git"):
+        try:
+            commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+        except OSError:
+            commit = ""
     args = {"commit": commit or "unknown"}
     for script, parser in parsers.items():
         args[script] = [describe_action(a) for a in parser._actions if a.dest != "help"]

@@ -37,6 +37,17 @@ class TrainingValues:
     max_train_epochs: int
     lr_warmup_steps: int
     gradient_accumulation_steps: int
+    # What the flow-matching families' rules read (search/constraints.py); sd-scripts' defaults.
+    network_module: str = "networks.lora"
+    blocks_to_swap: int = 0
+    cpu_offload_checkpointing: bool = False
+    timestep_sampling: str = "sigma"
+    discrete_flow_shift: float = 3.0
+    cache_text_encoder_outputs: bool = False
+    varies_captions: bool = False  # shuffle_caption, caption (tag) dropout or token warm-up: captions change per step
+
+
+_CAPTION_VARIATION = ("shuffle_caption", "caption_dropout_rate", "caption_tag_dropout_rate", "token_warmup_step")
 
 
 def training_values(flat: Mapping[str, Any]) -> TrainingValues:
@@ -50,6 +61,15 @@ def training_values(flat: Mapping[str, Any]) -> TrainingValues:
         max_train_epochs=int(flat.get("max_train_epochs") or 0),
         lr_warmup_steps=int(flat.get("lr_warmup_steps") or 0),
         gradient_accumulation_steps=int(flat.get("gradient_accumulation_steps") or 1),
+        network_module=str(flat.get("network_module") or "networks.lora"),
+        blocks_to_swap=int(flat.get("blocks_to_swap") or 0),
+        cpu_offload_checkpointing=bool(flat.get("cpu_offload_checkpointing")),
+        timestep_sampling=str(flat.get("timestep_sampling") or "sigma"),
+        discrete_flow_shift=float(flat.get("discrete_flow_shift") or 3.0),
+        # sd-scripts turns the cache on when it is to go to disk.
+        cache_text_encoder_outputs=bool(flat.get("cache_text_encoder_outputs")
+                                        or flat.get("cache_text_encoder_outputs_to_disk")),
+        varies_captions=any(bool(flat.get(key) or flat.get(f"dataset.{key}")) for key in _CAPTION_VARIATION),
     )
 
 

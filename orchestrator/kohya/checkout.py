@@ -6,8 +6,13 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator.kohya.families import FAMILIES
+
 PINNED_COMMIT = "48d368fa557731ad0488c07304dfeba8c07910eb"
-TRAINING_SCRIPTS = {"sd15": "train_network.py", "sdxl": "sdxl_train_network.py"}
+# Views of the family table (kohya/families.py), by family name.
+TRAINING_SCRIPTS = {name: family.training_script for name, family in FAMILIES.items()}
+GENERATION_SCRIPTS = {name: family.generation_script for name, family in FAMILIES.items()
+                      if family.generation_script}
 # An exported tree (no .git) records its commit here; see README "Use a local sd-scripts".
 COMMIT_MARKER = ".lora_pipeline_commit"
 

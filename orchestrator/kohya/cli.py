@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from orchestrator.config.paths import add_location_arguments, paths_from_args
+from orchestrator.kohya.families import FAMILIES
 
 console = Console(soft_wrap=True, highlight=False)
 EXIT_PROBLEMS = 2
@@ -34,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     check = verbs.add_parser("check", help="check an sd-scripts TOML (training or dataset config)")
     check.add_argument("file", type=Path, help="a training TOML (--config_file) or dataset TOML to check")
-    check.add_argument("--family", choices=["sd15", "sdxl"], help="default: from the file's header or keys")
+    check.add_argument("--family", choices=sorted(FAMILIES), help="default: from the file's header or keys")
     check.add_argument("--no-path-check", action="store_true",
                        help="check keys and values only, not that the paths it names exist")
     add_location_arguments(check)

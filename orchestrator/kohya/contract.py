@@ -19,12 +19,18 @@ from typing import Any
 
 from orchestrator.common.atomic import atomic_write_json
 from orchestrator.common.errors import PipelineError
-from orchestrator.kohya.checkout import TRAINING_SCRIPTS, checkout_commit
+from orchestrator.kohya.checkout import checkout_commit
+from orchestrator.kohya.families import SCRIPTS
 
 log = logging.getLogger(__name__)
 
-SCRIPTS = tuple(TRAINING_SCRIPTS.values())
 _DATA = resources.files("orchestrator.kohya") / "contract_data"
+# The recorded argument lists, one file per group of scripts: args.json is the SD1.5/SDXL record that
+# ../shared/sd-scripts-contract holds too; the flow-matching families' scripts were recorded later.
+_ARGUMENT_FILES: dict[str, tuple[str, ...]] = {
+    "args.json": ("train_network.py", "sdxl_train_network.py"),
+    "args_flow_families.json": ("flux_train_network.py", "sd3_train_network.py"),
+}
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,9 @@ class Contract:
     fallback_reason: str | None = None
 
     def arguments_of(self, script: str) -> dict[str, ArgumentSpec]:
+        if script not in self.arguments:
+            raise PipelineError(f"the sd-scripts contract ({self.source}, {self.commit[:10]}) has no {script}: "
+                                "that checkout predates the family; use the pinned commit")
         return self.arguments[script]
 
 
@@ -80,7 +89,7 @@ def contract_from_records(args_record: dict[str, Any], dataset_record: dict[str,
                           source: str) -> Contract:
     arguments = {
         script: {a["dest"]: _argument_from_record(a) for a in args_record[script] if a["dest"] != "help"}
-        for script in SCRIPTS
+        for script in SCRIPTS if script in args_record
     }
     schema = DatasetSchema(
         general=dict(_types(dataset_record["general"])),
@@ -96,7 +105,9 @@ def _types(level: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def recorded_contract() -> Contract:
-    args_record = json.loads((_DATA / "args.json").read_text())
+    args_record: dict[str, Any] = {}
+    for name in _ARGUMENT_FILES:
+        args_record.update(json.loads((_DATA / name).read_text()))
     dataset_record = json.loads((_DATA / "dataset_config_keys.json").read_text())
     return contract_from_records(args_record, dataset_record, source="recorded")
 
@@ -130,7 +141,10 @@ def refresh_recorded_contract(sd_scripts_dir: Path, trainer_python: str,
     """Rewrite the shipped contract copy from a live checkout; returns the folder written."""
     args_record, dataset_record = introspect_live(sd_scripts_dir, trainer_python)
     destination = destination or Path(str(_DATA))
-    atomic_write_json(destination / "args.json", args_record, indent=1)
+    for name, scripts in _ARGUMENT_FILES.items():
+        part = {"commit": args_record.get("commit", "unknown"),
+                **{script: args_record[script] for script in scripts if script in args_record}}
+        atomic_write_json(destination / name, part, indent=1)
     atomic_write_json(destination / "dataset_config_keys.json", dataset_record, indent=1)
     return destination
 

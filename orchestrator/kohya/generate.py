@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator.kohya.checkout import GENERATION_SCRIPTS
 from orchestrator.kohya.command import TrainerCommand
 from orchestrator.kohya.outputs import SamplePrompt
 
-GENERATOR_SCRIPTS = {"sd15": "gen_img.py", "sdxl": "sdxl_gen_img.py"}
 SAMPLERS = ("ddim", "pndm", "lms", "euler", "euler_a", "heun", "dpm_2", "dpm_2_a", "dpmsolver",
             "dpmsolver++", "dpmsingle", "k_lms", "k_euler", "k_euler_a", "k_dpm_2", "k_dpm_2_a")
 
@@ -44,13 +44,13 @@ def build_generation_command(*, trainer_python: str, sd_scripts: Path, family: s
                              tokenizer_cache_dir: str | None = None,
                              extra_args: Sequence[str] = ()) -> TrainerCommand:
     """The argv (cwd = sd-scripts) that renders ``prompts_file`` with the base model + ``lora``."""
-    if family not in GENERATOR_SCRIPTS:
-        raise ValueError(f"unknown model family {family!r}; known: {', '.join(GENERATOR_SCRIPTS)}")
+    if family not in GENERATION_SCRIPTS:
+        raise ValueError(f"no image generator for model family {family!r}; known: {', '.join(GENERATION_SCRIPTS)}")
     settings = settings or GenerationSettings()
     if settings.sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {settings.sampler!r}; sd-scripts knows {', '.join(SAMPLERS)}")
     argv = [
-        trainer_python, str(Path(sd_scripts) / GENERATOR_SCRIPTS[family]),
+        trainer_python, str(Path(sd_scripts) / GENERATION_SCRIPTS[family]),
         "--ckpt", str(base_model),
         "--network_module", "networks.lora",
         "--network_weights", str(lora),

@@ -24,11 +24,11 @@ from typing import Any
 from orchestrator.common.errors import UserInputError, require_folder_target
 from orchestrator.common.tomlfile import write_toml
 from orchestrator.config.names import check_output_name
-from orchestrator.config.paths import ProjectPaths
+from orchestrator.config.paths import ProjectPaths, model_path
 from orchestrator.config.presets import Preset, load_preset
-from orchestrator.kohya.checkout import TRAINING_SCRIPTS
 from orchestrator.kohya.contract import Contract, DatasetSchema, recorded_contract
 from orchestrator.kohya.dataset_files import ALPHA_MASK_SUBSET_KEY, MASKED_LOSS_ARGUMENT, masked_image_count
+from orchestrator.kohya.families import FAMILIES, ModelFamily, family_named
 from orchestrator.kohya.outputs import SAMPLE_AT_FIRST_ARGUMENT
 from orchestrator.kohya.placement import DATASET_TABLE, override_table
 from orchestrator.kohya.validation import (
@@ -140,7 +140,8 @@ def render_run(preset: Preset | str | Path, *, overrides: Mapping[str, object] |
     """
     preset = preset if isinstance(preset, Preset) else load_preset(preset, paths.root)
     contract = contract or recorded_contract()
-    script = TRAINING_SCRIPTS[preset.family]
+    family = family_named(preset.family, path=preset.source)
+    script = family.training_script
     dataset, sections = preset.copy_tables()
     warnings = list(preset.warnings)
     for key, value in (overrides or {}).items():
@@ -170,9 +171,8 @@ def render_run(preset: Preset | str | Path, *, overrides: Mapping[str, object] |
         table.pop("sdpa", None)
     sections.setdefault("training", {}).update({"sdpa": True, "xformers": False})
 
-    base_model = paths.base_model_sdxl if preset.family == "sdxl" else paths.base_model_sd15
     model_table = sections.setdefault("model", {})
-    model_table.setdefault("pretrained_model_name_or_path", str(base_model))
+    _place_family(family, model_table, sections, paths, preset, warnings)
     if paths.tokenizer_cache_dir:
         model_table.setdefault("tokenizer_cache_dir", paths.tokenizer_cache_dir)
     sections.setdefault("data", {})["dataset_config"] = str(dataset_config_file)
@@ -214,6 +214,28 @@ def render_run(preset: Preset | str | Path, *, overrides: Mapping[str, object] |
     if write:
         write_rendered(rendered)
     return rendered
+
+
+def _place_family(family: ModelFamily, model_table: dict[str, Any], sections: dict[str, dict[str, Any]],
+                  paths: ProjectPaths, preset: Preset, warnings: list[str]) -> None:
+    """The family's model files (from configs/paths.toml; an unset one is left out for the pre-flight to
+    name), its network module and the arguments it always needs."""
+    for model in family.models:
+        if value := model_path(paths, model.paths_key):
+            model_table.setdefault(model.argument, value)
+    flat = {k: v for table in sections.values() for k, v in table.items()}
+    network = flat.get("network_module")
+    if network is None:
+        sections.setdefault("network", {})["network_module"] = family.network_module
+    elif network != family.network_module and network in {f.network_module for f in FAMILIES.values()}:
+        raise UserInputError(f"{family.label} LoRAs are trained with {family.network_module}, got {network!r}",
+                             path=preset.source, key="network_module")
+    for key, value in family.fixed_arguments.items():
+        if key in flat and flat[key] != value:
+            raise UserInputError(f"{family.label} needs {key} = {value!r} (sd-scripts' docs), got {flat[key]!r}",
+                                 path=preset.source, key=key)
+        if key not in flat:
+            model_table[key] = value
 
 
 def _settle_validation(document: dict[str, Any], sections: dict[str, dict[str, Any]], training: dict[str, Any],

@@ -49,7 +49,7 @@ def run_preflight(rendered: RenderedRun, *, paths: ProjectPaths, gpus: str | Non
         checks.check_tools(sd_scripts=paths.sd_scripts, trainer_python=paths.trainer_python,
                            script_name=rendered.script_name),
         checks.check_dataset(rendered.dataset),
-        checks.check_base_model(rendered.training.get("pretrained_model_name_or_path")),
+        checks.check_model_files(rendered.family, rendered.training),
         checks.check_vram(rendered.min_vram_gb, parse_gpus(gpus), allow_cpu=allow_cpu),
         checks.check_gpu_locks(parse_gpus(gpus)),
         checks.check_disk(rendered.run_dir, checks.estimate_checkpoint_bytes(rendered.training,

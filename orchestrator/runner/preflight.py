@@ -26,13 +26,13 @@ import psutil
 from orchestrator.common.gpu import GpuInfo, query_gpus
 from orchestrator.kohya.arguments import save_plan
 from orchestrator.kohya.checkout import inspect_checkout
+from orchestrator.kohya.families import FAMILIES
 from orchestrator.runner.gpu_lock import gpu_holder, gpu_lock_folder
 
 _KOHYA_SUBSET = re.compile(r"^\d+_.+$")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
-# A saved LoRA (fp16) weighs about this many MB per unit of network_dim; a state adds the fp32
-# weights and two AdamW moments. Measured on SD1.5 / SDXL LoRAs of dim 32-128.
-_MB_PER_DIM = {"sd15": 0.6, "sdxl": 1.8}
+# A saved LoRA weighs the family's MB per unit of network_dim (kohya/families.py); a state adds the fp32
+# weights and two AdamW moments.
 _STATE_FACTOR = 6.0
 _UNKNOWN_DIM = 32  # a dim the config leaves unset is estimated on the large side
 _DISK_MARGIN_GB = 1.0
@@ -141,10 +141,28 @@ def check_base_model(model: str | None) -> PreflightReport:
     return report
 
 
+def check_model_files(family_name: str, training: dict[str, Any]) -> PreflightReport:
+    """Every model file the family needs (FLUX.1: transformer, CLIP-L, T5-XXL, autoencoder) is set in
+    configs/paths.toml and exists, and the base model is not another family's checkpoint."""
+    from orchestrator.kohya.check import model_input_problems
+    from orchestrator.kohya.families import BASE_MODEL_ARGUMENT, family_named
+
+    family = family_named(family_name, key="family")
+    report = PreflightReport()
+    problems = model_input_problems(family, training)
+    report.problems += [f"model files: {p.key}: {p.message}" for p in problems]
+    base_reported = any(p.key == BASE_MODEL_ARGUMENT for p in problems)
+    if not base_reported and not family.base_model.file_only:
+        report = merge(report, check_base_model(training.get(BASE_MODEL_ARGUMENT)))
+    elif not base_reported:
+        report.notes.append(f"base model: {training.get(BASE_MODEL_ARGUMENT)}")
+    return report
+
+
 def estimate_checkpoint_bytes(training: dict[str, Any], family: str) -> int:
     """Disk a run will fill with checkpoints (and states when ``save_state``)."""
     plan = save_plan(training)
-    size = _MB_PER_DIM.get(family, 1.0) * (plan.network_dim or _UNKNOWN_DIM) * 2**20
+    size = (FAMILIES[family].lora_mb_per_dim if family in FAMILIES else 1.0) * (plan.network_dim or _UNKNOWN_DIM) * 2**20
     if plan.with_state:
         size *= 1 + _STATE_FACTOR
     return int(plan.checkpoints * size)

@@ -4,6 +4,10 @@ Each rule is a small named function over :class:`TrainingChoices`; :func:`check_
 all so that a rejection names *every* rule that failed, not only the first. A rejected trial is
 recorded as pruned before any GPU time is spent (see ``study.py``), and each rule's verdict is also
 given to Optuna as a constraint value so that TPE learns to stay away from the region.
+
+The seven are SD1.5/SDXL lore. A trial of a flow-matching family (FLUX.1, Chroma, SD3.5: told by its LoRA
+module, ``kohya/families.py``) is checked by :data:`FLOW_SAFETY_RULES` instead, each a fact of the pinned
+sd-scripts (an assertion in its script, or its documentation), named where it is defined.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from orchestrator.kohya.arguments import TrainingValues, training_values
+from orchestrator.kohya.families import FAMILIES
 
 
 @dataclass(frozen=True)
@@ -100,9 +105,54 @@ SAFETY_RULES: tuple[SafetyRule, ...] = (
 RULE_NAMES: tuple[str, ...] = tuple(rule.name for rule in SAFETY_RULES)
 
 
+# The flow-matching families (FLUX.1, Chroma, SD3.5) get rules of their own: the seven above are SD1.5 lore
+# and do not carry over. Each of these is a fact of the pinned sd-scripts, not a taste:
+_FLUX_MODULE = FAMILIES["flux1"].network_module
+
+
+def _swap_with_cpu_offload(c: TrainingChoices) -> bool:
+    # flux_train_network.py asserts it; docs/flux_train_network.md 6.1 and sd3_train_network.md say so.
+    return c.blocks_to_swap > 0 and c.cpu_offload_checkpointing
+
+
+def _flux_swap_beyond_35(c: TrainingChoices) -> bool:
+    # docs/flux_train_network.md 6.1: "FLUX.1 supports up to 35 blocks for swapping".
+    return c.network_module == _FLUX_MODULE and c.blocks_to_swap > 35
+
+
+def _flow_shift_ignored(c: TrainingChoices) -> bool:
+    # docs/flux_train_network.md: discrete_flow_shift "is ignored when timestep_sampling is set to other than
+    # shift": such a trial repeats another one under a different name.
+    return c.network_module == _FLUX_MODULE and c.discrete_flow_shift != 3.0 and c.timestep_sampling != "shift"
+
+
+def _cached_text_encoders_with_varying_captions(c: TrainingChoices) -> bool:
+    # flux_train_network.py / sd3_train_network.py assert it: a cached embedding cannot follow a caption that
+    # changes every step (shuffle_caption, caption dropout, token warm-up).
+    return c.cache_text_encoder_outputs and c.varies_captions
+
+
+FLOW_SAFETY_RULES: tuple[SafetyRule, ...] = (
+    SafetyRule("swap_with_cpu_offload", "blocks_to_swap with cpu_offload_checkpointing", _swap_with_cpu_offload),
+    SafetyRule("flux_swap_beyond_35", "FLUX.1 blocks_to_swap > 35", _flux_swap_beyond_35),
+    SafetyRule("flow_shift_ignored", "discrete_flow_shift set but timestep_sampling is not 'shift'",
+               _flow_shift_ignored),
+    SafetyRule("cached_text_encoders_with_varying_captions",
+               "cache_text_encoder_outputs with shuffled, dropped-out or warmed-up captions",
+               _cached_text_encoders_with_varying_captions),
+)
+
+
+def safety_rules_for(choices: TrainingChoices) -> tuple[SafetyRule, ...]:
+    """The rules of the family whose LoRA module the trial trains: flow-matching families have their own."""
+    family = next((f for f in FAMILIES.values() if f.network_module == choices.network_module), None)
+    return FLOW_SAFETY_RULES if family is not None and family.objective == "flow" else SAFETY_RULES
+
+
 @dataclass(frozen=True)
 class ConstraintVerdict:
     failed: tuple[SafetyRule, ...]
+    rules: tuple[SafetyRule, ...] = SAFETY_RULES  # every rule checked: one constraint value each
 
     @property
     def accepted(self) -> bool:
@@ -124,9 +174,11 @@ class ConstraintVerdict:
     def constraint_values(self) -> dict[str, float]:
         """Optuna's convention: > 0 violated, <= 0 feasible; one value per rule."""
         failed = set(self.failed_names)
-        return {name: 1.0 if name in failed else 0.0 for name in RULE_NAMES}
+        return {rule.name: 1.0 if rule.name in failed else 0.0 for rule in self.rules}
 
 
 def check_constraints(choices: TrainingChoices,
-                      rules: tuple[SafetyRule, ...] = SAFETY_RULES) -> ConstraintVerdict:
-    return ConstraintVerdict(failed=tuple(rule for rule in rules if rule.violated(choices)))
+                      rules: tuple[SafetyRule, ...] | None = None) -> ConstraintVerdict:
+    """Every rule ``choices`` violates; the rules are its family's (:func:`safety_rules_for`) unless given."""
+    rules = safety_rules_for(choices) if rules is None else rules
+    return ConstraintVerdict(failed=tuple(rule for rule in rules if rule.violated(choices)), rules=rules)

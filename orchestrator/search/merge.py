@@ -13,8 +13,8 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from orchestrator.config.presets import FAMILIES
 from orchestrator.kohya.arguments import NON_ARGUMENT_TABLES, flatten_training_tables
+from orchestrator.kohya.families import FAMILIES
 from orchestrator.kohya.placement import DATASET_TABLE, override_table
 
 __all__ = ["deep_merge", "flatten_training_tables", "merge_trial_config", "nest_overrides"]
@@ -38,8 +38,8 @@ def nest_overrides(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dic
     dataset = base.get(DATASET_TABLE) or {}
     sections = {name: table for name, table in base.items()
                 if name not in NON_ARGUMENT_TABLES and isinstance(table, Mapping)}
-    family = (base.get("preset") or {}).get("family")
-    family = family if family in FAMILIES else FAMILIES[0]  # a base without one is refused elsewhere
+    named = (base.get("preset") or {}).get("family")
+    family = named if isinstance(named, str) and named in FAMILIES else "sd15"  # no family: refused elsewhere
     nested: dict[str, dict[str, Any]] = {}
     for key, value in overrides.items():
         table, name = override_table(key, dataset, sections, family=family)

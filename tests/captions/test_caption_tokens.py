@@ -26,4 +26,4 @@ def test_limits_per_family():
     sdxl = check_token_lengths(captions, family="sdxl")
     assert sdxl.max_tokens == MAX_TOKENS["sdxl"] == 225 and sdxl.too_long == () and sdxl.too_short == ()
     with pytest.raises(ValueError, match="unknown model family"):
-        check_token_lengths(captions, family="flux")
+        check_token_lengths(captions, family="lumina")

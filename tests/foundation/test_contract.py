@@ -10,6 +10,7 @@ import pytest
 
 from orchestrator.kohya.checkout import PINNED_COMMIT
 from orchestrator.kohya.contract import contract_from_records, recorded_contract
+from orchestrator.kohya.families import SCRIPTS
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "sd-scripts-contract"
 
@@ -66,7 +67,8 @@ def test_live_parser_agrees_with_the_recorded_contract(sd_scripts_dir, trainer_p
     args_record, dataset_record = introspect_live(sd_scripts_dir, trainer_python)
     live = contract_from_records(args_record, dataset_record, source="live")
     recorded = recorded_contract()
-    for script in ("train_network.py", "sdxl_train_network.py"):
+    assert live.commit == recorded.commit == PINNED_COMMIT  # an exported tree's marker, not the enclosing repo
+    for script in SCRIPTS:  # every family's script, FLUX.1 and SD3.5 included
         assert set(live.arguments_of(script)) == set(recorded.arguments_of(script))
         for dest, spec in recorded.arguments_of(script).items():
             assert live.arguments_of(script)[dest].choices == spec.choices, dest

@@ -83,3 +83,35 @@ def test_choices_are_read_from_kohya_names_with_unet_lr_first() -> None:
     choices = TrainingChoices.from_flat_config({"learning_rate": 1e-4, "unet_lr": 9e-5, "network_dim": 64,
                                                 "network_alpha": 32, "optimizer_type": "AdamW8bit"})
     assert choices.learning_rate == 9e-5 and choices.alpha_ratio == 0.5 and choices.uses_8bit_adam
+
+
+def test_flow_families_are_checked_by_their_own_rules_not_the_sd15_seven() -> None:
+    from orchestrator.search.constraints import FLOW_SAFETY_RULES
+
+    # An SD1.5 rule would reject this (alpha == dim); a FLUX.1 LoRA is not judged by it.
+    flux = {"network_module": "networks.lora_flux", "network_dim": 16, "network_alpha": 16.0,
+            "learning_rate": 4e-4, "optimizer_type": "AdamW8bit", "max_train_epochs": 8}
+    verdict = check_constraints(TrainingChoices.from_flat_config(flux))
+    assert verdict.accepted and set(verdict.constraint_values()) == {r.name for r in FLOW_SAFETY_RULES}
+    bad = {**flux, "blocks_to_swap": 36, "cpu_offload_checkpointing": True, "discrete_flow_shift": 3.5,
+           "timestep_sampling": "flux_shift", "cache_text_encoder_outputs_to_disk": True, "dataset.shuffle_caption": True}
+    assert check_constraints(TrainingChoices.from_flat_config(bad)).failed_names == [
+        "swap_with_cpu_offload", "flux_swap_beyond_35", "flow_shift_ignored", "cached_text_encoders_with_varying_captions"]
+    sd3 = {**bad, "network_module": "networks.lora_sd3"}  # FLUX-only rules stay quiet for SD3.5
+    assert check_constraints(TrainingChoices.from_flat_config(sd3)).failed_names == [
+        "swap_with_cpu_offload", "cached_text_encoders_with_varying_captions"]
+
+
+def test_the_flux_search_space_loads_and_its_warm_start_preset_passes_its_rules() -> None:
+    from pathlib import Path
+
+    from orchestrator.config.presets import load_preset
+    from orchestrator.kohya.arguments import flatten_training_tables
+    from orchestrator.search.space import load_search_space
+
+    root = Path(__file__).resolve().parents[2]
+    space = load_search_space(root / "configs" / "search" / "flux1_character.toml")
+    assert "timestep_sampling" in {p.name for p in space.parameters}
+    preset = load_preset("flux1_dev_24gb", root)
+    verdict = check_constraints(TrainingChoices.from_flat_config(flatten_training_tables(preset.sections)))
+    assert verdict.accepted and verdict.rules[0].name == "swap_with_cpu_offload"
