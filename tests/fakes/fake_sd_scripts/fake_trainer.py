@@ -255,7 +255,8 @@ def main(script: str) -> int:
     for epoch in range(first_epoch, epochs + 1):
         out(f"epoch {epoch}/{epochs}")
         out()
-        out(f"epoch is incremented. current_epoch: {epoch - 1}, epoch: {epoch}")
+        # The collator's epoch counter is 0 in a new process: a resumed run's first epoch says 0 too.
+        out(f"epoch is incremented. current_epoch: {epoch - 1 if epoch > first_epoch else 0}, epoch: {epoch}")
         for _ in range(steps_per_epoch):
             step += 1
             if mode in ("oom", "crash") and step + done_steps >= fail_at:
