@@ -103,3 +103,14 @@ def test_a_discarded_state_cannot_be_resumed_and_says_why(kohya_world, tiny_enco
     assert (request.run_dir / "trial_0000-000001.safetensors").is_file(), "checkpoints are kept"
     outcome = executor.run(replace(request, resume_from=1), never_stop)
     assert outcome.failure_cause and "cannot resume from epoch 1: no saved state" in outcome.failure_cause
+
+
+def test_the_preflight_keeps_the_unused_state_budget_free(kohya_world, tiny_encoder, tmp_path) -> None:
+    import shutil
+
+    from orchestrator.search.executor import SearchAborted
+
+    executor = _executor(kohya_world, tiny_encoder)
+    executor.state_budget_bytes = shutil.disk_usage(tmp_path).free
+    with pytest.raises(SearchAborted, match="kept for paused runs' states"):
+        executor.run(_request(tmp_path), never_stop)
