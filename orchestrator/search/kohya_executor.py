@@ -177,12 +177,13 @@ class KohyaExecutor:
         def on_event(event: Any, record: Any) -> None:
             nonlocal stopped
             if isinstance(event, EpochStarted):
-                score_finished_epochs(event.epoch, record)
                 finished = event.epoch - 1  # its state is saved: sd-scripts saves before it samples
-                if (not stopped and request.until_epoch is not None and finished >= request.until_epoch
-                        and finished > earlier):
-                    stopped = True
+                pause = (not stopped and request.until_epoch is not None and finished >= request.until_epoch
+                         and finished > earlier)
+                if pause:  # asked before scoring, so that the trainer winds down while we score
                     handle.request_stop(PAUSE_REASON)
+                score_finished_epochs(event.epoch, record)
+                stopped = stopped or pause
 
         try:
             record = handle.follow(on_event, poll_seconds=self.poll_seconds)

@@ -63,6 +63,9 @@ def test_a_trial_paused_twice_ends_with_every_epoch_and_step_once(kohya_world, t
     assert [loss["step"] for loss in record["losses"]] == list(range(1, 3 * STEPS_PER_EPOCH + 1))
     assert [entry["epoch"] for entry in record["epochs"]] == [1, 2, 3]
     assert all(entry["wall_seconds"] is not None for entry in record["epochs"])
+    # The paused segment had begun epoch 2 when it stopped: its time counts from the segment that trained it.
+    epoch_2 = next(entry for entry in record["epochs"] if entry["epoch"] == 2)
+    assert epoch_2["started_at"] >= record["relaunches"][0]["at"]
     assert sorted(record["checkpoints"]) == ["1", "2", "3"] and sorted(record["samples"]) == ["0", "1", "2", "3"]
     assert [r["reason"] for r in record["relaunches"]] == ["resume", "resume"]
     assert _states(request) == [] and executor.state_bytes(request) == 0, "a finished run keeps no state"
