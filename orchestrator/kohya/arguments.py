@@ -80,14 +80,22 @@ class SavePlan:
     checkpoints: int
     network_dim: int | None
     with_state: bool  # a training state (weights and optimizer moments) beside each checkpoint
+    states_on_disk: int = 0  # the most states on disk at once (0 without save_state)
 
 
 def save_plan(flat: Mapping[str, Any]) -> SavePlan:
-    """One checkpoint every ``save_every_n_epochs`` (the last epoch's is the final one), else the final one."""
+    """One checkpoint every ``save_every_n_epochs`` (the last epoch's is the final one), else the final one.
+
+    A state is saved with every checkpoint (the final one's is ``{output_name}-state``);
+    ``save_last_n_epochs_state`` (else ``save_last_n_epochs``) = n keeps n epoch states, and the newest is
+    written before the oldest is removed, so n + 1 are on disk at once."""
     epochs = _whole_number(flat.get("max_train_epochs"), 1)
     every = _whole_number(flat.get("save_every_n_epochs"), 0)
     count = 1 + (math.ceil(epochs / every) - 1 if every else 0)
-    return SavePlan(count, _whole_number(flat.get("network_dim"), 0) or None, bool(flat.get("save_state")))
+    with_state = bool(flat.get("save_state"))
+    kept = _whole_number(flat.get("save_last_n_epochs_state"), 0) or _whole_number(flat.get("save_last_n_epochs"), 0)
+    states = (min(count, kept + 1) if kept else count) if with_state else 0
+    return SavePlan(count, _whole_number(flat.get("network_dim"), 0) or None, with_state, states)
 
 
 def _whole_number(value: Any, default: int) -> int:

@@ -8,7 +8,6 @@ without relying on an ``accelerate`` executable on PATH).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,29 +70,23 @@ def build_training_command(*, trainer_python: str, sd_scripts: Path, script_name
 
 
 def resume_step_offset(state_dir: Path) -> int:
-    """Steps done before ``state_dir`` was saved (``train_state.json``'s ``current_step``).
+    """Steps done before ``state_dir`` was saved (``train_state.json``'s ``current_step``, made the run's
+    true count by ``train_state.record_true_step`` before a resume).
 
     sd-scripts counts a resumed run's progress bar from 0; the runner adds this to get global steps.
     """
-    try:
-        data = json.loads((Path(state_dir) / "train_state.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return 0
-    value = data.get("current_step") if isinstance(data, dict) else None
-    return int(value) if isinstance(value, int) else 0
+    from orchestrator.kohya.train_state import read_train_state
+
+    state = read_train_state(state_dir)
+    return 0 if state is None else state.step
 
 
 def newest_state_dir(run_dir: Path, output_name: str) -> Path | None:
-    """The state folder to resume from: the highest epoch/step, or ``{output_name}-state`` (last).
+    """The state folder to resume from: the highest epoch, then step (``train_state.newest_state``)."""
+    from orchestrator.kohya.train_state import newest_state
 
-    ``train_state.json`` decides (``current_step``), so a last-state after epoch 3 beats epoch 2's.
-    """
-    from orchestrator.kohya.outputs import find_state_dirs
-
-    states = find_state_dirs(run_dir, output_name)
-    if not states:
-        return None
-    return max(states.values(), key=lambda path: (resume_step_offset(path), path.stat().st_mtime))
+    state = newest_state(run_dir, output_name)
+    return None if state is None else state.path
 
 
 # --- the OOM fallback --------------------------------------------------------------------------------

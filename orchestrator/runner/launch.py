@@ -21,7 +21,6 @@ from orchestrator.kohya.command import (
     halve_batch_size,
     newest_state_dir,
     parse_gpus,
-    resume_step_offset,
 )
 from orchestrator.kohya.render import RenderedRun, write_rendered
 from orchestrator.runner import preflight as checks
@@ -44,7 +43,8 @@ class PreflightFailed(PipelineError):
 
 
 def run_preflight(rendered: RenderedRun, *, paths: ProjectPaths, gpus: str | None = None,
-                  resume: bool = False, allow_cpu: bool = False) -> checks.PreflightReport:
+                  resume: bool = False, allow_cpu: bool = False,
+                  state_reserve_bytes: int = 0) -> checks.PreflightReport:
     report = checks.merge(
         checks.check_tools(sd_scripts=paths.sd_scripts, trainer_python=paths.trainer_python,
                            script_name=rendered.script_name),
@@ -53,7 +53,8 @@ def run_preflight(rendered: RenderedRun, *, paths: ProjectPaths, gpus: str | Non
         checks.check_vram(rendered.min_vram_gb, parse_gpus(gpus), allow_cpu=allow_cpu),
         checks.check_gpu_locks(parse_gpus(gpus)),
         checks.check_disk(rendered.run_dir, checks.estimate_checkpoint_bytes(rendered.training,
-                                                                             rendered.family)),
+                                                                             rendered.family),
+                          reserved_bytes=state_reserve_bytes),
     )
     from orchestrator.kohya.check import validate_rendered
     from orchestrator.kohya.validate import errors
@@ -80,15 +81,18 @@ def _existing_record(run_dir: Path) -> RunRecord | None:
 def start_training(rendered: RenderedRun, *, paths: ProjectPaths, session_name: str | None = None,
                    gpus: str | None = None, resume: bool = False, allow_cpu: bool = False,
                    tmux_socket: str | None = None, run_checks: bool = True,
-                   relaunch_reason: str | None = None, write_config: bool = False) -> RunHandle:
+                   relaunch_reason: str | None = None, write_config: bool = False,
+                   state_reserve_bytes: int = 0) -> RunHandle:
     """Pre-flight, then launch ``rendered`` in a new tmux session; returns without waiting.
 
     ``write_config``: write ``rendered``'s config files here, once the run folder's lock is held (a caller
-    that rendered with ``write=False``); otherwise the files on disk are launched as they are."""
+    that rendered with ``write=False``); otherwise the files on disk are launched as they are.
+    ``state_reserve_bytes``: disk the pre-flight keeps free for paused runs' states (``state_budget.py``)."""
     run_dir = Path(rendered.run_dir)
     tmux_socket = tmux_socket if tmux_socket is not None else tmux.default_socket()
     if run_checks:
-        report = run_preflight(rendered, paths=paths, gpus=gpus, resume=resume, allow_cpu=allow_cpu)
+        report = run_preflight(rendered, paths=paths, gpus=gpus, resume=resume, allow_cpu=allow_cpu,
+                               state_reserve_bytes=state_reserve_bytes)
         for line in report.warnings:
             log.warning("%s", line)
         if not report.ok:
@@ -123,7 +127,7 @@ def start_training(rendered: RenderedRun, *, paths: ProjectPaths, session_name: 
         record.log_path = str(log_path)
         record.tmux_session = session
         record.tmux_socket = tmux_socket
-        record.step_offset = resume_step_offset(state_dir) if state_dir else 0
+        record.step_offset = _prepare_resume(state_dir, record) if state_dir else 0
         record.started_at = now_iso()
         files.clear_status()
         record.save()
@@ -134,6 +138,23 @@ def start_training(rendered: RenderedRun, *, paths: ProjectPaths, session_name: 
         tmux.start_session(session, [sys.executable, str(SUPERVISOR), str(files.spec)],
                            cwd=command.cwd, socket_name=tmux_socket)
     return RunHandle(run_dir=run_dir, record=record)
+
+
+def _prepare_resume(state_dir: Path, record: RunRecord) -> int:
+    """The run's true step count at ``state_dir``, written into the state and the record rewound to it.
+
+    sd-scripts restarts its step counter at every resume, so a state saved by a resumed segment records
+    that segment's steps only (``kohya/train_state.py``); the run record's log of steps knows the truth.
+    """
+    from orchestrator.kohya.train_state import read_train_state, record_true_step
+
+    state = read_train_state(state_dir)
+    if state is None:
+        return 0
+    true_step = max(state.step, record.steps_through(state.epoch) or 0)
+    record_true_step(state_dir, true_step)
+    record.rewind_to(state.epoch, true_step)
+    return true_step
 
 
 def claim_log_path(logs_dir: Path, output_name: str) -> Path:

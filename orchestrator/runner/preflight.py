@@ -160,22 +160,34 @@ def check_model_files(family_name: str, training: dict[str, Any]) -> PreflightRe
 
 
 def estimate_checkpoint_bytes(training: dict[str, Any], family: str) -> int:
-    """Disk a run will fill with checkpoints (and states when ``save_state``)."""
+    """Disk a run will fill with checkpoints (and the states it keeps at once when ``save_state``)."""
     plan = save_plan(training)
-    size = (FAMILIES[family].lora_mb_per_dim if family in FAMILIES else 1.0) * (plan.network_dim or _UNKNOWN_DIM) * 2**20
-    if plan.with_state:
-        size *= 1 + _STATE_FACTOR
-    return int(plan.checkpoints * size)
+    return int(plan.checkpoints * _checkpoint_bytes(training, family) + plan.states_on_disk *
+               estimate_state_bytes(training, family))
 
 
-def check_disk(run_dir: Path, needed_bytes: int) -> PreflightReport:
+def estimate_state_bytes(training: dict[str, Any], family: str) -> int:
+    """Disk one saved training state of this run takes (before one exists to measure)."""
+    return int(_STATE_FACTOR * _checkpoint_bytes(training, family))
+
+
+def _checkpoint_bytes(training: dict[str, Any], family: str) -> float:
+    per_dim = FAMILIES[family].lora_mb_per_dim if family in FAMILIES else 1.0
+    return per_dim * (save_plan(training).network_dim or _UNKNOWN_DIM) * 2**20
+
+
+def check_disk(run_dir: Path, needed_bytes: int, *, reserved_bytes: int = 0) -> PreflightReport:
+    """Free disk covers the run's outputs plus ``reserved_bytes`` promised to others (the paused runs'
+    states a search may still keep within its state budget)."""
     report = PreflightReport()
     existing = next(p for p in (run_dir, *run_dir.parents) if p.exists())
     free = shutil.disk_usage(existing).free
-    needed = needed_bytes + _DISK_MARGIN_GB * 2**30
+    needed = needed_bytes + reserved_bytes + _DISK_MARGIN_GB * 2**30
     if free < needed:
+        reserve = (f" and {reserved_bytes / 2**30:.1f} GB kept for paused runs' states (the state budget)"
+                   if reserved_bytes else "")
         report.problems.append(f"disk: {free / 2**30:.1f} GB free at {existing}, the run needs about "
-                               f"{needed / 2**30:.1f} GB for its checkpoints")
+                               f"{(needed - reserved_bytes) / 2**30:.1f} GB for its checkpoints{reserve}")
     return report
 
 

@@ -100,6 +100,21 @@ class RunRecord:
     def save(self) -> Path:
         return atomic_write_json(self.path, self.to_json())
 
+    def steps_through(self, epoch: int) -> int | None:
+        """The run's step count at the end of ``epoch``, as its log showed it (None: no step logged)."""
+        steps = [loss["step"] for loss in self.losses if loss["epoch"] <= epoch]
+        return max(steps) if steps else None
+
+    def rewind_to(self, epoch: int, step: int) -> None:
+        """Forget what the record holds past ``epoch`` (step ``step``): a resume from the state saved
+        there trains it again, so every epoch, step and output is in the record once across segments."""
+        self.epochs = [entry for entry in self.epochs if entry["epoch"] <= epoch]
+        self.losses = [loss for loss in self.losses if loss["step"] <= step and loss["epoch"] <= epoch]
+        self.validation_losses = [entry for entry in self.validation_losses if entry["epoch"] <= epoch]
+        for outputs in (self.checkpoints, self.samples, self.states):
+            for key in [key for key in outputs if key.isdigit() and int(key) > epoch]:
+                del outputs[key]
+
     # -- events --
 
     def apply(self, event: LogEvent, *, seen_at: str | None = None) -> None:

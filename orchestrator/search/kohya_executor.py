@@ -2,6 +2,12 @@
 score each sample epoch with the evaluator as soon as it is complete, and stop the trainer when the
 pruner says so.
 
+Every trial saves its training state at each sample epoch (only the newest kept,
+``kohya.train_state.pausable_arguments``), so a stop at a sample epoch -- asked by ``report`` or by the
+request's ``until_epoch`` -- is a pause: ``paused_at`` names the epoch, and ``run`` with ``resume_from``
+continues it through the runner's resume (``train --resume``'s path), with the same learning-rate schedule
+and step count, in the same run folder and record. A run that finished needs no state: it is deleted.
+
 An epoch's samples are complete when the next epoch starts (or the run ends), so that is when the
 epoch is scored and reported, with the newest validation loss logged at or before it (sd-scripts
 validates before it samples, so a validated sample epoch reports its own loss; None when the run has no
@@ -30,6 +36,7 @@ from orchestrator.search.executor import ReportEpoch, SearchAborted, TrialOutcom
 log = logging.getLogger(__name__)
 
 STOP_REASON = "pruned"  # written to the runner's stop file, so run.json says why the trainer stopped
+PAUSE_REASON = "paused"  # the stop at the request's until_epoch
 
 
 @dataclass
@@ -44,19 +51,33 @@ class KohyaExecutor:
     evaluation_config: Any = None  # an orchestrator.evaluate.EvaluationConfig; default: configs/evaluation
     poll_seconds: float = 2.0
     stop_timeout: float = 120.0
+    state_budget_bytes: int = 0  # disk kept free for the search's paused states (runner/state_budget.py)
     _evaluator: Any = field(default=None, repr=False)
 
     # ---------------------------------------------------------------------------------- protocol
     def run(self, request: TrialRequest, report: ReportEpoch) -> TrialOutcome:
+        from orchestrator.kohya.arguments import flatten_training_tables
         from orchestrator.kohya.render import render_run
+        from orchestrator.kohya.train_state import RESUME_ARGUMENTS, newest_state, pausable_arguments
         from orchestrator.runner import PreflightFailed, start_training
 
-        rendered = render_run(request.directory / "config.toml", overrides={"output_name": _output_name(request)},
-                              paths=self.paths, run_dir=request.run_dir)
+        resuming = request.resume_from is not None
+        if resuming:
+            state = newest_state(request.run_dir, _output_name(request))
+            if state is None or state.epoch != request.resume_from:
+                found = "no saved state" if state is None else f"the saved state is of epoch {state.epoch}"
+                return TrialOutcome(failure_cause=f"cannot resume from epoch {request.resume_from}: {found} "
+                                                  f"in {request.run_dir}")
+        overrides = {"output_name": _output_name(request),
+                     **pausable_arguments(flatten_training_tables(request.config)),
+                     **(RESUME_ARGUMENTS if resuming else {})}
+        rendered = render_run(request.directory / "config.toml", overrides=overrides, paths=self.paths,
+                              run_dir=request.run_dir)
         self._release_evaluator()  # the pre-flight measures the card without our scoring model on it
         try:
             handle = start_training(rendered, paths=self.paths, session_name=session_name_for(request),
-                                    gpus=self.gpus, allow_cpu=self.allow_cpu, tmux_socket=self.tmux_socket)
+                                    gpus=self.gpus, allow_cpu=self.allow_cpu, tmux_socket=self.tmux_socket,
+                                    resume=resuming, state_reserve_bytes=self._state_reserve(request))
         except PreflightFailed as error:  # no GPU, no trainer, no disk: every trial would fail the same way
             raise SearchAborted(f"pre-flight refused trial {request.number}: {error}") from error
         except Exception as error:
@@ -100,7 +121,30 @@ class KohyaExecutor:
         if (request.run_dir / "run.json").is_file():
             stop_run(request.run_dir, timeout=self.stop_timeout, reason="abandoned")
 
+    def state_bytes(self, request: TrialRequest) -> int:
+        from orchestrator.runner.state_budget import run_state_bytes
+
+        return run_state_bytes(request.run_dir, _output_name(request))
+
+    def discard_state(self, request: TrialRequest) -> None:
+        from orchestrator.kohya.train_state import remove_states
+
+        removed = remove_states(request.run_dir, _output_name(request))
+        if removed:
+            log.info("trial %d: training state deleted (%s); the run can no longer continue", request.number,
+                     ", ".join(path.name for path in removed))
+
     # ----------------------------------------------------------------------------------- helpers
+    def _state_reserve(self, request: TrialRequest) -> int:
+        """The state budget the search's other paused trials (sibling folders) have not used yet."""
+        from orchestrator.runner.state_budget import reserve_bytes, run_state_bytes
+
+        if not self.state_budget_bytes:
+            return 0
+        others = [folder / "run" for folder in Path(request.directory).parent.iterdir()
+                  if folder.is_dir() and folder != Path(request.directory)]
+        return reserve_bytes(self.state_budget_bytes, (run_state_bytes(run_dir) for run_dir in others))
+
     def _follow(self, request: TrialRequest, handle: Any, report: ReportEpoch,
                 outcome: TrialOutcome) -> TrialOutcome:
         from orchestrator.kohya.log_grammar import EpochStarted
@@ -110,11 +154,12 @@ class KohyaExecutor:
         evaluator = self._get_evaluator()
         scored: set[int] = set()
         stopped = False
+        earlier = request.resume_from or 0  # epochs an earlier segment scored and reported
 
         def score_finished_epochs(before_epoch: float, record: Any) -> None:
             nonlocal stopped
             for epoch in _sample_epochs(request.run_dir, record.output_name):
-                if stopped or epoch >= before_epoch or epoch in scored:
+                if stopped or epoch >= before_epoch or epoch in scored or epoch <= earlier:
                     continue
                 scored.add(epoch)
                 total = evaluator.score_epoch(request.run_dir, epoch).total
@@ -130,8 +175,15 @@ class KohyaExecutor:
                     handle.request_stop(STOP_REASON)
 
         def on_event(event: Any, record: Any) -> None:
+            nonlocal stopped
             if isinstance(event, EpochStarted):
+                finished = event.epoch - 1  # its state is saved: sd-scripts saves before it samples
+                pause = (not stopped and request.until_epoch is not None and finished >= request.until_epoch
+                         and finished > earlier)
+                if pause:  # asked before scoring, so that the trainer winds down while we score
+                    handle.request_stop(PAUSE_REASON)
                 score_finished_epochs(event.epoch, record)
+                stopped = stopped or pause
 
         try:
             record = handle.follow(on_event, poll_seconds=self.poll_seconds)
@@ -147,21 +199,29 @@ class KohyaExecutor:
     def _conclude(self, request: TrialRequest, record: Any, report: ReportEpoch, outcome: TrialOutcome, *,
                   stopped: bool) -> TrialOutcome:
         """The final evaluation over every sample epoch (writes evaluation/*.json) and the outcome."""
+        from orchestrator.kohya.train_state import newest_state, remove_states
+
         outcome.gpu_seconds = _wall_seconds(record.started_at, record.finished_at)
         # A stop the search asked for before it died (an adopted run) is the same stop as one seen live;
         # a run that failed while it was being stopped has failed (the runner says which).
-        requested = stopped or record.stop_reason == STOP_REASON
+        paused = record.stop_reason == PAUSE_REASON and record.status in ("stopped", "succeeded")
+        requested = (stopped and not paused) or record.stop_reason == STOP_REASON
         outcome.stopped_early = requested and record.status in ("stopped", "succeeded")
-        if record.status != "succeeded" and not outcome.stopped_early:
+        if record.status != "succeeded" and not (outcome.stopped_early or paused):
             failure = record.failure or {}
             outcome.failure_cause = (f"{failure.get('cause', 'unknown')}: {failure.get('message', '')}".strip()
                                      if failure else f"the run ended with status {record.status}")
+        if record.status == "succeeded":
+            remove_states(request.run_dir, record.output_name)  # a finished run never continues
+        elif record.status == "stopped" and (outcome.stopped_early or paused):
+            state = newest_state(request.run_dir, record.output_name)
+            outcome.paused_at = state.epoch if state is not None else None
         if not _sample_epochs(request.run_dir, record.output_name):
             return outcome
         result = self._get_evaluator().evaluate(request.run_dir)
         for epoch, score in sorted(result.epochs.items()):
-            if score.total is None:
-                continue
+            if score.total is None or epoch <= (request.resume_from or 0):
+                continue  # an earlier segment's epoch: scored and reported then
             if epoch not in outcome.epoch_scores:  # an adopted run: epochs nobody reported yet
                 outcome.epoch_scores[epoch] = float(score.total)
                 report(epoch, float(score.total), validation_loss=_validation_loss(record, epoch))

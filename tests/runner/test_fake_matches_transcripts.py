@@ -151,3 +151,27 @@ def test_a_missing_image_folder_prints_the_real_lines_and_exits_zero(tmp_path):
     wanted = [line for line in fake if "does_not_exist" in line or line.startswith(("No data found", "0 train"))]
     assert len(wanted) == 4
     assert first_missing_in_order(wanted, real) is None
+
+
+RUN_C_REPLACEMENTS = {"/workspace/run4/out": "OUT", "/workspace/run1/out": "OUT", "/workspace/run4/train.toml": "CONFIG",
+                      "/workspace/run1/data/img": "IMAGES", "/workspace/run1/dataset.toml": "DATASET"}
+
+
+def test_a_resumed_fake_run_prints_the_real_resumed_runs_lines_and_miscounts_its_steps_the_same(tmp_path):
+    # RUN C: the 2-epoch run's epoch-1 state resumed with max_train_epochs = 3. sd-scripts restarts its step
+    # counter (#2171): the bar counts 1..6 of 9, the samples and states say the segment's own steps.
+    code, _, _ = run_fake(tmp_path)
+    assert code == 0
+    state = tmp_path / "out" / "tiny-000001-state"
+    code, output, replacements = run_fake(tmp_path, "--resume", str(state), "--max_train_epochs", "3")
+    assert code == 0, output
+    fake = normalise(output, replacements)
+    real = normalise(transcripts.run_c_resume(), RUN_C_REPLACEMENTS)
+    assert first_missing_in_order(fake, real) is None
+    assert "save train state to OUT/tiny-000002-state/train_state.json at epoch 2 step 3" in fake
+    assert "save train state to OUT/tiny-state/train_state.json at epoch 3 step 6" in fake
+
+    def shape(events):
+        return [(type(e).__name__, getattr(e, "epoch", None)) for e in events if not isinstance(e, ValidationLoss)]
+
+    assert shape(parse_text(output)) == shape(parse_text(transcripts.run_c_resume()))

@@ -7,7 +7,7 @@ against the recorded strict schema (``Invalid user config`` then ``voluptuous.er
 extra keys not allowed @ data[...]``, exit 1), prints the same ``--console_log_simple`` lines with
 ``\\r`` progress bars, and writes the same files: ``{name}-{epoch:06d}.safetensors`` (not for the last
 epoch), ``{name}.safetensors``, ``{name}-{epoch:06d}-state/`` and ``{name}-state/`` with
-``train_state.json``, ``sample/{name}_e{epoch:06d}_{idx:02d}_{YYYYmmddHHMMSS}_{seed}.png`` (with
+``train_state.json`` (``save_last_n_epochs_state`` removes the older epoch states), ``sample/{name}_e{epoch:06d}_{idx:02d}_{YYYYmmddHHMMSS}_{seed}.png`` (with
 ``--sample_at_first`` also epoch 0, ``e000000``, before the first step: also after a resume, since
 sd-scripts checks its step counter before it skips the finished epochs).
 
@@ -27,6 +27,7 @@ import datetime
 import json
 import math
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -224,13 +225,13 @@ def main(script: str) -> int:
     total = math.ceil(batches / grad_accum) * epochs
     output_dir, name = Path(args.output_dir), args.output_name or "last"
     output_dir.mkdir(parents=True, exist_ok=True)
-    first_epoch, done_steps = 1, 0
+    done_steps = 0
     if args.resume:
         state = json.loads((Path(args.resume) / "train_state.json").read_text(encoding="utf-8"))
         out(f"resume training from local state: {args.resume}")
         out(f"load train state from {args.resume}/train_state.json: {{'current_epoch': {state['current_epoch']}, "
             f"'current_step': {state['current_step']}}}")
-        first_epoch, done_steps = state["current_epoch"] + 1, state["current_step"]
+        done_steps = state["current_step"]
     out("running training / 学習開始")
     out(f"  num train images * repeats / 学習画像の数×繰り返し回数: {images}")
     out(f"  num validation images * repeats / 学習画像の数×繰り返し回数: {validation_images}")
@@ -246,12 +247,16 @@ def main(script: str) -> int:
         write_samples(Path(args.sample_prompts), output_dir, name, 0, 0)
     step, loss = 0, 1.0
     steps_per_epoch = math.ceil(batches / grad_accum)
+    # sd-scripts starts a resumed run at the epoch its state's step count says, then counts steps from 0
+    # again: the samples' step and every state this segment saves hold the segment's own steps (#2171).
+    first_epoch = done_steps // steps_per_epoch + 1
     ext = args.save_model_as or "safetensors"
     validation_bar = ValidationBar()
     for epoch in range(first_epoch, epochs + 1):
         out(f"epoch {epoch}/{epochs}")
         out()
-        out(f"epoch is incremented. current_epoch: {epoch - 1}, epoch: {epoch}")
+        # The collator's epoch counter is 0 in a new process: a resumed run's first epoch says 0 too.
+        out(f"epoch is incremented. current_epoch: {epoch - 1 if epoch > first_epoch else 0}, epoch: {epoch}")
         for _ in range(steps_per_epoch):
             step += 1
             if mode in ("oom", "crash") and step + done_steps >= fail_at:
@@ -276,14 +281,19 @@ def main(script: str) -> int:
             if args.save_state:
                 out()
                 out(f"saving state at epoch {epoch}")
-                write_state(output_dir / f"{name}-{epoch:06d}-state", epoch, step + done_steps)
+                write_state(output_dir / f"{name}-{epoch:06d}-state", epoch, step)
+                keep = args.save_last_n_epochs_state or args.save_last_n_epochs
+                old_state = output_dir / f"{name}-{epoch - args.save_every_n_epochs * (keep or 0):06d}-state"
+                if keep and old_state.is_dir():
+                    out(f"removing old state: {old_state}")
+                    shutil.rmtree(old_state)
         if args.sample_prompts and args.sample_every_n_epochs and epoch % args.sample_every_n_epochs == 0:
-            write_samples(Path(args.sample_prompts), output_dir, name, epoch, step + done_steps)
+            write_samples(Path(args.sample_prompts), output_dir, name, epoch, step)
         if last:
             if args.save_state:
                 out()
                 out("saving last state.")
-                write_state(output_dir / f"{name}-state", epoch, step + done_steps)
+                write_state(output_dir / f"{name}-state", epoch, step)
             out()
             path = output_dir / f"{name}.{ext}"
             out(f"saving checkpoint: {path}")
