@@ -12,3 +12,6 @@ PRUNER_KINDS: tuple[str, ...] = get_args(PrunerKind)
 DEFAULT_SAMPLER: SamplerKind = "tpe"
 DEFAULT_PRUNER: PrunerKind = "catchup"
 DEFAULT_STUDY_NAME = "lora_hyperparameter_search"
+SchedulerKind = Literal["pause", "first-epoch", "none"]
+SCHEDULER_KINDS: tuple[str, ...] = get_args(SchedulerKind)
+DEFAULT_SCHEDULER: SchedulerKind = "pause"  # what `lora-pipeline search` runs (scheduler.py)

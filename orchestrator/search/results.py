@@ -25,6 +25,13 @@ RESULTS_FILE = "trial_results.json"
 REJECTED, SURPLUS, PRUNED, FAILED, COMPLETE = "rejected", "surplus", "pruned", "failed", "complete"
 ABANDONED = "abandoned"  # asked by a worker that died before claiming it (claims.py): nothing was trained
 NOT_COUNTED = {REJECTED, SURPLUS, ABANDONED}
+PAUSED = "paused"  # what one stretch of a scheduled run ended in: it stays RUNNING and may continue
+# A scheduled run's phase (user attribute "phase", scheduled.py): training its first stretch, paused at a sample
+# epoch with its state saved, resumed from that state, finished (its last epoch), or stopped (still paused
+# when the search ended: final at its best score so far).
+PHASE_ATTR = "phase"
+PHASE_TRAINING, PHASE_PAUSED, PHASE_RESUMED = "training", "paused", "resumed"
+PHASE_FINISHED, PHASE_STOPPED = "finished", "stopped"
 PRIOR_ATTR = "prior"  # a trial a prior study proposed (prior.py): {"kind": "config" | "draw", ...}
 
 # User attributes that describe one attempt at a trial. Optuna's retry of a failed trial copies every
@@ -32,7 +39,8 @@ PRIOR_ATTR = "prior"  # a trial a prior study proposed (prior.py): {"kind": "con
 ATTEMPT_ATTRS: tuple[str, ...] = (
     "outcome", "failure_cause", "prune_reason", "early_stop_reason", "rejection_reason", "failed_rules",
     "best_epoch", "best_score", "checkpoint", "gpu_seconds", "epoch_scores", "adopted", "stopped_early",
-    "stop_requested", "directory", VALIDATION_LOSS_ATTR,
+    "stop_requested", "directory", VALIDATION_LOSS_ATTR, PHASE_ATTR, "paused_at", "pause_reason", "segments",
+    "promoted", "predicted_final",
 )
 
 

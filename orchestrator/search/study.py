@@ -18,6 +18,7 @@ other machines are found by Optuna's heartbeat and re-queued the same way.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -47,6 +48,7 @@ from orchestrator.search.optuna_setup import (
 from orchestrator.search.prior import plan_from_study_attr
 from orchestrator.search.pruning import LAST_EPOCH_ATTR, VALIDATION_LOSS_ATTR
 from orchestrator.search.results import PRIOR_ATTR
+from orchestrator.search.scheduled import fail_stale_unpaused, is_paused
 from orchestrator.search.settings import SearchSettings, SearchSummary, load_worker_settings
 from orchestrator.search.study_identity import first_difference, record_or_check_study
 from orchestrator.search.workspace import (
@@ -98,18 +100,27 @@ class Search:
         self._retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
         self.adopted: list[int] = []
         self._stop_reasons: dict[int, str] = {}  # why the search asked a trial's trainer to stop
+        from orchestrator.search.scheduled import Schedule
+
+        self.schedule = Schedule(self) if settings.scheduler != "none" else None
 
     # ----------------------------------------------------------------------------------------- loop
     def run(self, *, on_progress: Any = None) -> SearchSummary:
         self.recover_orphans()
         rejections_in_a_row = 0
         while True:
-            optuna.storages.fail_stale_trials(self.study)
+            fail_stale_unpaused(self.study)  # Optuna's fail_stale_trials, but a paused run has no heartbeat
             self.fail_abandoned()
-            if len(res.counted_trials(self.study.get_trials(deepcopy=False))) >= self.settings.trials:
+            action = self.schedule.next_action() if self.schedule is not None else None
+            if action is None and len(res.counted_trials(self.study.get_trials(deepcopy=False))) >= \
+                    self.settings.trials:
+                break
+            if action is not None and action.kind == "stop":
+                self.schedule.close_paused()  # type: ignore[union-attr]
                 break
             try:
-                outcome = self.run_one_trial()
+                outcome = self.resume(action.number) if action is not None and action.kind == "resume" \
+                    else self.run_one_trial()
             except optuna.exceptions.UpdateFinishedTrialError as error:
                 # Our heartbeats lapsed (a database outage) and another worker failed and re-queued the
                 # trial: its retry stands for it, so this result is dropped, not the whole search.
@@ -183,6 +194,8 @@ class Search:
         else:
             directory = trial_directory(settings.output, trial.number)
         trial.set_user_attr("directory", str(directory))
+        if self.schedule is not None:
+            trial.set_user_attr(res.PHASE_ATTR, res.PHASE_TRAINING)
         request = TrialRequest(trial.number, directory, config, overrides, params, settings.study_name)
         self.write_results()
         outcome = self._execute(trial, request, adopt=False)
@@ -213,6 +226,8 @@ class Search:
                     and owner is not None and owner.is_dead_local_process()):
                 self.executor.stop_orphan(self._request_for(frozen, Path(directory)))
         for frozen in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if is_paused(frozen):
+                continue  # not an orphan: its state is saved and the scheduler resumes it
             owner = WorkerIdentity.parse(str(frozen.user_attrs.get("worker", "")))
             if owner is None or not owner.is_dead_local_process() or not self._may_recover(frozen):
                 continue  # another live worker's, or not ours to judge: the heartbeat decides
@@ -245,11 +260,34 @@ class Search:
         self._tell(trial, res.FAILED, TrialState.FAIL)
         self._retry(self.study, self.storage.get_trial(trial_id))
 
+    def resume(self, number: int) -> str:
+        """Continue a paused run from its saved state (scheduled.py), until the scheduler pauses it again or
+        it finishes."""
+        frozen = self.storage.get_trial(self._trial_id(number))
+        trial = optuna.trial.Trial(self.study, self._trial_id(number))
+        assert self.schedule is not None
+        paused_at = self.schedule.resume_epoch(number)
+        with heartbeat(self.storage, self._trial_id(number)):
+            trial.set_user_attr(WORKER_ATTR, self.worker.as_text())
+            trial.set_user_attr(res.PHASE_ATTR, res.PHASE_RESUMED)
+            if self.settings.scheduler == "first-epoch":
+                trial.set_user_attr("promoted", True)
+            base = self._request_for(frozen, Path(str(frozen.user_attrs.get("directory"))))
+            request = dataclasses.replace(base, resume_from=paused_at)
+            self._stop_reasons.pop(number, None)
+            outcome = self._execute(trial, request, adopt=False, already_reported=frozen.intermediate_values)
+            assert outcome is not None
+            return self._finish(trial, outcome, start_epoch=(paused_at or 0) + 1)
+
     # ------------------------------------------------------------------------------------ helpers
     def _trial_id(self, number: int) -> int:
         return self.storage.get_trial_id_from_study_id_trial_number(self._study_id, number)
 
     def _request_for(self, frozen: optuna.trial.FrozenTrial, directory: Path) -> TrialRequest:
+        if not self.settings.write_files:  # the benchmark keeps no trial folders
+            config = merge_trial_config(self.settings.base_config, dict(frozen.user_attrs.get("overrides", {})))
+            return TrialRequest(frozen.number, directory, config, dict(frozen.user_attrs.get("overrides", {})),
+                                dict(frozen.params), self.settings.study_name)
         return TrialRequest(frozen.number, directory, read_trial_config(directory),
                             dict(frozen.user_attrs.get("overrides", {})), dict(frozen.params),
                             self.settings.study_name)
@@ -277,6 +315,9 @@ class Search:
                 reported.add(epoch)
                 scores[epoch] = score
                 self.write_results()
+            if self.schedule is not None:
+                reason = self.schedule.at_rung(trial, scores, 0.0)
+                return stop(reason) if reason else False
             if prunes and trial.should_prune():
                 return stop("pruned")
             if past_peak(scores, self.settings.patience):
@@ -295,6 +336,9 @@ class Search:
                 return self.executor.adopt(request, report)
             return self.executor.run(request, report)
         except SearchAborted as error:
+            if request.resume_from is not None:  # a paused run stays paused: a rerun may continue it
+                trial.set_user_attr(res.PHASE_ATTR, res.PHASE_PAUSED)
+                raise
             trial.set_user_attr("failure_cause", str(error))
             self._tell(trial, res.FAILED, TrialState.FAIL)
             raise
@@ -304,7 +348,9 @@ class Search:
             log.exception("trial %d failed", trial.number)
             return TrialOutcome(failure_cause=f"{type(error).__name__}: {error}")
 
-    def _finish(self, trial: optuna.Trial, outcome: TrialOutcome) -> str:
+    def _finish(self, trial: optuna.Trial, outcome: TrialOutcome, start_epoch: int = 1) -> str:
+        if self.schedule is not None:
+            return self.schedule.finish_segment(trial, outcome, start_epoch)
         attrs = {
             "best_epoch": outcome.best_epoch, "best_score": outcome.best_score,
             "checkpoint": outcome.checkpoint, "gpu_seconds": round(outcome.gpu_seconds, 1),
