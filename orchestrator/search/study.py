@@ -96,6 +96,10 @@ class Search:
 
             self.study.sampler = make_prior_sampler(prior, seed=seed, warm_start_trials=len(
                 self.study.user_attrs.get("warm_start", [])))
+        if settings.scheduler != "none":  # TPE models a paused run at its predicted final best
+            from orchestrator.search._paused_sampler import PausedAsCompleteSampler
+
+            self.study.sampler = PausedAsCompleteSampler(self.study.sampler)
         self._study_id = self.storage.get_study_id_from_name(settings.study_name)
         self._retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
         self.adopted: list[int] = []
