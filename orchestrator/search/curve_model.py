@@ -35,6 +35,7 @@ from orchestrator.search.constraints import TrainingChoices
 CONFIG_PENALTY = 3.0  # ridge penalty (per example, in standardised units) on per-config terms
 POOLED_PENALTY = 1e-3  # on the intercept and the fraction terms
 PRIOR_WEIGHT = 4.0  # pseudo-examples behind the prior residual scale
+MIN_PRIOR_SCALE = 0.05  # the evaluator's scores lie in [0, 1]: before any evidence, a run may differ this much
 MIN_EXAMPLES = 4  # below this the model only says "anything may happen": the widest prior interval
 
 
@@ -132,7 +133,9 @@ class CurveModel:
     examples: int = 0
 
     @classmethod
-    def fit(cls, finished: Sequence[CurveState], *, prior_scale: float | None = None) -> CurveModel:
+    def fit(cls, finished: Sequence[CurveState], *, others: Sequence[CurveState] = (),
+            prior_scale: float | None = None) -> CurveModel:
+        """Learn from the ``finished`` curves; ``others`` (runs still going) only widen the prior scale."""
         rows, gains = [], []
         for state in finished:
             final = state.best
@@ -141,7 +144,8 @@ class CurveModel:
                 rows.append(_features(partial))
                 gains.append(final - partial.best)
         spread = float(np.std(gains)) if len(gains) >= 2 else 0.0
-        prior = prior_scale if prior_scale is not None else max(spread, _score_spread(finished), 0.01)
+        prior = prior_scale if prior_scale is not None else max(spread, _score_spread([*finished, *others]),
+                                                                MIN_PRIOR_SCALE)
         model = cls(prior_scale=prior, examples=len(rows))
         if len(rows) < MIN_EXAMPLES:
             return model

@@ -23,7 +23,9 @@ could not beat the best.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -32,9 +34,11 @@ from optuna.trial import FrozenTrial, TrialState
 
 from orchestrator.search import results as res
 from orchestrator.search import scheduler as sched
+from orchestrator.search.claims import WORKER_ATTR
 from orchestrator.search.curve_model import CurveState, Pace
 from orchestrator.search.executor import TrialOutcome, best_epoch_of
 from orchestrator.search.merge import flatten_training_tables, merge_trial_config
+from orchestrator.search.optuna_setup import heartbeat
 from orchestrator.search.pruning import VALIDATION_LOSS_ATTR
 from orchestrator.search.surfaces import trial_sample_epochs
 
@@ -179,6 +183,25 @@ class Schedule:
             trial.set_user_attr(PHASE_ATTR, res.PHASE_STOPPED)
             best = max(frozen.intermediate_values.values())
             self.search._tell(trial, res.COMPLETE, TrialState.COMPLETE, value=best)
+
+    def resume(self, number: int) -> str:
+        """Continue a paused run from its saved state, until the scheduler pauses it again or it finishes."""
+        search = self.search
+        trial_id = search._trial_id(number)
+        frozen = search.storage.get_trial(trial_id)
+        trial = optuna.trial.Trial(search.study, trial_id)
+        paused_at = self.resume_epoch(number)
+        with heartbeat(search.storage, trial_id):
+            trial.set_user_attr(WORKER_ATTR, search.worker.as_text())
+            trial.set_user_attr(PHASE_ATTR, res.PHASE_RESUMED)
+            if self.strategy == "first-epoch":
+                trial.set_user_attr(PROMOTED_ATTR, True)
+            base = search._request_for(frozen, Path(str(frozen.user_attrs.get("directory"))))
+            request = dataclasses.replace(base, resume_from=paused_at)
+            search._stop_reasons.pop(number, None)
+            outcome = search._execute(trial, request, adopt=False, already_reported=frozen.intermediate_values)
+            assert outcome is not None
+            return self.finish_segment(trial, outcome, (paused_at or 0) + 1)
 
     def resume_epoch(self, number: int) -> int | None:
         frozen = self.search.storage.get_trial(self.search._trial_id(number))

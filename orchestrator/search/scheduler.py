@@ -96,7 +96,7 @@ def incumbent(runs: Sequence[RunView]) -> float:
 def fit_model(runs: Sequence[RunView]) -> CurveModel:
     """The model learns from the runs that are done: trained to their end, or past their peak."""
     done = [run.curve for run in runs if run.phase == "finished" or past_peak(run.curve.scores, 2)]
-    return CurveModel.fit(done)
+    return CurveModel.fit(done, others=[run.curve for run in runs if run.phase != "finished"])
 
 
 class Ranks:

@@ -18,7 +18,6 @@ other machines are found by Optuna's heartbeat and re-queued the same way.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import time
@@ -265,23 +264,9 @@ class Search:
         self._retry(self.study, self.storage.get_trial(trial_id))
 
     def resume(self, number: int) -> str:
-        """Continue a paused run from its saved state (scheduled.py), until the scheduler pauses it again or
-        it finishes."""
-        frozen = self.storage.get_trial(self._trial_id(number))
-        trial = optuna.trial.Trial(self.study, self._trial_id(number))
+        """Continue a paused run from its saved state (scheduled.py)."""
         assert self.schedule is not None
-        paused_at = self.schedule.resume_epoch(number)
-        with heartbeat(self.storage, self._trial_id(number)):
-            trial.set_user_attr(WORKER_ATTR, self.worker.as_text())
-            trial.set_user_attr(res.PHASE_ATTR, res.PHASE_RESUMED)
-            if self.settings.scheduler == "first-epoch":
-                trial.set_user_attr("promoted", True)
-            base = self._request_for(frozen, Path(str(frozen.user_attrs.get("directory"))))
-            request = dataclasses.replace(base, resume_from=paused_at)
-            self._stop_reasons.pop(number, None)
-            outcome = self._execute(trial, request, adopt=False, already_reported=frozen.intermediate_values)
-            assert outcome is not None
-            return self._finish(trial, outcome, start_epoch=(paused_at or 0) + 1)
+        return self.schedule.resume(number)
 
     # ------------------------------------------------------------------------------------ helpers
     def _trial_id(self, number: int) -> int:
