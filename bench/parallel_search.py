@@ -41,6 +41,7 @@ from orchestrator.search.executor import SearchAborted  # noqa: E402
 from orchestrator.search.merge import flatten_training_tables  # noqa: E402
 from orchestrator.search.simulator import ResponseSurface, SimulatedExecutor, sample_epochs  # noqa: E402
 from orchestrator.search.space import load_search_space  # noqa: E402
+from orchestrator.search.vocabulary import GPU_SECONDS_ATTR  # noqa: E402
 
 TRIALS = 20
 BUDGET_HOURS = 400.0  # GPU-hours of a run that never reaches the target (as bench/search_efficiency.py)
@@ -110,9 +111,9 @@ def ideal_seconds(gpus: int, seed: int, seconds_per_gpu_hour: float) -> float:
 def wall_clock(gpus: int, seed: int, seconds_per_gpu_hour: float) -> tuple[float, float]:
     """(seconds to the 20th counted trial, simulated GPU-hours of those trials) with ``gpus`` workers."""
     from orchestrator.runner.gpu_lock import GPU_LOCK_DIR_ENV
-    from orchestrator.search._journal import journal_url
     from orchestrator.search.parallel import WorkerPool, study_state_of
     from orchestrator.search.results import counted_trials
+    from orchestrator.search.storage import journal_url
     from orchestrator.search.study import Search, SearchSettings
 
     with tempfile.TemporaryDirectory() as folder:
@@ -137,7 +138,7 @@ def wall_clock(gpus: int, seed: int, seconds_per_gpu_hour: float) -> tuple[float
         counted = sorted(counted_trials(search.study.get_trials()), key=lambda t: t.datetime_complete)
         twentieth = counted[TRIALS - 1].datetime_complete.timestamp()
         first_start = time.time() - (time.perf_counter() - started)
-        hours = sum(float(t.user_attrs.get("gpu_seconds") or 0.0) for t in counted) / 3600
+        hours = sum(float(t.user_attrs.get(GPU_SECONDS_ATTR) or 0.0) for t in counted) / 3600
         return twentieth - first_start, hours
 
 
@@ -178,7 +179,7 @@ def gpu_hours_to_target(seed: int, in_flight: int, target: float, *, constant_li
                         **strategy) -> float:
     import optuna
 
-    from orchestrator.search.optuna_setup import STARTUP_TRIALS, TrainedStartupTPESampler
+    from orchestrator.search.sampling import STARTUP_TRIALS, TrainedStartupTPESampler
     from orchestrator.search.study import Search, SearchSettings
 
     space, surface = load_search_space(SPACE), ResponseSurface(seed=seed)
@@ -245,7 +246,7 @@ def main() -> None:
     if args.worker:
         worker_main(*args.worker)
         return
-    from orchestrator.search.optuna_setup import quiet_optuna_notices
+    from orchestrator.search.optuna_adapter import quiet_optuna_notices
 
     quiet_optuna_notices()
     started = time.perf_counter()

@@ -85,12 +85,17 @@ from orchestrator.common.errors import UserInputError  # noqa: E402
 from orchestrator.search.constraints import TrainingChoices, check_constraints  # noqa: E402
 from orchestrator.search.executor import SearchAborted  # noqa: E402
 from orchestrator.search.merge import flatten_training_tables, merge_trial_config  # noqa: E402
-from orchestrator.search.optuna_setup import STARTUP_TRIALS  # noqa: E402
-from orchestrator.search.results import PHASE_ATTR, PHASE_STOPPED  # noqa: E402
+from orchestrator.search.sampling import STARTUP_TRIALS  # noqa: E402
 from orchestrator.search.simulator import RESUME_SECONDS, SimulatedExecutor  # noqa: E402
 from orchestrator.search.space import ParamSpec, Scalar, SearchSpace, load_search_space  # noqa: E402
 from orchestrator.search.surface import ResponseSurface, load_surface, make_surface  # noqa: E402
 from orchestrator.search.surfaces import SURFACE_FAMILIES, trial_sample_epochs  # noqa: E402
+from orchestrator.search.vocabulary import (  # noqa: E402
+    GPU_SECONDS_ATTR,
+    OUTCOME_ATTR,
+    PHASE_ATTR,
+    PHASE_STOPPED,
+)
 from orchestrator.search.warm_start import load_warm_start  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -215,9 +220,9 @@ def run_strategy(name: str, seed: int, gpu_hours: float, surface_class: type,
         pass  # the budget is spent
     points = []
     for trial in search.study.get_trials(deepcopy=False):
-        if "gpu_seconds" not in trial.user_attrs:
+        if GPU_SECONDS_ATTR not in trial.user_attrs:
             continue  # never trained: rejected by a rule, or refused once the budget was spent
-        outcome = trial.user_attrs.get("outcome", "")
+        outcome = trial.user_attrs.get(OUTCOME_ATTR, "")
         flat = flat_config(space, trial.params)
         complete = outcome == "complete"
         trained = {**flat, "max_train_epochs": trial.last_step} if trial.last_step else flat
@@ -227,7 +232,7 @@ def run_strategy(name: str, seed: int, gpu_hours: float, surface_class: type,
         finished_at = executor.spent if left_paused else executor.ended_at.get(trial.number, executor.spent)
         points.append(TrialPoint(outcome, trial.value if complete else None,
                                  surface.best_sampled_score(trained) if complete else None,
-                                 float(trial.user_attrs.get("gpu_seconds") or 0.0), trial.last_step,
+                                 float(trial.user_attrs.get(GPU_SECONDS_ATTR) or 0.0), trial.last_step,
                                  surface.best_sampled_score(flat) if cut_short else None, finished_at))
     return sorted(points, key=lambda p: p.finished_at or 0.0)
 

@@ -64,6 +64,7 @@ from orchestrator.search.executor import SearchAborted  # noqa: E402
 from orchestrator.search.prior import plan_prior, prior_from_study  # noqa: E402
 from orchestrator.search.space import SearchSpace, load_search_space  # noqa: E402
 from orchestrator.search.surface import ResponseSurface, make_surface  # noqa: E402
+from orchestrator.search.vocabulary import GPU_SECONDS_ATTR, OUTCOME_ATTR
 
 DATASET = {"images": 400, "images_per_epoch": 4000}  # both characters: the prior's epochs carry unscaled
 FIRST_TRIALS = 20  # the guide's budget for the first character
@@ -139,14 +140,14 @@ def run_search(name: str, seed: int, surface: ResponseSurface, *, trials: int, g
         pass  # the budget is spent
     points = []
     for trial in sorted(search.study.get_trials(deepcopy=False), key=lambda t: t.number):
-        if "gpu_seconds" not in trial.user_attrs:
+        if GPU_SECONDS_ATTR not in trial.user_attrs:
             continue  # rejected by a rule, or refused once the budget was spent
-        complete = trial.user_attrs.get("outcome") == "complete"
+        complete = trial.user_attrs.get(OUTCOME_ATTR) == "complete"
         flat = flat_config(space, trial.params)
         trained = {**flat, "max_train_epochs": trial.last_step} if trial.last_step else flat
-        points.append(TrialPoint(trial.user_attrs["outcome"], trial.value if complete else None,
+        points.append(TrialPoint(trial.user_attrs[OUTCOME_ATTR], trial.value if complete else None,
                                  surface.best_sampled_score(trained) if complete else None,
-                                 float(trial.user_attrs.get("gpu_seconds") or 0.0), trial.last_step))
+                                 float(trial.user_attrs.get(GPU_SECONDS_ATTR) or 0.0), trial.last_step))
     return search.study, points
 
 

@@ -58,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     prepare.add_argument("source", type=Path, metavar="SRC", help="folder of selected images (read only)")
     prepare.add_argument("--out", type=Path, required=True, metavar="DST",
                          help="kohya dataset parent; {repeats}_{name}/ is written inside it")
-    prepare.add_argument("--repeat", type=int, default=10, help="kohya repeats per epoch (default 10)")
+    prepare.add_argument("--repeat", type=number_arg(int, low=1), default=10, help="kohya repeats per epoch (default 10)")
     prepare.add_argument("--name", required=True, help="subset name, e.g. luca -> DST/10_luca/")
     prepare.add_argument("--validate", action="store_true", help="validate the result (non-zero exit on problems)")
     prepare.add_argument("--overwrite", action="store_true", help="replace an existing DST/{repeat}_{name}/")

@@ -12,12 +12,12 @@ from rich.table import Table
 
 from orchestrator.common.commands import device_type
 from orchestrator.common.errors import UserInputError
+from orchestrator.common.numbers import number_arg
 
 if TYPE_CHECKING:
     from orchestrator.evaluate import EvaluationResult
 
 console = Console(soft_wrap=True, highlight=False)
-EXIT_INCOMPLETE = 2
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           help="folder of reference images of the character")
     evaluate.add_argument("--prompts", type=Path, metavar="FILE",
                           help="sample-prompt file (default: sample_prompts of RUN_DIR/config/training.toml)")
-    evaluate.add_argument("--epoch", type=int, action="append", metavar="N",
+    evaluate.add_argument("--epoch", type=number_arg(int, low=0), action="append", metavar="N",
                           help="score only this epoch (repeatable); other epochs in scores.json are kept")
     evaluate.add_argument("--train-images", type=Path, metavar="DIR",
                           help="training images for the copying check (default: image_dir of config/dataset.toml)")
@@ -46,12 +46,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     generate.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the training run whose checkpoints to sample")
     generate.add_argument("--base-model", required=True, metavar="PATH", help="the base model the LoRA was trained on")
     generate.add_argument("--prompts", type=Path, metavar="FILE", help="default: the run's sample_prompts")
-    generate.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
+    generate.add_argument("--seeds", type=number_arg(int, low=0, high=2**32 - 1), nargs="+", metavar="SEED",
                           help="one pass per seed (prompt i gets --d SEED+i); default: the prompts' own --d")
-    generate.add_argument("--epoch", type=int, action="append", metavar="N", help="only this epoch (repeatable)")
+    generate.add_argument("--epoch", type=number_arg(int, low=0), action="append", metavar="N", help="only this epoch (repeatable)")
     generate.add_argument("--family", choices=["sd15", "sdxl"], help="default: from RUN_DIR/run.json")
-    generate.add_argument("--steps", type=int, default=30, help="denoising steps per image (default: %(default)s)")
-    generate.add_argument("--scale", type=float, default=7.0,
+    generate.add_argument("--steps", type=number_arg(int, low=1), default=30, help="denoising steps per image (default: %(default)s)")
+    generate.add_argument("--scale", type=number_arg(low=0), default=7.0,
                           help="classifier-free guidance scale (default: %(default)s)")
     generate.add_argument("--sampler", default="euler_a", help="the generator's sampler name (default: %(default)s)")
     generate.add_argument("--precision", choices=["fp16", "bf16", "fp32"], default="fp16",

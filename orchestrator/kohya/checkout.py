@@ -8,7 +8,6 @@ from pathlib import Path
 
 PINNED_COMMIT = "48d368fa557731ad0488c07304dfeba8c07910eb"
 TRAINING_SCRIPTS = {"sd15": "train_network.py", "sdxl": "sdxl_train_network.py"}
-GENERATION_SCRIPTS = {"sd15": "gen_img.py", "sdxl": "sdxl_gen_img.py"}
 # An exported tree (no .git) records its commit here; see README "Use a local sd-scripts".
 COMMIT_MARKER = ".lora_pipeline_commit"
 

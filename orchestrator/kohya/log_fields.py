@@ -59,11 +59,3 @@ def validation_progress(text: str) -> tuple[int, int, float | None] | None:
         return None
     loss_match = _VAL_LOSS.search(counter[3])
     return int(counter[1]), int(counter[2]), parse_number(loss_match[1]) if loss_match else None
-
-
-def validation_average(text: str) -> float | None:
-    """The ``val_epoch_avg_loss`` of a completed validation bar; None until the bar is complete."""
-    progress = validation_progress(text)
-    if progress is None or progress[0] != progress[1]:
-        return None  # only a completed bar holds the epoch's average
-    return progress[2]

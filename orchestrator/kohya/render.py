@@ -30,6 +30,7 @@ from orchestrator.kohya.checkout import TRAINING_SCRIPTS
 from orchestrator.kohya.contract import Contract, DatasetSchema, recorded_contract
 from orchestrator.kohya.dataset_files import ALPHA_MASK_SUBSET_KEY, MASKED_LOSS_ARGUMENT, masked_image_count
 from orchestrator.kohya.outputs import SAMPLE_AT_FIRST_ARGUMENT
+from orchestrator.kohya.placement import DATASET_TABLE, override_table
 from orchestrator.kohya.validation import (
     EVERY_N_EPOCHS_KEY,
     MAX_STEPS_KEY,
@@ -42,7 +43,6 @@ log = logging.getLogger(__name__)
 
 HEADER_PATTERN = re.compile(r"^# lora-pipeline: family=(?P<family>\w+) script=(?P<script>\S+)", re.M)
 KOHYA_FOLDER = re.compile(r"^(?P<repeats>\d+)_(?P<name>.+)$")
-DATASET_PREFIX = "dataset."
 
 
 @dataclass(frozen=True)
@@ -75,22 +75,9 @@ def _coerce_floats(table: dict[str, Any], float_keys: set[str]) -> None:
 
 
 def _place_override(key: str, value: Any, dataset: dict[str, Any], sections: dict[str, dict[str, Any]],
-                    contract: Contract, script: str) -> None:
-    if key.startswith(DATASET_PREFIX):
-        dataset[key[len(DATASET_PREFIX):]] = value
-        return
-    if key in dataset:
-        dataset[key] = value
-        return
-    for table in sections.values():
-        if key in table:
-            table[key] = value
-            return
-    schema = contract.dataset_schema
-    if key not in contract.arguments_of(script) and (key in schema.general or key in schema.subset):
-        dataset[key] = value
-    else:
-        sections.setdefault("overrides", {})[key] = value
+                    contract: Contract, family: str) -> None:
+    table, name = override_table(key, dataset, sections, family=family, contract=contract)
+    (dataset if table == DATASET_TABLE else sections.setdefault(table, {}))[name] = value
 
 
 def _discover_subsets(image_root: Path, default_repeats: int) -> list[dict[str, Any]]:
@@ -157,7 +144,7 @@ def render_run(preset: Preset | str | Path, *, overrides: Mapping[str, object] |
     dataset, sections = preset.copy_tables()
     warnings = list(preset.warnings)
     for key, value in (overrides or {}).items():
-        _place_override(key, value, dataset, sections, contract, script)
+        _place_override(key, value, dataset, sections, contract, preset.family)
 
     training_flat = {k: v for table in sections.values() for k, v in table.items()}
     if "output_name" in (overrides or {}):

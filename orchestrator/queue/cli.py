@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.set_defaults(handler=run_run_command)
 
     cancel = verbs.add_parser("cancel", help="cancel a queued job, or stop a running one (its trainers too)")
-    cancel.add_argument("id", type=int, help="the job's number (see `queue list`)")
+    cancel.add_argument("id", type=number_arg(int, low=1), help="the job's number (see `queue list`)")
     _add_queue_argument(cancel)
     cancel.set_defaults(handler=run_cancel_command)
 

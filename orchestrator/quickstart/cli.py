@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from orchestrator.common.numbers import number_arg
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -34,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="crops without masks, and training without masked loss")
     parser.add_argument("--sd-scripts", type=Path, help="sd-scripts checkout (default: configs/paths.toml)")
     parser.add_argument("--trainer-python", help="Python with sd-scripts' requirements (default: configs/paths.toml)")
-    parser.add_argument("--trials", type=int, default=3, help="search trials (default: %(default)s)")
+    parser.add_argument("--trials", type=number_arg(int, low=1, high=100_000), default=3, help="search trials (default: %(default)s)")
     parser.add_argument("--model-cache", type=Path,
                         help="where built models are kept for the next run (default: ~/.cache/lora-pipeline/"
                              "quickstart-models)")

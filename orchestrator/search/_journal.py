@@ -18,28 +18,27 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import optuna
 from optuna.storages import JournalStorage
-
-# Not re-exported by optuna.storages, but the base `fail_stale_trials` and the heartbeat machinery test for.
-from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 from optuna.trial import FrozenTrial, TrialState
 
-JOURNAL_SCHEME = "journal:///"
-JOURNAL_FILE = "optuna_journal.log"
+from orchestrator.search.optuna_adapter import BaseHeartbeat, trial_id_of
 
 
-def journal_path(url: str) -> Path:
-    """``journal:////abs/study.log`` -> ``/abs/study.log`` (three slashes, then the path, as sqlite:///)."""
-    return Path(url.removeprefix(JOURNAL_SCHEME))
-
-
-def journal_url(path: Path) -> str:
-    return f"{JOURNAL_SCHEME}{path.resolve()}"
+@contextmanager
+def journal_lock(path: Path) -> Iterator[None]:
+    """Hold the lock every process takes to append to the journal at ``path``."""
+    lock = JournalFileOpenLock(str(path))
+    lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
@@ -64,16 +63,16 @@ class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
         beat.touch()
         os.utime(beat)  # touch() leaves an existing file's time alone on some platforms
 
-    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:  # BaseHeartbeat's (optuna_adapter.py)
         now = time.time()
         stale = []
         for trial in self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
             try:
-                last_beat = self._beat_file(trial._trial_id).stat().st_mtime
+                last_beat = self._beat_file(trial_id_of(trial)).stat().st_mtime
             except FileNotFoundError:
                 continue
             if now - last_beat > self._grace:
-                stale.append(trial._trial_id)
+                stale.append(trial_id_of(trial))
         return stale
 
     def get_heartbeat_interval(self) -> int | None:

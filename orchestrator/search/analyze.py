@@ -10,64 +10,35 @@ instead of pretending to know.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from orchestrator.common.atomic import atomic_write_json, atomic_write_text
-from orchestrator.common.errors import UserInputError
 from orchestrator.common.tomlfile import read_toml, write_toml
-from orchestrator.search.analysis import Analysis
-from orchestrator.search.results import COMPLETE, RESULTS_FILE
+from orchestrator.search.results import load_results
+from orchestrator.search.vocabulary import COMPLETE
 
 MIN_TRIALS_FOR_IMPORTANCE = 4  # fANOVA on fewer completed trials ranks noise
 ANALYSIS_DIR = "analysis"
 
 
-# The keys of trial_results.json (results.py writes it) that its readers use, with their JSON types.
-_RESULTS_KEYS: dict[str, tuple[type, ...]] = {"study_name": (str,), "target_trials": (int,), "counted_trials": (int,),
-                                              "updated_at": (str,), "counts": (dict,), "gpu_hours": (int, float),
-                                              "best": (dict, type(None)), "trials": (list,)}
-_TRIAL_KEYS: dict[str, tuple[type, ...]] = {"number": (int,), "outcome": (str,)}
-_TRIAL_KEYS_IF_THERE: dict[str, tuple[type, ...]] = {"params": (dict,), "epoch_scores": (dict,),
-                                                     "directory": (str, type(None))}
+@dataclass
+class Analysis:
+    """What ``search analyze`` found (written as ``analysis.json``; ``plots.py`` draws its tables)."""
 
-
-def load_results(output: Path) -> dict[str, Any]:
-    """``OUTPUT/trial_results.json``, checked to be one: the file is written atomically, so a file that does
-    not parse or lacks its keys was damaged or is another program's, and is named as such (never rewritten
-    by a reader)."""
-    if not output.is_dir():
-        what = "is not a folder" if output.exists() else "does not exist"
-        raise UserInputError(f"search folder {what} (give the --output folder of `lora-pipeline search`)",
-                             path=output)
-    path = output / RESULTS_FILE
-    if not path.is_file():
-        raise UserInputError(f"no {RESULTS_FILE} here; run `lora-pipeline search --output {output}` first",
-                             path=path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as error:
-        raise UserInputError(f"not valid JSON: {error}", path=path) from None
-    _require_keys(data, _RESULTS_KEYS, path, "")
-    for index, entry in enumerate(data["trials"]):
-        _require_keys(entry, _TRIAL_KEYS, path, f"trials[{index}].")
-        _require_keys(entry, {k: v for k, v in _TRIAL_KEYS_IF_THERE.items() if k in entry}, path,
-                      f"trials[{index}].")
-    return data
-
-
-def _require_keys(data: Any, keys: dict[str, tuple[type, ...]], path: Path, prefix: str) -> None:
-    if not isinstance(data, dict):
-        raise UserInputError(f"not a search results file: {prefix or 'the file'} is a JSON {type(data).__name__}, "
-                             "not an object", path=path, key=prefix.rstrip(".") or None)
-    for key, types in keys.items():
-        value = data.get(key)
-        if key not in data or not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-            raise UserInputError(f"not a search results file: {'missing' if key not in data else 'wrong type'}",
-                                 path=path, key=f"{prefix}{key}")
+    best: dict[str, Any] | None
+    best_epochs: list[dict[str, Any]]
+    learning_rate: list[dict[str, Any]]
+    dim_alpha: list[dict[str, Any]]
+    schedulers: list[dict[str, Any]]
+    importances: dict[str, float]
+    notes: list[str] = field(default_factory=list)
+    plots: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    prior: dict[str, Any] | None = None  # what came from a prior study and whether it held (prior_report.py)
 
 
 def completed(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -128,12 +99,10 @@ def parameter_importances(output: Path, results: dict[str, Any], storage_url: st
         return {}
     import optuna
 
-    from orchestrator.search.optuna_setup import default_storage_url, quiet_optuna_notices
+    from orchestrator.search.storage import default_storage_url, load_study
 
-    quiet_optuna_notices()
     try:
-        study = optuna.load_study(study_name=results["study_name"],
-                                  storage=storage_url or default_storage_url(output))
+        study = load_study(storage_url or default_storage_url(output), results["study_name"])
         importances = optuna.importance.get_param_importances(study)
     except Exception as error:  # an unreachable storage must not cost the rest of the analysis
         notes.append(f"parameter importances unavailable: {type(error).__name__}: {error}")
@@ -161,8 +130,8 @@ def analyze(output: Path, *, storage_url: str | None = None) -> Analysis:
         counts=dict(results.get("counts", {})),
     )
     if any(entry.get("prior") for entry in entries):
-        from orchestrator.search.optuna_setup import default_storage_url
         from orchestrator.search.prior_report import prior_section, read_study_prior
+        from orchestrator.search.storage import default_storage_url
 
         attr, space = read_study_prior(storage_url or default_storage_url(output), results["study_name"], notes)
         analysis.prior = prior_section(entries, attr, space)

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 
 from optuna.trial import FrozenTrial, TrialState
 
-WORKER_ATTR = "worker"
+from orchestrator.search.vocabulary import WORKER_ATTR
+
 # A claim follows ask within milliseconds, even over a slow database link; a minute is far past any of them.
 CLAIM_SECONDS = 60.0
 

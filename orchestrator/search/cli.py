@@ -25,6 +25,7 @@ from orchestrator.search.start_checks import (
     refuse_space_the_base_cannot_take,
     require_reference_images,
 )
+from orchestrator.search.vocabulary import OBJECTIVE_ATTR
 
 DEFAULT_SPACE = Path("configs/search/luca_tpe_v2_1.toml")  # relative to the project root
 
@@ -132,8 +133,6 @@ def run_search_command(args: argparse.Namespace) -> int:
     from orchestrator.search.study import SearchSettings
 
     paths = load_paths()
-    if args.trials < 0:
-        raise UserInputError("must be 0 or more", key="trials")
     check_study_options(args)
     if args.evaluation_config is not None:  # read now, whatever the executor: a bad file is never ignored
         from orchestrator.evaluate import load_evaluation_config
@@ -163,7 +162,7 @@ def run_search_command(args: argparse.Namespace) -> int:
         for note in plan.notes:
             print(note)
         warm_start = tuple(plan.points)
-    from orchestrator.search.optuna_setup import default_storage_url
+    from orchestrator.search.storage import default_storage_url
 
     parallel = bool(args.parallel_gpus)
     if parallel and args.gpus:
@@ -232,8 +231,7 @@ def run_worker_command(args: argparse.Namespace) -> int:
 
 
 def _print_study(settings: Any) -> None:
-    from orchestrator.search._journal import JOURNAL_SCHEME, journal_path
-    from orchestrator.search.optuna_setup import redact_url
+    from orchestrator.search.storage import JOURNAL_SCHEME, journal_path, redact_url
 
     storage = settings.storage
     print(f"study {settings.study_name!r} in {redact_url(storage)}")
@@ -371,15 +369,14 @@ def _stored_surface_seed(settings: Any) -> int | None:
     """A worker's simulated surface is the study's (its seed is part of the stored objective)."""
     if not getattr(settings, "storage_url", None):
         return None
-    import optuna
-
-    from orchestrator.search.optuna_setup import make_storage
+    from orchestrator.common.errors import UserInputError
+    from orchestrator.search.storage import study_attrs
 
     try:
-        study = optuna.load_study(study_name=settings.study_name, storage=make_storage(settings.storage_url))
-    except KeyError:
+        attrs = study_attrs(settings.storage_url, settings.study_name)
+    except UserInputError:
         return None
-    return ((study.user_attrs.get("objective") or {}).get("scoring") or {}).get("surface_seed")
+    return ((attrs.get(OBJECTIVE_ATTR) or {}).get("scoring") or {}).get("surface_seed")
 
 
 def evaluator_device(*, allow_cpu: bool) -> str:

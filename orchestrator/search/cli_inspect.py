@@ -38,21 +38,10 @@ def run_analyze_command(args: argparse.Namespace) -> int:
 def _open_given_storage(url: str, output: Path) -> None:
     """A --storage the user gave must hold this search's study; without one the analysis falls back to
     trial_results.json alone, with a note (an unreachable default storage costs only the importances)."""
-    import optuna
+    from orchestrator.search.results import load_results
+    from orchestrator.search.storage import load_study
 
-    from orchestrator.common.errors import UserInputError
-    from orchestrator.search.analyze import load_results
-    from orchestrator.search.optuna_setup import make_storage, quiet_optuna_notices, redact_url
-
-    name = load_results(output)["study_name"]
-    quiet_optuna_notices()
-    try:
-        optuna.load_study(study_name=name, storage=make_storage(url))
-    except UserInputError:
-        raise
-    except Exception as error:  # noqa: BLE001 - SQLAlchemy and Optuna errors; never print the password
-        raise UserInputError(f"cannot open study {name!r} in {redact_url(url)}: {type(error).__name__}",
-                             key="storage") from None
+    load_study(url, load_results(output)["study_name"])
 
 
 def run_status_command(args: argparse.Namespace) -> int:

@@ -12,8 +12,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-DATASET_ATTR = "dataset_size"  # study user attribute: {"images": int, "images_per_epoch": int}
-
 
 def dataset_size(rendered_dataset: Mapping[str, Any]) -> dict[str, int] | None:
     """``{"images", "images_per_epoch"}`` of a rendered dataset TOML document (``RenderedRun.dataset``);

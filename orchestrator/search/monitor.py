@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from orchestrator.search.results import RESULTS_FILE
+from orchestrator.search.vocabulary import PAUSED, RUNNING, WAITING
 
 
 def running_trial_progress(directory: Path) -> str:
@@ -42,7 +43,7 @@ def running_trial_progress(directory: Path) -> str:
 
 
 def status_lines(output: Path) -> list[str]:
-    from orchestrator.search.analyze import load_results
+    from orchestrator.search.results import load_results
 
     path = output / RESULTS_FILE
     if output.is_dir() and not path.exists():  # a search that has not written its first results yet
@@ -68,14 +69,14 @@ def status_lines(output: Path) -> list[str]:
             lines.append(f"{entry['phase']}: trial {entry['number']}{where}{score}, "
                          f"{len(entry.get('segments') or [])} stretch(es) trained")
     finished = [entry for entry in results["trials"] if entry.get("last_validation_loss")
-                and entry["outcome"] not in ("running", "waiting", "paused")]
+                and entry["outcome"] not in (RUNNING, WAITING, PAUSED)]
     for entry in finished:  # only trials whose run validated: a study without validation prints as before
         last = entry["last_validation_loss"]
         score = f"score {entry['best_score']:.4f}" if entry.get("best_score") is not None else "no score"
         lines.append(f"trial {entry['number']} {entry['outcome']}: {score}, "
                      f"last val loss {last['loss']:.4g} at epoch {last['epoch']}")
     for entry in results["trials"]:
-        if entry["outcome"] != "running" or not entry.get("directory"):
+        if entry["outcome"] != RUNNING or not entry.get("directory"):
             continue
         scores = entry.get("epoch_scores") or {}
         last = f", last score {scores[max(scores, key=int)]:.4f} at epoch {max(scores, key=int)}" if scores else ""

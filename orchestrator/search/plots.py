@@ -4,15 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from orchestrator.search.analysis import Analysis
+from orchestrator.search.vocabulary import COMPLETE, FAILED, PRUNED
 
-_OUTCOME_COLOURS = {"complete": "tab:blue", "pruned": "tab:orange", "failed": "tab:red"}
+_OUTCOME_COLOURS = {COMPLETE: "tab:blue", PRUNED: "tab:orange", FAILED: "tab:red"}
 
 
-def write_plots(folder: Path, entries: Sequence[dict[str, Any]], analysis: Analysis) -> list[Path]:
+class Effects(Protocol):
+    """The tables of ``analyze.Analysis`` that have a plot."""
+
+    dim_alpha: list[dict[str, Any]]
+    schedulers: list[dict[str, Any]]
+    importances: dict[str, float]
+
+
+def write_plots(folder: Path, entries: Sequence[dict[str, Any]], analysis: Effects) -> list[Path]:
     """Every plot that has data; returns the files written."""
     import logging
 
@@ -42,7 +49,7 @@ def write_plots(folder: Path, entries: Sequence[dict[str, Any]], analysis: Analy
                 ax.scatter(*zip(*points, strict=True), c=colour, label=outcome)
         running_best: list[float] = []
         for entry in ordered:
-            value = entry["best_score"] if entry["outcome"] == "complete" else float("-inf")
+            value = entry["best_score"] if entry["outcome"] == COMPLETE else float("-inf")
             running_best.append(max(value, running_best[-1] if running_best else float("-inf")))
         steps = [(e["number"], b) for e, b in zip(ordered, running_best, strict=True) if b != float("-inf")]
         if steps:

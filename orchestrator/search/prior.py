@@ -38,10 +38,17 @@ from optuna.trial import TrialState
 
 from orchestrator.common.errors import UserInputError
 from orchestrator.search.constraints import TrainingChoices, check_constraints
-from orchestrator.search.dataset_size import DATASET_ATTR
 from orchestrator.search.merge import flatten_training_tables, merge_trial_config
-from orchestrator.search.results import REJECTED, RESULTS_FILE
+from orchestrator.search.results import RESULTS_FILE
 from orchestrator.search.space import ParamSpec, Scalar, SearchSpace, parse_search_space
+from orchestrator.search.vocabulary import (
+    BASE_CONFIG_ATTR,
+    DATASET_ATTR,
+    OUTCOME_ATTR,
+    OVERRIDES_ATTR,
+    REJECTED,
+    SEARCH_SPACE_ATTR,
+)
 from orchestrator.search.warm_start import express_in_space
 
 PRIOR_CONFIGS = 2  # the prior's best configs trained first (measured: bench/search_prior.py)
@@ -122,45 +129,28 @@ class PriorPlan:
 
 # ------------------------------------------------------------------------------------------------ loading
 def load_prior(source: str, study_name: str | None = None) -> PriorStudy:
-    """A finished study from a search folder (its ``optuna_study.db``; the name from ``trial_results.json``
+    """A finished study from a search folder (its SQLite or journal study; the name from ``trial_results.json``
     unless given) or from a storage URL with ``study_name``. Raises :class:`UserInputError` naming the folder
     or URL when it is missing, holds no such study, or has no trained trial."""
-    from orchestrator.search._storage_url import normalize_storage_url, redact_url
+    from orchestrator.search.storage import load_study, redact_url, study_url_in
 
     if "://" in source:
         if not study_name:
             raise UserInputError(f"--prior {redact_url(source)} is a storage URL: name its study with "
                                  "--prior-study NAME", key="prior-study")
         url, label = source, redact_url(source)
-        if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
-            raise UserInputError("prior study database not found", path=Path(url.removeprefix("sqlite:///")),
-                                 key="prior")
     else:
         folder = Path(source)
         if not folder.is_dir():
             raise UserInputError("prior search folder not found", path=folder, key="prior",
                                  hint="the --output folder of a finished `lora-pipeline search`")
-        database = folder / "optuna_study.db"
-        if not database.is_file():
-            raise UserInputError("no optuna_study.db in the prior search folder (a study on PostgreSQL: give "
-                                 "--prior URL --prior-study NAME)", path=folder, key="prior")
+        found = study_url_in(folder)
+        if found is None:
+            raise UserInputError("no optuna_study.db or optuna_journal.log in the prior search folder (a study "
+                                 "on PostgreSQL: give --prior URL --prior-study NAME)", path=folder, key="prior")
         study_name = study_name or _study_name_of(folder)
-        url, label = f"sqlite:///{database.resolve()}", str(folder)
-    from orchestrator.search.optuna_setup import quiet_optuna_notices
-
-    quiet_optuna_notices()
-    try:
-        storage = optuna.storages.RDBStorage(normalize_storage_url(url))
-        names = [s.study_name for s in optuna.study.get_all_study_summaries(storage, include_best_trial=False)]
-    except UserInputError:
-        raise
-    except Exception as error:  # SQLAlchemy errors carry the URL; never print the password
-        raise UserInputError(f"cannot open the prior study's storage {label}: {type(error).__name__}",
-                             key="prior") from None
-    if study_name not in names:
-        raise UserInputError(f"no study named {study_name!r} in prior {label} (studies: "
-                             f"{', '.join(names) or 'none'})", key="prior-study")
-    prior = prior_from_study(optuna.load_study(study_name=study_name, storage=storage), label)
+        url, label = found, str(folder)
+    prior = prior_from_study(load_study(url, study_name, key="prior", study_key="prior-study"), label)
     if not prior.complete:
         raise UserInputError(f"prior study {study_name!r} in {label} has no completed trial: nothing to carry "
                              "over", key="prior")
@@ -210,16 +200,16 @@ def _study_name_of(folder: Path) -> str:
 def prior_from_study(study: optuna.Study, label: str) -> PriorStudy:
     """The trained trials of ``study`` (complete ones best first, then those the pruner stopped)."""
     attrs = study.user_attrs
-    base = flatten_training_tables(attrs.get("base_config") or {})
+    base = flatten_training_tables(attrs.get(BASE_CONFIG_ATTR) or {})
     space_names: tuple[str, ...] = ()
     if "search_space" in attrs:
-        space_names = parse_search_space(attrs["search_space"]).parameter_names
+        space_names = parse_search_space(attrs[SEARCH_SPACE_ATTR]).parameter_names
     trials = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
-        if trial.user_attrs.get("outcome") == REJECTED or (trial.state == TrialState.PRUNED
+        if trial.user_attrs.get(OUTCOME_ATTR) == REJECTED or (trial.state == TrialState.PRUNED
                                                            and not trial.intermediate_values):
             continue  # never trained: the new study's own rules judge its configs
-        flat = {**base, **dict(trial.user_attrs.get("overrides") or {}), **trial.params}
+        flat = {**base, **dict(trial.user_attrs.get(OVERRIDES_ATTR) or {}), **trial.params}
         trials.append(PriorTrial(trial.number, trial.state, trial.value, flat, dict(trial.intermediate_values)))
     trials.sort(key=lambda t: (t.state != TrialState.COMPLETE, -(t.value if t.value is not None else -math.inf)))
     names = space_names or tuple(sorted({name for t in study.trials for name in t.params}))

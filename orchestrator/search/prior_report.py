@@ -18,8 +18,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from orchestrator.search.results import COMPLETE
 from orchestrator.search.space import SearchSpace
+from orchestrator.search.vocabulary import COMPLETE, SEARCH_SPACE_ATTR
 
 MIN_FOR_CORRELATION = 5
 HELD_CORRELATION = 0.3
@@ -128,17 +128,14 @@ def _spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
 def read_study_prior(storage_url: str, study_name: str,
                      notes: list[str]) -> tuple[dict[str, Any] | None, SearchSpace | None]:
     """The study's ``prior`` attribute and its space; (None, None) with a note when the storage fails."""
-    import optuna
-
-    from orchestrator.search.optuna_setup import quiet_optuna_notices
-    from orchestrator.search.results import PRIOR_ATTR
     from orchestrator.search.space import parse_search_space
+    from orchestrator.search.storage import study_attrs
+    from orchestrator.search.vocabulary import PRIOR_ATTR
 
-    quiet_optuna_notices()
     try:
-        attrs = optuna.load_study(study_name=study_name, storage=storage_url).user_attrs
+        attrs = study_attrs(storage_url, study_name)
     except Exception as error:  # an unreachable storage must not cost the rest of the analysis
         notes.append(f"the prior's record in the study is unavailable: {type(error).__name__}")
         return None, None
-    space = parse_search_space(attrs["search_space"]) if "search_space" in attrs else None
+    space = parse_search_space(attrs[SEARCH_SPACE_ATTR]) if "search_space" in attrs else None
     return attrs.get(PRIOR_ATTR), space

@@ -1,6 +1,6 @@
 """A study with a prior draws its first trials from the prior's good region, until it has outgrown it.
 
-:class:`PriorShapedTPESampler` is :class:`~orchestrator.search.optuna_setup.TrainedStartupTPESampler` whose
+:class:`PriorShapedTPESampler` is :class:`~orchestrator.search.sampling.TrainedStartupTPESampler` whose
 draws, while this study has fewer than ``outgrow_after`` trained trials, come from a TPE fitted on an
 in-memory *shadow* study: the prior's trained trials (re-expressed with this space's distributions,
 ``prior.py``) together with this study's own finished trials. The shadow is never written anywhere and its
@@ -24,9 +24,10 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from orchestrator.search.optuna_setup import STARTUP_TRIALS, TrainedStartupTPESampler
+from orchestrator.search.optuna_adapter import set_trial_user_attr
 from orchestrator.search.prior import PriorPlan
-from orchestrator.search.results import PRIOR_ATTR, REJECTED
+from orchestrator.search.sampling import STARTUP_TRIALS, TrainedStartupTPESampler
+from orchestrator.search.vocabulary import FIXED_PARAMS_SYSTEM_ATTR, OUTCOME_ATTR, PRIOR_ATTR, REJECTED
 
 OUTGROW_AFTER = 10  # trained trials of its own after which a study models only them (bench/search_prior.py)
 EI_CANDIDATES = 96  # TPE's default is 24: more candidates, each draw closer to the best of the prior's region
@@ -65,13 +66,13 @@ class PriorShapedTPESampler(TrainedStartupTPESampler):
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
         super().before_trial(study, trial)
         self._draw = None
-        fixed = trial.system_attrs.get("fixed_params") or {}
+        fixed = trial.system_attrs.get(FIXED_PARAMS_SYSTEM_ATTR) or {}
         if set(self._plan.distributions) <= set(fixed):
             return
         own = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
                if set(t.params) <= set(self._plan.distributions)]
-        rejected = [t for t in own if t.user_attrs.get("outcome") == REJECTED]
-        trained = [t for t in own if t.user_attrs.get("outcome") != REJECTED]
+        rejected = [t for t in own if t.user_attrs.get(OUTCOME_ATTR) == REJECTED]
+        trained = [t for t in own if t.user_attrs.get(OUTCOME_ATTR) != REJECTED]
         if len(trained) >= self._outgrow_after:
             return  # outgrown: the parent's TPE on this study's own trials
         shadow = self._shadow_study(trial.number)
@@ -81,8 +82,7 @@ class PriorShapedTPESampler(TrainedStartupTPESampler):
         shadow_trial = shadow.ask(self._plan.distributions)
         self._draw = {name: value for name, value in shadow_trial.params.items() if name not in fixed}
         if PRIOR_ATTR not in trial.user_attrs:
-            study._storage.set_trial_user_attr(trial._trial_id, PRIOR_ATTR,
-                                               {"kind": "draw", "study": self._plan.study_name})
+            set_trial_user_attr(study, trial, PRIOR_ATTR, {"kind": "draw", "study": self._plan.study_name})
 
     def _shadow_study(self, number: int) -> optuna.Study:
         seed = None if self._seed is None else self._seed * 1000 + number  # reproducible, one stream per trial
@@ -105,7 +105,7 @@ class PriorShapedTPESampler(TrainedStartupTPESampler):
 
 def make_prior_sampler(plan: PriorPlan, *, seed: int | None, warm_start_trials: int = 0,
                        outgrow_after: int | None = None) -> PriorShapedTPESampler:
-    """The guide's TPE settings (``optuna_setup.make_sampler``) once outgrown; before, draws shaped by ``plan``
+    """The guide's TPE settings (``sampling.make_sampler``) once outgrown; before, draws shaped by ``plan``
     (``outgrow_after`` defaults to :data:`OUTGROW_AFTER`; the warm-start presets come on top)."""
     outgrow_after = OUTGROW_AFTER if outgrow_after is None else outgrow_after
     return PriorShapedTPESampler(plan, outgrow_after=outgrow_after + warm_start_trials,

@@ -10,7 +10,7 @@ fall short (the rule is a heuristic, stated in full here):
    gains made by the trial's last epoch (its ``last_epoch`` user attribute; without it every later gain
    counts). A finished curve is evidence of how much can still be gained after E only if it ran to its
    last epoch, or was still rising at E (its best epoch lies after E): a run that patience stopped after
-   its peak (``stop_requested == "past_peak"`` or ``stopped_early``) gained nothing after E *because* it
+   its peak (``stop_requested == PAST_PEAK`` or ``stopped_early``) gained nothing after E *because* it
    had already peaked, which says nothing about a run still climbing. Pruned trials are never evidence.
    When no finished curve is evidence at E, this bound says nothing and only the next one decides.
 2. **The trial's own curve.** Learning curves saturate: the trial's points are fitted with an
@@ -43,11 +43,17 @@ from collections.abc import Mapping
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from orchestrator.common.errors import UserInputError
+from orchestrator.search.choices import PRUNER_KINDS, PrunerKind
 from orchestrator.search.curve_bound import admitted_rates, reachable_score, residual_noise
-
-LAST_EPOCH_ATTR = "last_epoch"
-# {"epoch": loss} for the epochs whose validation loss the trainer reported (set by the study's report callback).
-VALIDATION_LOSS_ATTR = "validation_loss"
+from orchestrator.search.sampling import STARTUP_TRIALS
+from orchestrator.search.vocabulary import (
+    LAST_EPOCH_ATTR,
+    PAST_PEAK,
+    STOP_REQUESTED_ATTR,
+    STOPPED_EARLY_ATTR,
+    VALIDATION_LOSS_ATTR,
+)
 
 
 def largest_gain_after(curve: Mapping[int, float], epoch: int, last_epoch: int | None) -> float | None:
@@ -61,7 +67,7 @@ def largest_gain_after(curve: Mapping[int, float], epoch: int, last_epoch: int |
 
 def was_cut_by_patience(trial: FrozenTrial) -> bool:
     """The run was stopped after its peak by the search's patience rule (it is COMPLETE, but short)."""
-    return trial.user_attrs.get("stop_requested") == "past_peak" or bool(trial.user_attrs.get("stopped_early"))
+    return trial.user_attrs.get(STOP_REQUESTED_ATTR) == PAST_PEAK or bool(trial.user_attrs.get(STOPPED_EARLY_ATTR))
 
 
 def is_evidence_at(trial: FrozenTrial, epoch: int) -> bool:
@@ -123,3 +129,26 @@ class CatchUpPruner(optuna.pruners.BasePruner):
 
 def _losses_of(trial: FrozenTrial) -> dict[int, float]:
     return {int(e): float(v) for e, v in (trial.user_attrs.get(VALIDATION_LOSS_ATTR) or {}).items()}
+
+
+# ------------------------------------------------------------------------------------------------ choice
+PRUNER_WARMUP_EPOCHS = 4  # median/hyperband: early epochs measure learning speed, not the final score
+
+
+def make_pruner(kind: PrunerKind, *, max_epochs: int) -> optuna.pruners.BasePruner:
+    """``catchup``: stop a trial that can no longer reach the best finished score by the study's curves nor
+    by its own (``pruning.CatchUpPruner``), from its second sample epoch on, once 5 trials have finished;
+    ``median``: stop a trial whose score at an epoch is below the median of earlier trials at that
+    epoch; ``hyperband``: successive halving over epochs (resource = epoch); ``none``: never stop."""
+    if kind == "catchup":
+        return CatchUpPruner(n_startup_trials=STARTUP_TRIALS)
+    if kind == "median":
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=STARTUP_TRIALS, n_warmup_steps=PRUNER_WARMUP_EPOCHS
+        )
+    if kind == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=PRUNER_WARMUP_EPOCHS, max_resource=max_epochs,
+                                              reduction_factor=3)
+    if kind == "none":
+        return optuna.pruners.NopPruner()
+    raise UserInputError(f"unknown pruner {kind!r}; use {', '.join(PRUNER_KINDS)}", key="pruner")

@@ -3,11 +3,13 @@
 The Optuna storage is the source of truth; this file is a readable projection of it, rewritten
 atomically after every state change (started, epoch scored, rejected, pruned, failed, complete),
 so it always parses and a person or ``monitor_hyperparam_optuna.sh`` can read it at any moment.
+:func:`load_results` is its one reader (``search analyze``, ``search status``), beside the writer.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,45 +17,55 @@ from typing import Any
 from optuna.trial import FrozenTrial, TrialState
 
 from orchestrator.common.atomic import atomic_write_json
+from orchestrator.common.errors import UserInputError
 from orchestrator.search.claims import is_unclaimed
-from orchestrator.search.pruning import VALIDATION_LOSS_ATTR
+from orchestrator.search.vocabulary import (
+    ADOPTED_ATTR,
+    BEST_EPOCH_ATTR,
+    BEST_SCORE_ATTR,
+    CHECKPOINT_ATTR,
+    COMPLETE,
+    DIRECTORY_ATTR,
+    EARLY_STOP_REASON_ATTR,
+    FAILED,
+    FAILED_RULES_ATTR,
+    FAILED_TRIAL_SYSTEM_ATTR,
+    FAILURE_CAUSE_ATTR,
+    GPU_SECONDS_ATTR,
+    NOT_COUNTED,
+    OUTCOME_ATTR,
+    OVERRIDES_ATTR,
+    PAUSE_REASON_ATTR,
+    PAUSED,
+    PAUSED_AT_ATTR,
+    PHASE_ATTR,
+    PHASE_PAUSED,
+    PRIOR_ATTR,
+    PRUNE_REASON_ATTR,
+    PRUNED,
+    REJECTED,
+    REJECTION_REASON_ATTR,
+    RETRY_HISTORY_SYSTEM_ATTR,
+    RUNNING,
+    SEGMENTS_ATTR,
+    VALIDATION_LOSS_ATTR,
+    WAITING,
+    WORKER_ATTR,
+)
 
 RESULTS_FILE = "trial_results.json"
-
-# Outcomes of a trial as the search records them (user attribute "outcome"); Optuna's state alone cannot
-# tell a rejected trial (no GPU time) from one the pruner stopped mid-run.
-REJECTED, SURPLUS, PRUNED, FAILED, COMPLETE = "rejected", "surplus", "pruned", "failed", "complete"
-ABANDONED = "abandoned"  # asked by a worker that died before claiming it (claims.py): nothing was trained
-NOT_COUNTED = {REJECTED, SURPLUS, ABANDONED}
-PAUSED = "paused"  # what one stretch of a scheduled run ended in: it stays RUNNING and may continue
-# A scheduled run's phase (user attribute "phase", scheduled.py): training its first stretch, paused at a sample
-# epoch with its state saved, resumed from that state, finished (its last epoch), or stopped (still paused
-# when the search ended: final at its best score so far).
-PHASE_ATTR = "phase"
-PHASE_TRAINING, PHASE_PAUSED, PHASE_RESUMED = "training", "paused", "resumed"
-PHASE_FINISHED, PHASE_STOPPED = "finished", "stopped"
-PRIOR_ATTR = "prior"  # a trial a prior study proposed (prior.py): {"kind": "config" | "draw", ...}
-
-# User attributes that describe one attempt at a trial. Optuna's retry of a failed trial copies every
-# user attribute, so a retry clears these when it starts (set to None: Optuna cannot delete one).
-ATTEMPT_ATTRS: tuple[str, ...] = (
-    "outcome", "failure_cause", "prune_reason", "early_stop_reason", "rejection_reason", "failed_rules",
-    "best_epoch", "best_score", "checkpoint", "gpu_seconds", "epoch_scores", "adopted", "stopped_early",
-    "stop_requested", "directory", VALIDATION_LOSS_ATTR, PHASE_ATTR, "paused_at", "pause_reason", "segments",
-    "promoted", "predicted_final",
-)
 
 
 def superseded_numbers(trials: Iterable[FrozenTrial]) -> set[int]:
     """Numbers of failed trials that were re-queued (their retry stands for them)."""
     numbers: set[int] = set()
     for trial in trials:
-        numbers.update(int(n) for n in trial.system_attrs.get("retry_history", []))
+        numbers.update(int(n) for n in trial.system_attrs.get(RETRY_HISTORY_SYSTEM_ATTR, []))
     return numbers
 
 
 def outcome_of(trial: FrozenTrial) -> str:
-    recorded = trial.user_attrs.get("outcome")
+    recorded = trial.user_attrs.get(OUTCOME_ATTR)
     if recorded and trial.state.is_finished():
         return str(recorded)
     if trial.state == TrialState.RUNNING and trial.user_attrs.get(PHASE_ATTR) == PHASE_PAUSED:
@@ -62,8 +74,8 @@ def outcome_of(trial: FrozenTrial) -> str:
         TrialState.COMPLETE: COMPLETE,
         TrialState.PRUNED: PRUNED,
         TrialState.FAIL: FAILED,
-        TrialState.RUNNING: "running",
-        TrialState.WAITING: "waiting",
+        TrialState.RUNNING: RUNNING,
+        TrialState.WAITING: WAITING,
     }[trial.state]
 
 
@@ -96,7 +108,7 @@ STALE_HEARTBEAT_CAUSE = ("its worker stopped beating for longer than the grace p
 def _unrecorded_failure(trial: FrozenTrial, superseded: set[int]) -> str | None:
     """Every failure the search tells carries its cause; a FAIL without a recorded outcome was told by
     Optuna's heartbeat check (``fail_stale_trials``), in another worker or after a restart."""
-    if trial.state != TrialState.FAIL or trial.user_attrs.get("outcome"):
+    if trial.state != TrialState.FAIL or trial.user_attrs.get(OUTCOME_ATTR):
         return None
     return STALE_HEARTBEAT_CAUSE + ("; re-queued with the same parameters" if trial.number in superseded else "")
 
@@ -110,31 +122,31 @@ def trial_entry(trial: FrozenTrial, superseded: set[int]) -> dict[str, Any]:
         "state": trial.state.name.lower(),
         "outcome": outcome_of(trial),
         "retried_as_new_trial": trial.number in superseded,
-        "retry_of": trial.system_attrs.get("failed_trial"),
+        "retry_of": trial.system_attrs.get(FAILED_TRIAL_SYSTEM_ATTR),
         "value": trial.value,
-        "best_score": attrs.get("best_score"),
-        "best_epoch": attrs.get("best_epoch"),
-        "checkpoint": attrs.get("checkpoint"),
+        "best_score": attrs.get(BEST_SCORE_ATTR),
+        "best_epoch": attrs.get(BEST_EPOCH_ATTR),
+        "checkpoint": attrs.get(CHECKPOINT_ATTR),
         "epoch_scores": {str(step): value for step, value in sorted(trial.intermediate_values.items())},
         "validation_losses": validation,
         # The newest one: what a trial that was stopped or finished last measured on the held-out images.
         "last_validation_loss": None if last_validation is None else {"epoch": int(last_validation),
                                                                       "loss": validation[last_validation]},
-        "gpu_seconds": attrs.get("gpu_seconds"),
+        "gpu_seconds": attrs.get(GPU_SECONDS_ATTR),
         # A scheduled run (scheduled.py): training / paused / resumed / finished / stopped, and its stretches.
         "phase": attrs.get(PHASE_ATTR),
-        "paused_at": attrs.get("paused_at"),
-        "segments": attrs.get("segments") or [],
-        "reason": attrs.get("pause_reason") if attrs.get(PHASE_ATTR) == PHASE_PAUSED else (
-            attrs.get("rejection_reason") or attrs.get("failure_cause") or attrs.get("prune_reason")
-            or attrs.get("early_stop_reason") or _unrecorded_failure(trial, superseded)),
-        "failed_rules": attrs.get("failed_rules") or [],
-        "adopted": bool(attrs.get("adopted", False)),
+        "paused_at": attrs.get(PAUSED_AT_ATTR),
+        "segments": attrs.get(SEGMENTS_ATTR) or [],
+        "reason": attrs.get(PAUSE_REASON_ATTR) if attrs.get(PHASE_ATTR) == PHASE_PAUSED else (
+            attrs.get(REJECTION_REASON_ATTR) or attrs.get(FAILURE_CAUSE_ATTR) or attrs.get(PRUNE_REASON_ATTR)
+            or attrs.get(EARLY_STOP_REASON_ATTR) or _unrecorded_failure(trial, superseded)),
+        "failed_rules": attrs.get(FAILED_RULES_ATTR) or [],
+        "adopted": bool(attrs.get(ADOPTED_ATTR, False)),
         "prior": attrs.get(PRIOR_ATTR),
         "params": dict(trial.params),
-        "overrides": attrs.get("overrides", {}),
-        "directory": attrs.get("directory"),
-        "worker": attrs.get("worker"),
+        "overrides": attrs.get(OVERRIDES_ATTR, {}),
+        "directory": attrs.get(DIRECTORY_ATTR),
+        "worker": attrs.get(WORKER_ATTR),
         "started_at": trial.datetime_start.isoformat() if trial.datetime_start else None,
         "finished_at": trial.datetime_complete.isoformat() if trial.datetime_complete else None,
     }
@@ -175,3 +187,48 @@ def write_results(output: Path, trials: Sequence[FrozenTrial], *, study_name: st
                   target_trials: int) -> Path:
     data = build_results(trials, study_name=study_name, storage=storage, target_trials=target_trials)
     return atomic_write_json(output / RESULTS_FILE, data)
+
+
+# ------------------------------------------------------------------------------------------------ reading
+# The keys of trial_results.json (written above) that its readers use, with their JSON types.
+_RESULTS_KEYS: dict[str, tuple[type, ...]] = {"study_name": (str,), "target_trials": (int,), "counted_trials": (int,),
+                                              "updated_at": (str,), "counts": (dict,), "gpu_hours": (int, float),
+                                              "best": (dict, type(None)), "trials": (list,)}
+_TRIAL_KEYS: dict[str, tuple[type, ...]] = {"number": (int,), "outcome": (str,)}
+_TRIAL_KEYS_IF_THERE: dict[str, tuple[type, ...]] = {"params": (dict,), "epoch_scores": (dict,),
+                                                     "directory": (str, type(None))}
+
+
+def load_results(output: Path) -> dict[str, Any]:
+    """``OUTPUT/trial_results.json``, checked to be one: the file is written atomically, so a file that does
+    not parse or lacks its keys was damaged or is another program's, and is named as such (never rewritten
+    by a reader)."""
+    if not output.is_dir():
+        what = "is not a folder" if output.exists() else "does not exist"
+        raise UserInputError(f"search folder {what} (give the --output folder of `lora-pipeline search`)",
+                             path=output)
+    path = output / RESULTS_FILE
+    if not path.is_file():
+        raise UserInputError(f"no {RESULTS_FILE} here; run `lora-pipeline search --output {output}` first",
+                             path=path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise UserInputError(f"not valid JSON: {error}", path=path) from None
+    _require_keys(data, _RESULTS_KEYS, path, "")
+    for index, entry in enumerate(data["trials"]):
+        _require_keys(entry, _TRIAL_KEYS, path, f"trials[{index}].")
+        _require_keys(entry, {k: v for k, v in _TRIAL_KEYS_IF_THERE.items() if k in entry}, path,
+                      f"trials[{index}].")
+    return data
+
+
+def _require_keys(data: Any, keys: dict[str, tuple[type, ...]], path: Path, prefix: str) -> None:
+    if not isinstance(data, dict):
+        raise UserInputError(f"not a search results file: {prefix or 'the file'} is a JSON {type(data).__name__}, "
+                             "not an object", path=path, key=prefix.rstrip(".") or None)
+    for key, types in keys.items():
+        value = data.get(key)
+        if key not in data or not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            raise UserInputError(f"not a search results file: {'missing' if key not in data else 'wrong type'}",
+                                 path=path, key=f"{prefix}{key}")

@@ -29,37 +29,32 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import optuna
-from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import FrozenTrial, TrialState
 
 from orchestrator.search import results as res
 from orchestrator.search import scheduler as sched
-from orchestrator.search.claims import WORKER_ATTR
+from orchestrator.search import vocabulary as vocab
 from orchestrator.search.curve_model import CurveState, Pace
 from orchestrator.search.executor import TrialOutcome, best_epoch_of
 from orchestrator.search.merge import flatten_training_tables, merge_trial_config
-from orchestrator.search.optuna_setup import heartbeat
-from orchestrator.search.pruning import VALIDATION_LOSS_ATTR
+from orchestrator.search.optuna_adapter import BaseHeartbeat, heartbeat, storage_of
 from orchestrator.search.surfaces import trial_sample_epochs
 
 if TYPE_CHECKING:
     from orchestrator.search.study import Search
 
-PHASE_ATTR = res.PHASE_ATTR
-PAUSED_AT_ATTR = "paused_at"
-PROMOTED_ATTR = "promoted"
-PREDICTED_ATTR = "predicted_final"
-SEGMENTS_ATTR = "segments"  # [[first epoch, last epoch, gpu seconds], ...] of each stretch it trained
+PHASE_ATTR, PAUSED_AT_ATTR, PROMOTED_ATTR = vocab.PHASE_ATTR, vocab.PAUSED_AT_ATTR, vocab.PROMOTED_ATTR
+PREDICTED_ATTR, SEGMENTS_ATTR = vocab.PREDICTED_ATTR, vocab.SEGMENTS_ATTR
 
 
 def fail_stale_unpaused(study: optuna.Study) -> None:
     """Optuna's ``fail_stale_trials`` for every stale trial except a paused one (it has no trainer to beat)."""
-    storage = study._storage
+    storage = storage_of(study)
     if not isinstance(storage, BaseHeartbeat) or not storage.get_heartbeat_interval():
         return
     failed = []
     for trial_id in storage._get_stale_trial_ids(study._study_id):
-        if storage.get_trial(trial_id).user_attrs.get(PHASE_ATTR) == res.PHASE_PAUSED:
+        if storage.get_trial(trial_id).user_attrs.get(PHASE_ATTR) == vocab.PHASE_PAUSED:
             continue
         try:
             if storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
@@ -73,7 +68,7 @@ def fail_stale_unpaused(study: optuna.Study) -> None:
 
 
 def is_paused(trial: FrozenTrial) -> bool:
-    return trial.state == TrialState.RUNNING and trial.user_attrs.get(PHASE_ATTR) == res.PHASE_PAUSED
+    return trial.state == TrialState.RUNNING and trial.user_attrs.get(PHASE_ATTR) == vocab.PHASE_PAUSED
 
 
 class Schedule:
@@ -97,9 +92,9 @@ class Schedule:
                 gpu_seconds: float | None = None) -> sched.RunView:
         flat = self.flat_of(trial)
         scores = dict(trial.intermediate_values) if scores is None else scores
-        losses = {int(e): float(v) for e, v in (trial.user_attrs.get(VALIDATION_LOSS_ATTR) or {}).items()}
+        losses = {int(e): float(v) for e, v in (trial.user_attrs.get(vocab.VALIDATION_LOSS_ATTR) or {}).items()}
         curve = CurveState(Pace.of(flat), tuple(trial_sample_epochs(flat)), scores, losses)
-        spent = float(trial.user_attrs.get("gpu_seconds") or 0.0) if gpu_seconds is None else gpu_seconds
+        spent = float(trial.user_attrs.get(vocab.GPU_SECONDS_ATTR) or 0.0) if gpu_seconds is None else gpu_seconds
         epochs = max(scores, default=0)
         phase = phase or ("paused" if is_paused(trial) else "finished")
         return sched.RunView(trial.number, curve, phase,  # type: ignore[arg-type]
@@ -111,7 +106,7 @@ class Schedule:
             if not trial.intermediate_values:
                 continue
             if trial.state == TrialState.COMPLETE:
-                finished = trial.user_attrs.get(PHASE_ATTR) in (res.PHASE_FINISHED, None)
+                finished = trial.user_attrs.get(PHASE_ATTR) in (vocab.PHASE_FINISHED, None)
                 views.append(self.view_of(trial, phase="finished" if finished else "stopped"))
             elif is_paused(trial):
                 views.append(self.view_of(trial, phase="paused"))
@@ -119,13 +114,13 @@ class Schedule:
 
     def budget(self) -> sched.Budget:
         trials = self.search.study.get_trials(deepcopy=False)
-        spent = sum(float(t.user_attrs.get("gpu_seconds") or 0.0) for t in trials)
+        spent = sum(float(t.user_attrs.get(vocab.GPU_SECONDS_ATTR) or 0.0) for t in trials)
         return sched.Budget(spent, self.total_seconds, len(res.counted_trials(trials)), self.search.settings.trials)
 
     # ------------------------------------------------------------------------------- decisions
     def at_rung(self, trial: optuna.Trial, scores: dict[int, float], segment_seconds: float) -> str | None:
-        frozen = self.search.study._storage.get_trial(trial._trial_id)
-        spent = float(frozen.user_attrs.get("gpu_seconds") or 0.0) + segment_seconds
+        frozen = self.search.storage.get_trial(self.search._trial_id(trial.number))
+        spent = float(frozen.user_attrs.get(vocab.GPU_SECONDS_ATTR) or 0.0) + segment_seconds
         run = self.view_of(frozen, dict(scores), "training", spent)
         others = [view for view in self.runs() if view.number != run.number]
         return sched.at_rung(self.strategy, run, [*others, run], self.budget())
@@ -144,35 +139,37 @@ class Schedule:
     def finish_segment(self, trial: optuna.Trial, outcome: TrialOutcome, start_epoch: int) -> str:
         """Record one trained stretch of a run: paused (stays RUNNING) or finished (COMPLETE)."""
         attrs = trial.user_attrs
-        scores = {int(e): float(v) for e, v in (attrs.get("epoch_scores") or {}).items()}
+        scores = {int(e): float(v) for e, v in (attrs.get(vocab.EPOCH_SCORES_ATTR) or {}).items()}
         scores.update(outcome.epoch_scores)
-        spent = float(attrs.get("gpu_seconds") or 0.0) + outcome.gpu_seconds
+        spent = float(attrs.get(vocab.GPU_SECONDS_ATTR) or 0.0) + outcome.gpu_seconds
         best_epoch = best_epoch_of(scores)
-        checkpoint = attrs.get("checkpoint")
+        checkpoint = attrs.get(vocab.CHECKPOINT_ATTR)
         if best_epoch is not None and best_epoch == outcome.best_epoch:
             checkpoint = outcome.checkpoint
         last = max(outcome.epoch_scores, default=start_epoch - 1)
         segments = [*attrs.get(SEGMENTS_ATTR, []), [start_epoch, last, round(outcome.gpu_seconds, 1)]]
-        for key, value in {"best_epoch": best_epoch, "best_score": scores.get(best_epoch) if best_epoch else None,
-                           "checkpoint": checkpoint, "gpu_seconds": round(spent, 1), SEGMENTS_ATTR: segments,
-                           "epoch_scores": {str(e): s for e, s in sorted(scores.items())},
-                           "failure_cause": outcome.failure_cause, "adopted": outcome.adopted,
-                           "stopped_early": outcome.stopped_early}.items():
+        for key, value in {vocab.BEST_EPOCH_ATTR: best_epoch,
+                           vocab.BEST_SCORE_ATTR: scores.get(best_epoch) if best_epoch else None,
+                           vocab.CHECKPOINT_ATTR: checkpoint, vocab.GPU_SECONDS_ATTR: round(spent, 1),
+                           SEGMENTS_ATTR: segments,
+                           vocab.EPOCH_SCORES_ATTR: {str(e): s for e, s in sorted(scores.items())},
+                           vocab.FAILURE_CAUSE_ATTR: outcome.failure_cause, vocab.ADOPTED_ATTR: outcome.adopted,
+                           vocab.STOPPED_EARLY_ATTR: outcome.stopped_early}.items():
             trial.set_user_attr(key, value)
         if outcome.failure_cause:
-            return self.search._tell(trial, res.FAILED, TrialState.FAIL)
+            return self.search._tell(trial, vocab.FAILED, TrialState.FAIL)
         if outcome.paused_at is not None:
-            trial.set_user_attr(PHASE_ATTR, res.PHASE_PAUSED)
+            trial.set_user_attr(PHASE_ATTR, vocab.PHASE_PAUSED)
             trial.set_user_attr(PAUSED_AT_ATTR, outcome.paused_at)
             reason = self.search._stop_reasons.pop(trial.number, "")
-            trial.set_user_attr("pause_reason", reason)
+            trial.set_user_attr(vocab.PAUSE_REASON_ATTR, reason)
             self.search.write_results()
-            return res.PAUSED
+            return vocab.PAUSED
         if best_epoch is None:
-            trial.set_user_attr("failure_cause", "the run finished without an evaluated epoch")
-            return self.search._tell(trial, res.FAILED, TrialState.FAIL)
-        trial.set_user_attr(PHASE_ATTR, res.PHASE_FINISHED)
-        return self.search._tell(trial, res.COMPLETE, TrialState.COMPLETE, value=scores[best_epoch])
+            trial.set_user_attr(vocab.FAILURE_CAUSE_ATTR, "the run finished without an evaluated epoch")
+            return self.search._tell(trial, vocab.FAILED, TrialState.FAIL)
+        trial.set_user_attr(PHASE_ATTR, vocab.PHASE_FINISHED)
+        return self.search._tell(trial, vocab.COMPLETE, TrialState.COMPLETE, value=scores[best_epoch])
 
     def close_paused(self) -> None:
         """The search is over: every run still paused becomes final at its best score so far."""
@@ -180,9 +177,9 @@ class Schedule:
             if not is_paused(frozen) or not frozen.intermediate_values:
                 continue
             trial = optuna.trial.Trial(self.search.study, self.search._trial_id(frozen.number))
-            trial.set_user_attr(PHASE_ATTR, res.PHASE_STOPPED)
+            trial.set_user_attr(PHASE_ATTR, vocab.PHASE_STOPPED)
             best = max(frozen.intermediate_values.values())
-            self.search._tell(trial, res.COMPLETE, TrialState.COMPLETE, value=best)
+            self.search._tell(trial, vocab.COMPLETE, TrialState.COMPLETE, value=best)
 
     def resume(self, number: int) -> str:
         """Continue a paused run from its saved state, until the scheduler pauses it again or it finishes."""
@@ -192,11 +189,11 @@ class Schedule:
         trial = optuna.trial.Trial(search.study, trial_id)
         paused_at = self.resume_epoch(number)
         with heartbeat(search.storage, trial_id):
-            trial.set_user_attr(WORKER_ATTR, search.worker.as_text())
-            trial.set_user_attr(PHASE_ATTR, res.PHASE_RESUMED)
+            trial.set_user_attr(vocab.WORKER_ATTR, search.worker.as_text())
+            trial.set_user_attr(PHASE_ATTR, vocab.PHASE_RESUMED)
             if self.strategy == "first-epoch":
                 trial.set_user_attr(PROMOTED_ATTR, True)
-            base = search._request_for(frozen, Path(str(frozen.user_attrs.get("directory"))))
+            base = search._request_for(frozen, Path(str(frozen.user_attrs.get(vocab.DIRECTORY_ATTR))))
             request = dataclasses.replace(base, resume_from=paused_at)
             search._stop_reasons.pop(number, None)
             outcome = search._execute(trial, request, adopt=False, already_reported=frozen.intermediate_values)

@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import optuna
-
 from orchestrator.common.errors import UserInputError
 from orchestrator.search.choices import (
     DEFAULT_PRUNER,
@@ -18,14 +16,18 @@ from orchestrator.search.choices import (
     SchedulerKind,
 )
 from orchestrator.search.claims import CLAIM_SECONDS
-from orchestrator.search.optuna_setup import (
-    default_storage_url,
-    make_storage,
-    quiet_optuna_notices,
-    redact_url,
-)
 from orchestrator.search.prior import PriorPlan
 from orchestrator.search.space import SearchSpace
+from orchestrator.search.storage import default_storage_url, describe_storage, load_study
+from orchestrator.search.vocabulary import (
+    BASE_CONFIG_ATTR,
+    PATIENCE_ATTR,
+    PRUNER_ATTR,
+    REFERENCES_ATTR,
+    SAMPLER_ATTR,
+    SEARCH_SPACE_ATTR,
+    TARGET_TRIALS_ATTR,
+)
 from orchestrator.search.warm_start import WarmStartPoint
 
 
@@ -84,27 +86,17 @@ def load_worker_settings(storage_url: str, study_name: str, output: Path, **chan
     so a worker on another machine needs only the storage URL (and the same dataset paths)."""
     from orchestrator.search.space import parse_search_space
 
-    quiet_optuna_notices()
-    try:
-        summaries = optuna.study.get_all_study_summaries(make_storage(storage_url), include_best_trial=False)
-    except UserInputError:
-        raise
-    except Exception as error:  # SQLAlchemy errors carry the URL; never print the password
-        raise UserInputError(f"cannot open storage {redact_url(storage_url)}: {type(error).__name__}",
-                             key="storage") from None
-    summary = next((s for s in summaries if s.study_name == study_name), None)
-    if summary is None or "search_space" not in summary.user_attrs:
-        known = ", ".join(s.study_name for s in summaries) or "none"
-        raise UserInputError(f"no search study named {study_name!r} in {redact_url(storage_url)} (studies: "
-                             f"{known}); start it with `lora-pipeline search` first", key="study-name")
-    attrs = summary.user_attrs
-    references = attrs.get("references")
+    attrs = load_study(storage_url, study_name, study_key="study-name").user_attrs
+    if "search_space" not in attrs:
+        raise UserInputError(f"study {study_name!r} in {describe_storage(storage_url)} is no search study; start "
+                             "one with `lora-pipeline search` first", key="study-name")
+    references = attrs.get(REFERENCES_ATTR)
     values: dict[str, Any] = {
-        "space": parse_search_space(attrs["search_space"]), "base_config": attrs["base_config"],
-        "output": output, "trials": int(attrs["target_trials"]), "study_name": study_name,
+        "space": parse_search_space(attrs[SEARCH_SPACE_ATTR]), "base_config": attrs[BASE_CONFIG_ATTR],
+        "output": output, "trials": int(attrs[TARGET_TRIALS_ATTR]), "study_name": study_name,
         "storage_url": storage_url, "references": Path(references) if references else None,
-        "sampler": attrs.get("sampler", "tpe"), "pruner": attrs.get("pruner", DEFAULT_PRUNER),
-        "patience": int(attrs.get("patience", 2)),
+        "sampler": attrs.get(SAMPLER_ATTR, "tpe"), "pruner": attrs.get(PRUNER_ATTR, DEFAULT_PRUNER),
+        "patience": int(attrs.get(PATIENCE_ATTR, 2)),
         "seed": None,  # each worker draws its own start-up trials; a shared seed would repeat them
     }
     values.update(changes)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -30,26 +29,45 @@ from optuna.trial import TrialState
 
 from orchestrator.common.errors import UserInputError
 from orchestrator.search import results as res
-from orchestrator.search.claims import WORKER_ATTR, abandoned, is_unclaimed
+from orchestrator.search import vocabulary as vocab
 from orchestrator.search.constraints import TrainingChoices, check_constraints
 from orchestrator.search.early_stop import past_peak
 from orchestrator.search.executor import SearchAborted, TrialExecutor, TrialOutcome, TrialRequest
 from orchestrator.search.merge import flatten_training_tables, merge_trial_config
-from orchestrator.search.optuna_setup import (
-    MAX_RETRY,
-    heartbeat,
-    make_pruner,
-    make_sampler,
-    make_storage,
-    quiet_optuna_notices,
-    redact_url,
-)
+from orchestrator.search.optuna_adapter import heartbeat, quiet_optuna_notices
 from orchestrator.search.prior import plan_from_study_attr
-from orchestrator.search.pruning import LAST_EPOCH_ATTR, VALIDATION_LOSS_ATTR
-from orchestrator.search.results import PRIOR_ATTR
-from orchestrator.search.scheduled import fail_stale_unpaused, is_paused
+from orchestrator.search.pruning import make_pruner
+from orchestrator.search.recovery import fail_abandoned, recover_orphans
+from orchestrator.search.sampling import make_sampler
+from orchestrator.search.scheduled import fail_stale_unpaused
 from orchestrator.search.settings import SearchSettings, SearchSummary, load_worker_settings
+from orchestrator.search.storage import MAX_RETRY, create_study, make_storage, redact_url
 from orchestrator.search.study_identity import first_difference, record_or_check_study
+from orchestrator.search.vocabulary import (
+    ADOPTED_ATTR,
+    BEST_EPOCH_ATTR,
+    BEST_SCORE_ATTR,
+    CHECKPOINT_ATTR,
+    DIRECTORY_ATTR,
+    EARLY_STOP_REASON_ATTR,
+    FAILED_RULES_ATTR,
+    FAILURE_CAUSE_ATTR,
+    GPU_SECONDS_ATTR,
+    GPUS_ATTR,
+    LAST_EPOCH_ATTR,
+    OUTCOME_ATTR,
+    OVERRIDES_ATTR,
+    PAST_PEAK,
+    PRIOR_ATTR,
+    PRUNE_REASON_ATTR,
+    REJECTION_REASON_ATTR,
+    SEARCH_SPACE_ATTR,
+    STOP_REQUESTED_ATTR,
+    STOPPED_EARLY_ATTR,
+    VALIDATION_LOSS_ATTR,
+    WARM_START_ATTR,
+    WORKER_ATTR,
+)
 from orchestrator.search.workspace import (
     WorkerIdentity,
     create_trial_directory,
@@ -77,9 +95,9 @@ class Search:
         self.worker = WorkerIdentity.current()
         max_epochs = int(settings.space.max_value(
             "max_train_epochs", flatten_training_tables(settings.base_config).get("max_train_epochs", 10)))
-        self.study = optuna.create_study(
-            storage=self.storage, study_name=settings.study_name, direction="maximize",
-            load_if_exists=True, pruner=make_pruner(settings.pruner, max_epochs=max_epochs),
+        self.study = create_study(
+            settings.storage, settings.study_name, storage=self.storage,
+            pruner=make_pruner(settings.pruner, max_epochs=max_epochs),
             sampler=optuna.samplers.RandomSampler(),  # replaced below, once the trial count is known
         )
         self._check_study_space()
@@ -87,14 +105,14 @@ class Search:
         # A resumed run must not replay the first run's random start-up suggestions.
         seed = None if settings.seed is None else settings.seed + existing
         self.study.sampler = make_sampler(settings.sampler, seed=seed,
-                                          warm_start_trials=len(self.study.user_attrs.get("warm_start", [])))
+                                          warm_start_trials=len(self.study.user_attrs.get(WARM_START_ATTR, [])))
         # A resume without --prior and a worker use the prior the study was created with.
         prior = settings.prior or plan_from_study_attr(self.study.user_attrs.get(PRIOR_ATTR), settings.space)
         if prior is not None and settings.sampler == "tpe":
             from orchestrator.search.prior_sampler import make_prior_sampler
 
             self.study.sampler = make_prior_sampler(prior, seed=seed, warm_start_trials=len(
-                self.study.user_attrs.get("warm_start", [])))
+                self.study.user_attrs.get(WARM_START_ATTR, [])))
         if settings.scheduler != "none":  # TPE models a paused run at its predicted final best
             from orchestrator.search._paused_sampler import PausedAsCompleteSampler
 
@@ -129,8 +147,8 @@ class Search:
                 # trial: its retry stands for it, so this result is dropped, not the whole search.
                 log.warning("a trial was taken over by another worker while this one trained it (%s); "
                             "its retry counts instead", error)
-                outcome = res.FAILED
-            rejections_in_a_row = rejections_in_a_row + 1 if outcome == res.REJECTED else 0
+                outcome = vocab.FAILED
+            rejections_in_a_row = rejections_in_a_row + 1 if outcome == vocab.REJECTED else 0
             if rejections_in_a_row >= MAX_CONSECUTIVE_REJECTIONS:
                 raise UserInputError(
                     f"the last {rejections_in_a_row} sampled trials all broke safety rules; widen the "
@@ -139,29 +157,6 @@ class Search:
                 on_progress(self.study.get_trials(deepcopy=False))
         self.fail_abandoned(wait=True)
         return self.summary()
-
-    def fail_abandoned(self, *, wait: bool = False) -> None:
-        """Fail the trials asked by a worker that died before claiming them (claims.py), re-queueing those
-        that had parameters. ``wait``: also wait out the unclaimed ones still young enough to be claimed, so
-        that a search never ends with a trial left RUNNING."""
-        while True:
-            trials = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-            for frozen in abandoned(trials, claim_seconds=self.settings.claim_seconds):
-                trial = optuna.trial.Trial(self.study, self._trial_id(frozen.number))
-                try:
-                    trial.set_user_attr(WORKER_ATTR, self.worker.as_text())
-                    trial.set_user_attr("failure_cause", "its orchestrator died between asking for the trial "
-                                                         "and claiming it; nothing was trained")
-                    self._tell(trial, res.ABANDONED, TrialState.FAIL)
-                except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError, ValueError):
-                    continue  # another worker got there first
-                if frozen.params:
-                    self._retry(self.study, self.storage.get_trial(self._trial_id(frozen.number)))
-            waiting = [t for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-                       if is_unclaimed(t)]
-            if not wait or not waiting:
-                return
-            time.sleep(min(1.0, self.settings.claim_seconds))
 
     def run_one_trial(self) -> str:
         """Ask, check, train, tell one trial; returns its outcome. The trial beats from the moment it is
@@ -176,7 +171,7 @@ class Search:
         params = settings.space.sample(trial)
         overrides = settings.space.training_overrides(params)
         config = merge_trial_config(settings.base_config, overrides)
-        trial.set_user_attr("overrides", overrides)
+        trial.set_user_attr(OVERRIDES_ATTR, overrides)
         flat = {**flatten_training_tables(config), **params}
         if flat.get("max_train_epochs"):
             trial.set_user_attr(LAST_EPOCH_ATTR, int(flat["max_train_epochs"]))  # the catch-up bound's horizon
@@ -185,20 +180,20 @@ class Search:
             for name, value in verdict.constraint_values().items():
                 trial.set_constraint(name, value)
             if not verdict.accepted:
-                trial.set_user_attr("rejection_reason", verdict.reason)
-                trial.set_user_attr("failed_rules", verdict.failed_names)
-                return self._tell(trial, res.REJECTED, TrialState.PRUNED)
+                trial.set_user_attr(REJECTION_REASON_ATTR, verdict.reason)
+                trial.set_user_attr(FAILED_RULES_ATTR, verdict.failed_names)
+                return self._tell(trial, vocab.REJECTED, TrialState.PRUNED)
         if self._is_surplus(trial.number):
-            trial.set_user_attr("prune_reason", f"the study already has its {settings.trials} trials")
-            return self._tell(trial, res.SURPLUS, TrialState.FAIL)
+            trial.set_user_attr(PRUNE_REASON_ATTR, f"the study already has its {settings.trials} trials")
+            return self._tell(trial, vocab.SURPLUS, TrialState.FAIL)
         if settings.write_files:
             directory = create_trial_directory(settings.output, trial.number, study_name=settings.study_name,
                                                params=params, config=config)
         else:
             directory = trial_directory(settings.output, trial.number)
-        trial.set_user_attr("directory", str(directory))
+        trial.set_user_attr(DIRECTORY_ATTR, str(directory))
         if self.schedule is not None:
-            trial.set_user_attr(res.PHASE_ATTR, res.PHASE_TRAINING)
+            trial.set_user_attr(vocab.PHASE_ATTR, vocab.PHASE_TRAINING)
         request = TrialRequest(trial.number, directory, config, overrides, params, settings.study_name)
         self.write_results()
         outcome = self._execute(trial, request, adopt=False)
@@ -211,57 +206,19 @@ class Search:
         fail (not re-adopt) the live retry, and show the old failure on it."""
         trial.set_user_attr(WORKER_ATTR, self.worker.as_text())
         if self.settings.gpus is not None:
-            trial.set_user_attr("gpus", self.settings.gpus)
-        for key in res.ATTEMPT_ATTRS:
+            trial.set_user_attr(GPUS_ATTR, self.settings.gpus)
+        for key in vocab.ATTEMPT_ATTRS:
             if trial.user_attrs.get(key) is not None:
                 trial.set_user_attr(key, None)
 
     # ------------------------------------------------------------------------------------- resume
     def recover_orphans(self) -> None:
-        """Adopt or retry the RUNNING trials whose orchestrator on this machine has died, and stop the
-        trainers of trials that the heartbeat already failed and re-queued (they would train twice)."""
-        for frozen in self.study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
-            if not self._may_recover(frozen):
-                continue
-            owner = WorkerIdentity.parse(str(frozen.user_attrs.get("worker", "")))
-            directory = frozen.user_attrs.get("directory")
-            if (frozen.user_attrs.get("outcome") is None and directory and Path(directory).is_dir()
-                    and owner is not None and owner.is_dead_local_process()):
-                self.executor.stop_orphan(self._request_for(frozen, Path(directory)))
-        for frozen in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            if is_paused(frozen):
-                continue  # not an orphan: its state is saved and the scheduler resumes it
-            owner = WorkerIdentity.parse(str(frozen.user_attrs.get("worker", "")))
-            if owner is None or not owner.is_dead_local_process() or not self._may_recover(frozen):
-                continue  # another live worker's, or not ours to judge: the heartbeat decides
-            try:
-                with heartbeat(self.storage, self._trial_id(frozen.number)):
-                    self._recover(frozen, owner)
-            except optuna.exceptions.UpdateFinishedTrialError:
-                log.warning("trial %d was failed by another worker while this one recovered it", frozen.number)
+        """Adopt or retry this machine's orphaned trials (``recovery.recover_orphans``)."""
+        recover_orphans(self)
 
-    def _may_recover(self, frozen: optuna.trial.FrozenTrial) -> bool:
-        return not self.settings.own_gpu_orphans_only or frozen.user_attrs.get("gpus") == self.settings.gpus
-
-    def _recover(self, frozen: optuna.trial.FrozenTrial, owner: WorkerIdentity) -> None:
-        trial_id = self._trial_id(frozen.number)
-        trial = optuna.trial.Trial(self.study, trial_id)
-        trial.set_user_attr("worker", self.worker.as_text())
-        directory = frozen.user_attrs.get("directory")
-        if directory and Path(directory).is_dir() and frozen.user_attrs.get("outcome") is None:
-            request = self._request_for(frozen, Path(directory))
-            if frozen.user_attrs.get("stop_requested"):
-                self._stop_reasons[frozen.number] = str(frozen.user_attrs["stop_requested"])
-            outcome = self._execute(trial, request, adopt=True, already_reported=frozen.intermediate_values)
-            if outcome is not None:
-                log.info("trial %d: re-adopted the trainer of a dead orchestrator", frozen.number)
-                self.adopted.append(frozen.number)
-                self._finish(trial, outcome)
-                return
-        trial.set_user_attr("failure_cause", f"the orchestrator (pid {owner.pid}) died and no trainer "
-                                             "survived; re-queued with the same parameters")
-        self._tell(trial, res.FAILED, TrialState.FAIL)
-        self._retry(self.study, self.storage.get_trial(trial_id))
+    def fail_abandoned(self, *, wait: bool = False) -> None:
+        """Fail the trials no worker claimed (``recovery.fail_abandoned``)."""
+        fail_abandoned(self, wait=wait)
 
     def resume(self, number: int) -> str:
         """Continue a paused run from its saved state (scheduled.py)."""
@@ -274,11 +231,12 @@ class Search:
 
     def _request_for(self, frozen: optuna.trial.FrozenTrial, directory: Path) -> TrialRequest:
         if not self.settings.write_files:  # the benchmark keeps no trial folders
-            config = merge_trial_config(self.settings.base_config, dict(frozen.user_attrs.get("overrides", {})))
-            return TrialRequest(frozen.number, directory, config, dict(frozen.user_attrs.get("overrides", {})),
+            overrides = dict(frozen.user_attrs.get(OVERRIDES_ATTR, {}))
+            config = merge_trial_config(self.settings.base_config, overrides)
+            return TrialRequest(frozen.number, directory, config, overrides,
                                 dict(frozen.params), self.settings.study_name)
         return TrialRequest(frozen.number, directory, read_trial_config(directory),
-                            dict(frozen.user_attrs.get("overrides", {})), dict(frozen.params),
+                            dict(frozen.user_attrs.get(OVERRIDES_ATTR, {})), dict(frozen.params),
                             self.settings.study_name)
 
     def _execute(self, trial: optuna.Trial, request: TrialRequest, *, adopt: bool,
@@ -310,13 +268,13 @@ class Search:
             if prunes and trial.should_prune():
                 return stop("pruned")
             if past_peak(scores, self.settings.patience):
-                return stop("past_peak")
+                return stop(PAST_PEAK)
             return False
 
         def stop(reason: str) -> bool:
             if trial.number not in self._stop_reasons:
                 # Stored, so that a resume that adopts this run records the stop the same way.
-                trial.set_user_attr("stop_requested", reason)
+                trial.set_user_attr(STOP_REQUESTED_ATTR, reason)
                 self._stop_reasons[trial.number] = reason
             return True
 
@@ -326,10 +284,10 @@ class Search:
             return self.executor.run(request, report)
         except SearchAborted as error:
             if request.resume_from is not None:  # a paused run stays paused: a rerun may continue it
-                trial.set_user_attr(res.PHASE_ATTR, res.PHASE_PAUSED)
+                trial.set_user_attr(vocab.PHASE_ATTR, vocab.PHASE_PAUSED)
                 raise
-            trial.set_user_attr("failure_cause", str(error))
-            self._tell(trial, res.FAILED, TrialState.FAIL)
+            trial.set_user_attr(FAILURE_CAUSE_ATTR, str(error))
+            self._tell(trial, vocab.FAILED, TrialState.FAIL)
             raise
         except optuna.exceptions.UpdateFinishedTrialError:
             raise  # another worker owns the trial now (see run)
@@ -341,32 +299,32 @@ class Search:
         if self.schedule is not None:
             return self.schedule.finish_segment(trial, outcome, start_epoch)
         attrs = {
-            "best_epoch": outcome.best_epoch, "best_score": outcome.best_score,
-            "checkpoint": outcome.checkpoint, "gpu_seconds": round(outcome.gpu_seconds, 1),
+            BEST_EPOCH_ATTR: outcome.best_epoch, BEST_SCORE_ATTR: outcome.best_score,
+            CHECKPOINT_ATTR: outcome.checkpoint, "gpu_seconds": round(outcome.gpu_seconds, 1),
             "epoch_scores": {str(epoch): score for epoch, score in sorted(outcome.epoch_scores.items())},
-            "failure_cause": outcome.failure_cause, "adopted": outcome.adopted,
-            "stopped_early": outcome.stopped_early,
+            FAILURE_CAUSE_ATTR: outcome.failure_cause, ADOPTED_ATTR: outcome.adopted,
+            STOPPED_EARLY_ATTR: outcome.stopped_early,
         }
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
         if outcome.failure_cause:
-            return self._tell(trial, res.FAILED, TrialState.FAIL)
-        if outcome.stopped_early and self._stop_reasons.get(trial.number) == "past_peak":
-            trial.set_user_attr("early_stop_reason", f"no better score for {self.settings.patience} sample epochs "
+            return self._tell(trial, vocab.FAILED, TrialState.FAIL)
+        if outcome.stopped_early and self._stop_reasons.get(trial.number) == PAST_PEAK:
+            trial.set_user_attr(EARLY_STOP_REASON_ATTR, f"no better score for {self.settings.patience} sample epochs "
                                                      f"after epoch {outcome.best_epoch}: the rest of the run "
                                                      "would only over-fit")
         elif outcome.stopped_early:
             last = max(outcome.epoch_scores, default=0)
-            trial.set_user_attr("prune_reason", f"stopped by the {self.settings.pruner} pruner after epoch "
+            trial.set_user_attr(PRUNE_REASON_ATTR, f"stopped by the {self.settings.pruner} pruner after epoch "
                                                 f"{last} (score {outcome.epoch_scores.get(last, float('nan')):.4f})")
-            return self._tell(trial, res.PRUNED, TrialState.PRUNED)
+            return self._tell(trial, vocab.PRUNED, TrialState.PRUNED)
         if outcome.best_score is None:
-            trial.set_user_attr("failure_cause", "the run finished without an evaluated epoch")
-            return self._tell(trial, res.FAILED, TrialState.FAIL)
-        return self._tell(trial, res.COMPLETE, TrialState.COMPLETE, value=outcome.best_score)
+            trial.set_user_attr(FAILURE_CAUSE_ATTR, "the run finished without an evaluated epoch")
+            return self._tell(trial, vocab.FAILED, TrialState.FAIL)
+        return self._tell(trial, vocab.COMPLETE, TrialState.COMPLETE, value=outcome.best_score)
 
     def _tell(self, trial: optuna.Trial, outcome: str, state: TrialState, value: float | None = None) -> str:
-        trial.set_user_attr("outcome", outcome)
+        trial.set_user_attr(OUTCOME_ATTR, outcome)
         if state == TrialState.COMPLETE:
             self.study.tell(trial, value)
         else:
@@ -386,7 +344,7 @@ class Search:
         for point in self.settings.warm_start:
             self.study.enqueue_trial(point.params, user_attrs={"warm_start": point.name}, skip_if_exists=True)
         if self.settings.warm_start:
-            self.study.set_user_attr("warm_start", [point.name for point in self.settings.warm_start])
+            self.study.set_user_attr(WARM_START_ATTR, [point.name for point in self.settings.warm_start])
         prior = self.settings.prior
         if prior is not None:
             for config in prior.configs:
@@ -396,7 +354,7 @@ class Search:
 
     def _check_study_space(self) -> None:
         """Store the study's settings when it is new (and enqueue the warm start), else check them."""
-        if self.study.user_attrs.get("search_space") is None:
+        if self.study.user_attrs.get(SEARCH_SPACE_ATTR) is None:
             self._enqueue_warm_start()
         identity = getattr(self.executor, "objective_identity", None)
         record_or_check_study(self.study, self.settings, identity() if identity is not None else None)
@@ -419,6 +377,6 @@ class Search:
         return SearchSummary(
             counted_trials=len(res.counted_trials(trials)), counts=counts,
             best_number=best.number if best else None, best_value=best.value if best else None,
-            results_path=path, gpu_seconds=sum(float(t.user_attrs.get("gpu_seconds") or 0.0) for t in trials),
+            results_path=path, gpu_seconds=sum(float(t.user_attrs.get(GPU_SECONDS_ATTR) or 0.0) for t in trials),
             adopted=list(self.adopted),
         )

@@ -13,8 +13,18 @@ from typing import Any
 import optuna
 
 from orchestrator.common.errors import UserInputError
-from orchestrator.search.dataset_size import DATASET_ATTR
 from orchestrator.search.settings import SearchSettings
+from orchestrator.search.vocabulary import (
+    BASE_CONFIG_ATTR,
+    DATASET_ATTR,
+    OBJECTIVE_ATTR,
+    PATIENCE_ATTR,
+    PRUNER_ATTR,
+    REFERENCES_ATTR,
+    SAMPLER_ATTR,
+    SEARCH_SPACE_ATTR,
+    TARGET_TRIALS_ATTR,
+)
 
 _MISSING = "<not set>"
 
@@ -34,13 +44,13 @@ def first_difference(stored: Any, current: Any, prefix: str = "") -> tuple[str, 
 def record_or_check_study(study: optuna.Study, settings: SearchSettings, scoring: Any) -> None:
     """Store the study's settings when it is new, else check them; ``scoring`` is the executor's
     ``objective_identity()`` (None when it has none)."""
-    stored = study.user_attrs.get("search_space")
+    stored = study.user_attrs.get(SEARCH_SPACE_ATTR)
     current = settings.space.to_data()
     if stored is None:
-        study.set_user_attr("search_space", current)
-        study.set_user_attr("base_config", dict(settings.base_config))
+        study.set_user_attr(SEARCH_SPACE_ATTR, current)
+        study.set_user_attr(BASE_CONFIG_ATTR, dict(settings.base_config))
         if settings.references is not None:
-            study.set_user_attr("references", str(settings.references))
+            study.set_user_attr(REFERENCES_ATTR, str(settings.references))
         if settings.dataset is not None:
             study.set_user_attr(DATASET_ATTR, dict(settings.dataset))
     elif stored != current:
@@ -48,19 +58,19 @@ def record_or_check_study(study: optuna.Study, settings: SearchSettings, scoring
             f"study {settings.study_name!r} was created with a different search space; "
             "resume with the same space file or choose a new --study-name", path=settings.space.source)
     check_objective(study, settings, scoring)
-    study.set_user_attr("target_trials", settings.trials)
-    study.set_user_attr("sampler", settings.sampler)
-    study.set_user_attr("pruner", settings.pruner)
-    study.set_user_attr("patience", settings.patience)
+    study.set_user_attr(TARGET_TRIALS_ATTR, settings.trials)
+    study.set_user_attr(SAMPLER_ATTR, settings.sampler)
+    study.set_user_attr(PRUNER_ATTR, settings.pruner)
+    study.set_user_attr(PATIENCE_ATTR, settings.patience)
 
 
 def check_objective(study: optuna.Study, settings: SearchSettings, scoring: Any) -> None:
     """The study stores what defines its objective when it is created; a resume or a worker must match it."""
     current = {"base_config": dict(settings.base_config), "scoring": scoring}
     current = json.loads(json.dumps(current))  # as the storage gives it back (tuples become lists)
-    stored = study.user_attrs.get("objective")
+    stored = study.user_attrs.get(OBJECTIVE_ATTR)
     if stored is None:
-        study.set_user_attr("objective", current)
+        study.set_user_attr(OBJECTIVE_ATTR, current)
         return
     hints = {"base_config": "the same --base-config", "scoring": "the same --evaluation-config and "
              "evaluation model (and --executor)"}

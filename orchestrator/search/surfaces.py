@@ -207,4 +207,3 @@ SURFACE_FAMILIES: dict[str, type] = {
     "quadratic": QuadraticSurface, "late": LateLearnerSurface, "noisy": NoisySurface,
     "restarts": RestartSurface, "loose": LooseValidationSurface,
 }
-DEFAULT_SURFACE = "quadratic"

@@ -13,11 +13,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     verbs = votes.add_subparsers(dest="votes_command", metavar="VERB", required=True)
     page = verbs.add_parser("page", help="write a blind comparison page (SOURCE/verdict/compare.html)")
     page.add_argument("source", type=Path, help="a run folder (evaluation/scores.json) or a search output folder")
-    page.add_argument("--top", type=int, default=5, help="how many checkpoints by automatic score (default 5)")
+    page.add_argument("--top", type=number_arg(int, low=1), default=5, help="how many checkpoints by automatic score (default 5)")
     page.add_argument("--include", action="append", default=[], metavar="ID",
                       help="also compare this checkpoint: 'epoch-4', '4' or 'trial-0003/epoch-4' (repeatable)")
     page.add_argument("--out", type=Path, help="folder for the page (default SOURCE/verdict)")
-    page.add_argument("--max-comparisons", type=int, default=200, help="at most this many pairs (default 200)")
+    page.add_argument("--max-comparisons", type=number_arg(int, low=1), default=200, help="at most this many pairs (default 200)")
     page.set_defaults(handler=_page)
     apply = verbs.add_parser("apply", help="rank from votes.json, compare with the metrics, choose, fit weights")
     apply.add_argument("votes", type=Path, help="votes.json exported from the page")

@@ -95,14 +95,6 @@ class EmbeddingCache:
             self._db.executemany("INSERT OR REPLACE INTO file_hashes VALUES (?, ?, ?, ?)",
                                  [(str(p.resolve()), s, m, h) for p, s, m, h in hashed])
 
-    def content_hash(self, path: str | Path) -> str:
-        """sha256 of the file's content, memoised."""
-        if known := self.known_hash(path):
-            return known
-        row = hash_file(Path(path))
-        self.remember_hashes([row])
-        return row[3]
-
     def count(self, identity: str | None = None) -> int:
         if identity is None:
             return int(self._db.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0])

@@ -22,8 +22,7 @@ from chaos import BASE, SPACE, STUDY, Chaos
 
 from orchestrator.runner.files import RunFiles, pid_alive
 from orchestrator.runner.gpu_lock import GPU_LOCK_DIR_ENV
-from orchestrator.search._journal import journal_url
-from orchestrator.search.optuna_setup import make_storage
+from orchestrator.search.storage import journal_url, make_storage
 
 CHILD = Path(__file__).with_name("parallel_kohya_child.py")
 KINDS = ("orchestrator", "worker", "trainer", "both")

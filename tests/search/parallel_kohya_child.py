@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 
 from orchestrator.config.paths import ProjectPaths
-from orchestrator.search._journal import journal_url
 from orchestrator.search.kohya_executor import KohyaExecutor
 from orchestrator.search.parallel import WorkerPool, run_gpu_worker, study_state_of
 from orchestrator.search.space import parse_search_space
+from orchestrator.search.storage import journal_url
 from orchestrator.search.study import Search, SearchSettings, load_worker_settings
 from orchestrator.vision import load_clip
 

@@ -9,11 +9,12 @@ import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from orchestrator.search.optuna_setup import make_pruner, quiet_optuna_notices
-from orchestrator.search.pruning import LAST_EPOCH_ATTR, CatchUpPruner, largest_gain_after
+from orchestrator.search.optuna_adapter import quiet_optuna_notices
+from orchestrator.search.pruning import CatchUpPruner, largest_gain_after, make_pruner
 from orchestrator.search.results import RESULTS_FILE
 from orchestrator.search.simulator import SimulatedExecutor
 from orchestrator.search.study import Search, SearchSettings
+from orchestrator.search.vocabulary import LAST_EPOCH_ATTR
 
 X = {"x": FloatDistribution(0.0, 1.0)}
 

@@ -6,7 +6,8 @@ import pytest
 
 from orchestrator.cli import build_parser
 from orchestrator.search.choices import DEFAULT_STUDY_NAME, PRUNER_KINDS, SAMPLER_KINDS
-from orchestrator.search.optuna_setup import make_pruner, make_sampler
+from orchestrator.search.pruning import make_pruner
+from orchestrator.search.sampling import make_sampler
 from orchestrator.search.study import SearchSettings
 
 

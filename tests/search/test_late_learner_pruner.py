@@ -8,8 +8,9 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
 from orchestrator.search.curve_bound import reachable_score
-from orchestrator.search.optuna_setup import quiet_optuna_notices
-from orchestrator.search.pruning import LAST_EPOCH_ATTR, VALIDATION_LOSS_ATTR, CatchUpPruner, is_evidence_at
+from orchestrator.search.optuna_adapter import quiet_optuna_notices
+from orchestrator.search.pruning import CatchUpPruner, is_evidence_at
+from orchestrator.search.vocabulary import LAST_EPOCH_ATTR, VALIDATION_LOSS_ATTR
 
 X = {"x": FloatDistribution(0.0, 1.0)}
 # Fast learners: peak 0.80 at epoch 6, then patience stopped them at epoch 10.

@@ -17,11 +17,11 @@ from optuna.trial import TrialState
 
 from orchestrator.common.errors import UserInputError
 from orchestrator.runner.gpu_lock import GPU_LOCK_DIR_ENV, GpuBusy, GpuLock, gpu_holder
-from orchestrator.search._journal import HeartbeatJournalStorage, journal_url
-from orchestrator.search.optuna_setup import default_storage_url, make_storage
+from orchestrator.search._journal import HeartbeatJournalStorage
 from orchestrator.search.parallel import WorkerPool, study_state_of
 from orchestrator.search.results import build_results, counted_trials
 from orchestrator.search.simulator import PROGRESS_FILE, SimulatedExecutor
+from orchestrator.search.storage import default_storage_url, journal_url, make_storage
 from orchestrator.search.study import Search, SearchSettings
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -11,15 +11,14 @@ from optuna.trial import TrialState
 
 from orchestrator.common.errors import UserInputError
 from orchestrator.search.analyze import analyze
-from orchestrator.search.dataset_size import DATASET_ATTR
 from orchestrator.search.merge import flatten_training_tables, merge_trial_config
 from orchestrator.search.prior import PriorStudy, PriorTrial, load_prior, plan_prior, prior_from_study
 from orchestrator.search.prior_sampler import PriorShapedTPESampler
-from orchestrator.search.results import PRIOR_ATTR
 from orchestrator.search.simulator import SimulatedExecutor
 from orchestrator.search.space import parse_search_space
 from orchestrator.search.study import Search, SearchSettings
 from orchestrator.search.surfaces import QuadraticSurface
+from orchestrator.search.vocabulary import DATASET_ATTR, PRIOR_ATTR
 
 from .conftest import small_base_config
 
@@ -143,7 +142,7 @@ def _synthetic_prior(space, *, trials: int = 24) -> PriorStudy:
     """A prior whose good region is unmistakable: only dim-64 runs scored well there."""
     import random
 
-    from orchestrator.search.optuna_setup import quiet_optuna_notices
+    from orchestrator.search.optuna_adapter import quiet_optuna_notices
 
     quiet_optuna_notices()
     rng = random.Random(3)

@@ -13,7 +13,8 @@ import pytest
 from orchestrator.common.errors import UserInputError
 from orchestrator.search import study as study_module
 from orchestrator.search.executor import TrialOutcome
-from orchestrator.search.optuna_setup import heartbeat, make_sampler
+from orchestrator.search.optuna_adapter import heartbeat
+from orchestrator.search.sampling import make_sampler
 from orchestrator.search.simulator import SimulatedExecutor
 from orchestrator.search.study import Search, SearchSettings
 from orchestrator.search.surfaces import QuadraticSurface

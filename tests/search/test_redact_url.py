@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.search.optuna_setup import redact_url
+from orchestrator.search.storage import redact_url
 
 
 @pytest.mark.parametrize("url, shown", [

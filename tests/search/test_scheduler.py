@@ -12,12 +12,13 @@ from optuna.trial import TrialState
 from orchestrator.search import scheduler as sched
 from orchestrator.search.curve_model import CurveModel, CurveState, Pace
 from orchestrator.search.executor import SearchAborted
-from orchestrator.search.results import PHASE_ATTR, PHASE_PAUSED, build_results
+from orchestrator.search.results import build_results
 from orchestrator.search.scheduled import fail_stale_unpaused, is_paused
 from orchestrator.search.simulator import SimulatedExecutor
 from orchestrator.search.space import parse_search_space
 from orchestrator.search.study import Search, SearchSettings
 from orchestrator.search.surfaces import SURFACE_FAMILIES
+from orchestrator.search.vocabulary import PHASE_ATTR, PHASE_PAUSED
 
 EPOCHS = (2, 4, 6, 8, 10, 12)
 

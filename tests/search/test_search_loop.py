@@ -217,7 +217,9 @@ def test_optuna_objects_follow_the_guide_without_deprecated_knobs() -> None:
     import warnings
 
     from orchestrator.common.errors import UserInputError
-    from orchestrator.search.optuna_setup import make_pruner, make_sampler, redact_url
+    from orchestrator.search.pruning import make_pruner
+    from orchestrator.search.sampling import make_sampler
+    from orchestrator.search.storage import redact_url
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", FutureWarning)  # Optuna 5 raises FutureWarning for deprecated knobs
@@ -268,7 +270,7 @@ class LossReportingExecutor(SimulatedExecutor):
 
 
 def test_validation_losses_reported_with_scores_are_kept_on_the_trial(short_space, base_config, tmp_path) -> None:
-    from orchestrator.search.pruning import VALIDATION_LOSS_ATTR
+    from orchestrator.search.vocabulary import VALIDATION_LOSS_ATTR
 
     search = Search(settings(short_space, base_config, tmp_path, trials=3), LossReportingExecutor())
     search.run()

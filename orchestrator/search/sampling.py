@@ -1,4 +1,32 @@
-"""The search's sampler: TPE whose random start-up counts only trials that trained (see optuna_setup.py)."""
+"""The search's sampler and pruner, and what Optuna 5 changed of the guide's settings.
+
+Optuna 5.0 and what the guide asked for (guide: ``TPESampler(multivariate=True, n_startup_trials=5)``):
+
+* ``multivariate`` now defaults to ``None`` (= True for one objective). We still pass ``True``: the
+  guide's parameters interact (alpha with dim, warmup with learning rate) and an explicit value keeps
+  the behaviour if the default changes again.
+* ``n_startup_trials`` still defaults to 10; we pass 5 as the guide says.
+* ``constant_liar`` now defaults to True (it was False): with several workers, running trials are
+  penalised so that two GPUs do not try the same region. We keep it on and say so.
+* ``consider_prior``, ``prior_weight``, ``consider_magic_clip``, ``consider_endpoints``, ``gamma``,
+  ``weights`` and ``warn_independent_sampling`` are deprecated (removal planned for 6.0); we set none
+  of them, so no FutureWarning is raised and Optuna's current defaults apply.
+* ``constraints_func`` is deprecated in 5.0; the safety rules are given per trial with
+  ``Trial.set_constraint`` instead, which TPE reads to rank infeasible trials below feasible ones.
+* TPE counts every COMPLETE and PRUNED trial toward ``n_startup_trials``, rejected ones too (they are
+  told PRUNED), so with a third of the draws breaking a rule it would model from ~3 trained points.
+  :class:`TrainedStartupTPESampler` counts only trained trials (see its docstring for why).
+* Pruning (``pruning.py``, :func:`~pruning.make_pruner`): besides the guide's ``median`` (and
+  ``hyperband``, ``none``) the default is ``catchup`` (:class:`~pruning.CatchUpPruner`): a median pruner
+  at an early epoch compares learning *speed*, so it kills slow learners that would have peaked highest; the catch-up pruner stops a run only when neither the
+  largest later gain of a finished run that was still rising there, nor the run's own saturating curve
+  (its validation loss widening the bound), could bring it to the best finished score.
+* Storages (``storage.py``, the one way to open a study): SQLite for one process, a journal file
+  (``_journal.py``, with heartbeats added) for several processes on one machine (``--parallel-gpus``),
+  PostgreSQL for several machines.
+* ``RetryFailedTrialCallback`` and ``RDBStorage(failed_trial_callback=...)`` are deprecated aliases;
+  we use ``RetryHeartbeatStaleTrialCallback`` and ``heartbeat_stale_trial_callback``.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +37,8 @@ from optuna.trial import TrialState
 
 from orchestrator.common.errors import UserInputError
 from orchestrator.search.choices import SamplerKind
-from orchestrator.search.results import REJECTED as REJECTED_OUTCOME
+from orchestrator.search.optuna_adapter import startup_trials_of
+from orchestrator.search.vocabulary import OUTCOME_ATTR, REJECTED
 
 STARTUP_TRIALS = 5  # the guide: 5 random trials before TPE models the space
 
@@ -30,7 +59,7 @@ class TrainedStartupTPESampler(optuna.samplers.TPESampler):
     """TPE whose random start-up phase lasts until ``n_startup_trials`` trials have *trained*.
 
     A trial rejected by a safety rule is told PRUNED with its constraint values (and
-    ``user_attrs["outcome"] = "rejected"``). That is the state Optuna 5 supports best for it: TPE
+    ``user_attrs[OUTCOME_ATTR] = "rejected"``). That is the state Optuna 5 supports best for it: TPE
     ranks such a trial as infeasible (below every feasible one), so the model learns to avoid the
     region, and the dashboard shows it as infeasible with its reason. But TPE's own start-up count
     (``study._get_trials(states=(COMPLETE, PRUNED))`` in ``TPESampler.sample_relative`` and
@@ -56,8 +85,8 @@ class TrainedStartupTPESampler(optuna.samplers.TPESampler):
 
     def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
-        trained = sum(1 for t in finished if t.user_attrs.get("outcome") != REJECTED_OUTCOME)
-        self._in_startup = trained < self._n_startup_trials
+        trained = sum(1 for t in finished if t.user_attrs.get(OUTCOME_ATTR) != REJECTED)
+        self._in_startup = trained < startup_trials_of(self)
         super().before_trial(study, trial)
 
     def sample_relative(self, study: optuna.Study, trial: optuna.trial.FrozenTrial,

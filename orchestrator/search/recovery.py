@@ -1,0 +1,138 @@
+"""Recovery: what a search does about trials that lost their worker.
+
+* An *orphan* is a trial whose orchestrator on this machine died (its ``worker`` claim names a dead local
+  process). Its trainer may still live in tmux: the resume re-adopts it through the executor and the
+  trial finishes as if nothing happened; when nothing survived, the trial is failed and re-queued with
+  the same parameters. A trial the heartbeat already failed and re-queued has its trainer stopped, so it
+  does not train twice.
+* An *abandoned* trial was asked by a worker that died before it could claim it (``claims.py``): nothing
+  was trained, so it is failed (``abandoned``, not counted) and re-queued when it already had parameters.
+
+Trials of dead workers on other machines are Optuna's heartbeat's to find (``storage.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from orchestrator.search import vocabulary as vocab
+from orchestrator.search.claims import abandoned, is_unclaimed
+from orchestrator.search.executor import TrialExecutor, TrialOutcome, TrialRequest
+from orchestrator.search.optuna_adapter import heartbeat
+from orchestrator.search.vocabulary import (
+    DIRECTORY_ATTR,
+    FAILURE_CAUSE_ATTR,
+    GPUS_ATTR,
+    OUTCOME_ATTR,
+    PHASE_ATTR,
+    PHASE_PAUSED,
+    STOP_REQUESTED_ATTR,
+    WORKER_ATTR,
+)
+from orchestrator.search.workspace import WorkerIdentity
+
+log = logging.getLogger(__name__)
+
+
+class Search(Protocol):
+    """What recovery uses of :class:`~orchestrator.search.study.Search`: its study, and the steps of its
+    loop that adopt, tell and retry a trial (recovery is the part of the loop that runs on a resume)."""
+
+    study: optuna.Study
+    storage: optuna.storages.BaseStorage
+    settings: Any  # settings.SearchSettings
+    executor: TrialExecutor
+    worker: WorkerIdentity
+    adopted: list[int]
+    _stop_reasons: dict[int, str]
+    _retry: Callable[[optuna.Study, FrozenTrial], None]
+
+    def _trial_id(self, number: int) -> int: ...
+
+    def _request_for(self, frozen: FrozenTrial, directory: Path) -> TrialRequest: ...
+
+    def _execute(self, trial: optuna.Trial, request: TrialRequest, *, adopt: bool,
+                 already_reported: Mapping[int, float] | None = None) -> TrialOutcome | None: ...
+
+    def _finish(self, trial: optuna.Trial, outcome: TrialOutcome) -> str: ...
+
+    def _tell(self, trial: optuna.Trial, outcome: str, state: TrialState, value: float | None = None) -> str: ...
+
+
+def fail_abandoned(search: Search, *, wait: bool = False) -> None:
+    """Fail the trials asked by a worker that died before claiming them (claims.py), re-queueing those
+    that had parameters. ``wait``: also wait out the unclaimed ones still young enough to be claimed, so
+    that a search never ends with a trial left RUNNING."""
+    while True:
+        trials = search.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        for frozen in abandoned(trials, claim_seconds=search.settings.claim_seconds):
+            trial = optuna.trial.Trial(search.study, search._trial_id(frozen.number))
+            try:
+                trial.set_user_attr(WORKER_ATTR, search.worker.as_text())
+                trial.set_user_attr(FAILURE_CAUSE_ATTR, "its orchestrator died between asking for the trial "
+                                                     "and claiming it; nothing was trained")
+                search._tell(trial, vocab.ABANDONED, TrialState.FAIL)
+            except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError, ValueError):
+                continue  # another worker got there first
+            if frozen.params:
+                search._retry(search.study, search.storage.get_trial(search._trial_id(frozen.number)))
+        waiting = [t for t in search.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                   if is_unclaimed(t)]
+        if not wait or not waiting:
+            return
+        time.sleep(min(1.0, search.settings.claim_seconds))
+
+
+
+def recover_orphans(search: Search) -> None:
+    """Adopt or retry the RUNNING trials whose orchestrator on this machine has died, and stop the
+    trainers of trials that the heartbeat already failed and re-queued (they would train twice)."""
+    for frozen in search.study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+        if not _may_recover(search, frozen):
+            continue
+        owner = WorkerIdentity.parse(str(frozen.user_attrs.get(WORKER_ATTR, "")))
+        directory = frozen.user_attrs.get(DIRECTORY_ATTR)
+        if (frozen.user_attrs.get(OUTCOME_ATTR) is None and directory and Path(directory).is_dir()
+                and owner is not None and owner.is_dead_local_process()):
+            search.executor.stop_orphan(search._request_for(frozen, Path(directory)))
+    for frozen in search.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if frozen.user_attrs.get(PHASE_ATTR) == PHASE_PAUSED:
+            continue  # not an orphan: its state is saved and the scheduler resumes it (scheduled.py)
+        owner = WorkerIdentity.parse(str(frozen.user_attrs.get(WORKER_ATTR, "")))
+        if owner is None or not owner.is_dead_local_process() or not _may_recover(search, frozen):
+            continue  # another live worker's, or not ours to judge: the heartbeat decides
+        try:
+            with heartbeat(search.storage, search._trial_id(frozen.number)):
+                _recover(search, frozen, owner)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            log.warning("trial %d was failed by another worker while this one recovered it", frozen.number)
+
+def _may_recover(search: Search, frozen: FrozenTrial) -> bool:
+    return not search.settings.own_gpu_orphans_only or frozen.user_attrs.get(GPUS_ATTR) == search.settings.gpus
+
+def _recover(search: Search, frozen: FrozenTrial, owner: WorkerIdentity) -> None:
+    trial_id = search._trial_id(frozen.number)
+    trial = optuna.trial.Trial(search.study, trial_id)
+    trial.set_user_attr(WORKER_ATTR, search.worker.as_text())
+    directory = frozen.user_attrs.get(DIRECTORY_ATTR)
+    if directory and Path(directory).is_dir() and frozen.user_attrs.get(OUTCOME_ATTR) is None:
+        request = search._request_for(frozen, Path(directory))
+        if frozen.user_attrs.get(STOP_REQUESTED_ATTR):
+            search._stop_reasons[frozen.number] = str(frozen.user_attrs[STOP_REQUESTED_ATTR])
+        outcome = search._execute(trial, request, adopt=True, already_reported=frozen.intermediate_values)
+        if outcome is not None:
+            log.info("trial %d: re-adopted the trainer of a dead orchestrator", frozen.number)
+            search.adopted.append(frozen.number)
+            search._finish(trial, outcome)
+            return
+    trial.set_user_attr(FAILURE_CAUSE_ATTR, f"the orchestrator (pid {owner.pid}) died and no trainer "
+                                         "survived; re-queued with the same parameters")
+    search._tell(trial, vocab.FAILED, TrialState.FAIL)
+    search._retry(search.study, search.storage.get_trial(trial_id))
