@@ -34,7 +34,7 @@ from optuna.trial import FrozenTrial, TrialState
 from orchestrator.search import results as res
 from orchestrator.search import scheduler as sched
 from orchestrator.search import vocabulary as vocab
-from orchestrator.search.curve_model import CurveState, Pace
+from orchestrator.search.curve_model import CurveModel, CurveState, Pace
 from orchestrator.search.executor import TrialOutcome, best_epoch_of
 from orchestrator.search.merge import flatten_training_tables, merge_trial_config
 from orchestrator.search.optuna_adapter import BaseHeartbeat, heartbeat, storage_of
@@ -79,6 +79,8 @@ class Schedule:
         self.strategy = search.settings.scheduler
         self.total_seconds = None if search.settings.gpu_hours is None else search.settings.gpu_hours * 3600
         self._flat: dict[int, dict[str, Any]] = {}
+        self._model: tuple[Any, CurveModel] | None = None
+        self._predicted: dict[int, float] = {}
 
     # ---------------------------------------------------------------------------------- views
     def flat_of(self, trial: FrozenTrial) -> dict[str, Any]:
@@ -123,16 +125,28 @@ class Schedule:
         spent = float(frozen.user_attrs.get(vocab.GPU_SECONDS_ATTR) or 0.0) + segment_seconds
         run = self.view_of(frozen, dict(scores), "training", spent)
         others = [view for view in self.runs() if view.number != run.number]
-        return sched.at_rung(self.strategy, run, [*others, run], self.budget())
+        runs = [*others, run]
+        model = self.model(runs) if self.strategy != "first-epoch" else None
+        return sched.at_rung(self.strategy, run, runs, self.budget(), model)
+
+    def model(self, runs: list[sched.RunView]) -> CurveModel:
+        """The learning-curve model, refitted only when a run finished (its examples) or the others' spread
+        moved (its prior): a decision is asked after every sample epoch."""
+        key = (tuple(sorted(r.number for r in runs if r.phase == "finished")), len(runs))
+        if self._model is None or self._model[0] != key:
+            self._model = (key, sched.fit_model(runs))
+        return self._model[1]
 
     def next_action(self) -> sched.Action:
         runs = self.runs()
-        model = sched.fit_model(runs)
-        for run in runs:  # what TPE sees of a paused run (PausedAwareTPESampler)
+        model = self.model(runs)
+        for run in runs:  # what TPE sees of a paused run (PausedAsCompleteSampler); written when it moved
             if run.phase == "paused":
-                prediction = model.predict(run.curve)
-                trial = optuna.trial.Trial(self.search.study, self.search._trial_id(run.number))
-                trial.set_user_attr(PREDICTED_ATTR, round(prediction.mean, 6))
+                predicted = round(model.predict(run.curve).mean, 4)
+                if self._predicted.get(run.number) != predicted:
+                    trial = optuna.trial.Trial(self.search.study, self.search._trial_id(run.number))
+                    trial.set_user_attr(PREDICTED_ATTR, predicted)
+                    self._predicted[run.number] = predicted
         return sched.next_action(self.strategy, runs, self.budget(), model)
 
     # ---------------------------------------------------------------------------------- records
