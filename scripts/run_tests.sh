@@ -12,6 +12,9 @@ if [ "${CI:-}" = true ]; then
   export LORA_PIPELINE_SDXL_TESTS="${LORA_PIPELINE_SDXL_TESTS:-1}"
   selection=(-m "not soak")
 fi
+# Types first: mypy checks orchestrator/ at the strictness of pyproject.toml's [tool.mypy]; a type error
+# fails the run before any test starts.
+.venv/bin/python -m mypy || { echo "mypy found type errors in orchestrator/ (see above)" >&2; exit 1; }
 .venv/bin/python -m pytest "${selection[@]}" "$@"
 status=$?
 if [ "$status" -eq 5 ]; then

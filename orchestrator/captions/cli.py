@@ -13,7 +13,7 @@ from orchestrator.captions.profile import CharacterProfile, load_profile
 from orchestrator.captions.runner import CaptionPlan, CaptionReport, plan_captions
 from orchestrator.captions.scene import build_prompt
 from orchestrator.captions.tokens import MAX_TOKENS
-from orchestrator.common.commands import device_type
+from orchestrator.common.commands import add_output_folder, device_type
 from orchestrator.common.numbers import number_arg
 
 _LISTED = 10  # file names shown per problem; the rest are counted
@@ -43,8 +43,8 @@ def add_caption_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=number_arg(int, low=1), default=1, help="images per generate call (default 1)")
     parser.add_argument("--max-new-tokens", type=number_arg(int, low=1), default=DEFAULT_MAX_NEW_TOKENS,
                         help=f"VLM answer length limit (default {DEFAULT_MAX_NEW_TOKENS})")
-    parser.add_argument("--output-dir", type=Path, default=None,
-                        help="write captions here instead of next to the images")
+    add_output_folder(parser, dest="output_dir", old_names=("--output-dir",),
+                      help="write captions here instead of next to the images")
     parser.add_argument("--family", choices=sorted(MAX_TOKENS), default="sd15",
                         help="token-length check target (default sd15: 75 tokens)")
     parser.add_argument("--overwrite", action="store_true", help="re-caption images that have a caption")

@@ -3,13 +3,15 @@
 ``lora-pipeline search worker ...`` and ``lora-pipeline curate apply OUT`` are nested sub-parsers, so
 ``lora-pipeline search --help`` lists the verbs. A command may name a default verb that runs when the
 next word is not a verb: ``curate FRAMES ...`` reads as ``curate run FRAMES ...``, and options may come
-first (``search --base-config X``), as on a command without verbs.
+first (``search --base-config X``), as on a command without verbs. The output folder is ``--out``
+everywhere (:func:`add_output_folder`).
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 HELP_FLAGS = frozenset({"-h", "--help"})
@@ -52,3 +54,15 @@ def device_type(text: str) -> str:
     if not re.fullmatch(r"cpu|mps|(cuda|xpu)(:\d+)?", text):
         raise argparse.ArgumentTypeError(f"wants cpu, cuda, cuda:N or mps, got {text!r}")
     return text
+
+
+OUTPUT_OPTION = "--out"  # the output folder of every command that writes one
+
+
+def add_output_folder(parser: argparse.ArgumentParser, *, help: str, dest: str = "output",
+                      old_names: tuple[str, ...] = (), **options: Any) -> None:
+    """The output-folder option, named ``--out`` in every command; ``old_names`` (``--output``,
+    ``--output-dir``) keep working but are left out of ``--help``."""
+    parser.add_argument(OUTPUT_OPTION, dest=dest, type=Path, help=help, **options)
+    for name in old_names:
+        parser.add_argument(name, dest=dest, type=Path, help=argparse.SUPPRESS)

@@ -2,7 +2,7 @@
 
 A training job runs ``lora-pipeline train PRESET --set ... --gpus N --wait --out FOLDER`` (a run folder
 like any ``train``'s: ``lora-pipeline monitor FOLDER`` works on it), a search job ``lora-pipeline search
-run --base-config PRESET --output FOLDER --gpus N`` (``--parallel-gpus`` when it takes several GPUs). The
+run --base-config PRESET --out FOLDER --gpus N`` (``--parallel-gpus`` when it takes several GPUs). The
 runner holds a training job's GPU locks (``runner/gpu_lock.py``) while it runs; a search takes its own.
 
 A job that fails is recorded with the last line of its log and the queue goes on. Ctrl-C stops the
@@ -51,7 +51,7 @@ def job_argv(job: Job, *, python: str = sys.executable) -> list[str]:
     base = [python, "-m", "orchestrator"]
     if job.kind == "search":
         gpu_option = "--parallel-gpus" if len(job.gpus) > 1 else "--gpus"
-        return [*base, "search", "run", "--base-config", job.preset, "--output", job.folder, gpu_option, gpus,
+        return [*base, "search", "run", "--base-config", job.preset, "--out", job.folder, gpu_option, gpus,
                 *job.options]
     if _trainer_still_runs(Path(job.folder)):  # an earlier attempt's trainer outlived its runner
         return [*base, "watch", job.folder]

@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from orchestrator.common.commands import add_verbs, device_type
+from orchestrator.common.commands import OUTPUT_OPTION, add_output_folder, add_verbs, device_type
 from orchestrator.common.numbers import number_arg
 from orchestrator.search.choices import (
     DEFAULT_PRUNER,
@@ -114,7 +114,7 @@ def _add_study_arguments(parser: argparse.ArgumentParser, *, output_help: str) -
                                           "journal:///PATH (several processes, one machine) or "
                                           "postgresql://USER:PASS@HOST:PORT/DB (several machines)")
     parser.add_argument("--study-name", default=DEFAULT_STUDY_NAME, help="default: %(default)s")
-    parser.add_argument("--output", type=Path, help=output_help)
+    add_output_folder(parser, help=output_help, old_names=("--output",))
 
 
 def _add_executor_arguments(parser: argparse.ArgumentParser) -> None:
@@ -234,9 +234,9 @@ def run_worker_command(args: argparse.Namespace) -> int:
         from dataclasses import replace
 
         settings = replace(settings, references=args.references.resolve())
-    if args.executor == "kohya" and settings.references is None:
-        raise UserInputError("the study stores no references folder; pass --references DIR", key="references")
     if args.executor == "kohya":
+        if settings.references is None:
+            raise UserInputError("the study stores no references folder; pass --references DIR", key="references")
         require_reference_images(settings.references)
     return _run(settings, args, paths)
 
@@ -315,7 +315,7 @@ def _run_parallel(settings: Any, args: argparse.Namespace, paths: Any) -> int:
     gpus = parse_gpus(args.parallel_gpus, key="parallel-gpus") or []
     if settings.storage.startswith("sqlite"):
         raise UserInputError("SQLite is not made for several processes writing one study (this folder's study is "
-                             "in SQLite); resume it without --parallel-gpus, or start a new --output (its study "
+                             "in SQLite); resume it without --parallel-gpus, or start a new --out (its study "
                              "goes to a journal file) or use --storage postgresql://...", key="parallel-gpus")
     for _ in range(10):  # a worker of a command killed a moment ago may still be dying
         busy = busy_gpus(gpus)
@@ -333,7 +333,7 @@ def _run_parallel(settings: Any, args: argparse.Namespace, paths: Any) -> int:
 
     def worker_argv(gpu: int) -> list[str]:
         argv = [sys.executable, "-m", "orchestrator", "search", "worker", "--storage", settings.storage,
-                "--study-name", settings.study_name, "--output", str(settings.output), "--gpus", str(gpu),
+                "--study-name", settings.study_name, OUTPUT_OPTION, str(settings.output), "--gpus", str(gpu),
                 "--executor", args.executor, "--heartbeat", str(args.heartbeat), "--grace", str(args.grace),
                 "--device", args.device or ("cpu" if args.allow_cpu else f"cuda:{gpu}")]
         if settings.references is not None:

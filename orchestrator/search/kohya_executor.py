@@ -218,7 +218,7 @@ def _output_name(request: TrialRequest) -> str:
 
 def session_name_for(request: TrialRequest) -> str:
     """``{study}_trial_{n:04d}_{hash}``: the hash of the trial's folder keeps two studies of the same
-    name (another ``--output``, a deleted folder) from ever asking for the same session."""
+    name (another ``--out``, a deleted folder) from ever asking for the same session."""
     digest = hashlib.sha1(str(Path(request.directory).resolve()).encode()).hexdigest()[:6]
     # tmux refuses "." and ":" in session names.
     return re.sub(r"[^A-Za-z0-9_-]", "_", f"{request.study_name}_trial_{request.number:04d}_{digest}")

@@ -143,7 +143,7 @@ def load_prior(source: str, study_name: str | None = None) -> PriorStudy:
         folder = Path(source)
         if not folder.is_dir():
             raise UserInputError("prior search folder not found", path=folder, key="prior",
-                                 hint="the --output folder of a finished `lora-pipeline search`")
+                                 hint="the --out folder of a finished `lora-pipeline search`")
         found = study_url_in(folder)
         if found is None:
             raise UserInputError("no optuna_study.db or optuna_journal.log in the prior search folder (a study "

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import cast
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -108,14 +109,14 @@ class CatchUpPruner(optuna.pruners.BasePruner):
                     if t.value is not None]
         if len(finished) < self.n_startup_trials:
             return False
-        best = max(t.value for t in finished)  # type: ignore[type-var]
+        best = max(float(cast(float, t.value)) for t in finished)  # COMPLETE trials all have a value
         last_epoch = trial.user_attrs.get(LAST_EPOCH_ATTR)
         last_epoch = int(last_epoch) if last_epoch is not None else None
         level = max(scores[e] for e in scores if e <= epoch)
 
-        gains = [largest_gain_after(t.intermediate_values, epoch, last_epoch) for t in finished
-                 if is_evidence_at(t, epoch)]
-        study_reach = scores[epoch] + max(0.0, *gains) if gains else -math.inf  # type: ignore[type-var]
+        gains = [gain for t in finished if is_evidence_at(t, epoch)
+                 if (gain := largest_gain_after(t.intermediate_values, epoch, last_epoch)) is not None]
+        study_reach = scores[epoch] + max(0.0, *gains) if gains else -math.inf
 
         fitted = residual_noise([rising_part(c) for c in (scores, *(t.intermediate_values for t in finished))])
         noise = max(self.noise_floor, fitted if fitted is not None else self.noise_floor)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -52,7 +52,7 @@ class Search(Protocol):
     worker: WorkerIdentity
     adopted: list[int]
     _stop_reasons: dict[int, str]
-    _retry: Callable[[optuna.Study, FrozenTrial], None]
+    _retry: optuna.storages.RetryHeartbeatStaleTrialCallback
 
     def _trial_id(self, number: int) -> int: ...
 

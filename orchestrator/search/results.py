@@ -205,11 +205,11 @@ def load_results(output: Path) -> dict[str, Any]:
     by a reader)."""
     if not output.is_dir():
         what = "is not a folder" if output.exists() else "does not exist"
-        raise UserInputError(f"search folder {what} (give the --output folder of `lora-pipeline search`)",
+        raise UserInputError(f"search folder {what} (give the --out folder of `lora-pipeline search`)",
                              path=output)
     path = output / RESULTS_FILE
     if not path.is_file():
-        raise UserInputError(f"no {RESULTS_FILE} here; run `lora-pipeline search --output {output}` first",
+        raise UserInputError(f"no {RESULTS_FILE} here; run `lora-pipeline search --out {output}` first",
                              path=path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

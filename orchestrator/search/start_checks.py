@@ -83,7 +83,7 @@ def refuse_space_the_base_cannot_take(space: Any, base: Preset, paths: ProjectPa
                 overrides = space.training_overrides(point)
                 rendered = render_run(base, overrides=overrides, paths=paths, run_dir=output / "space_check",
                                       write=False)
-                problems = errors(validate_rendered(rendered, paths_must_exist=False))
+                problems: list[object] = list(errors(validate_rendered(rendered, paths_must_exist=False)))
             except (UserInputError, TypeError, ValueError) as error:
                 problems = [error]
             if problems:

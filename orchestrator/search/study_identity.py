@@ -83,4 +83,4 @@ def check_objective(study: optuna.Study, settings: SearchSettings, scoring: Any)
             raise UserInputError(
                 f"study {settings.study_name!r} was created with another objective: {part}.{key} is "
                 f"{before!r} in the study but {now!r} now; resume with {hint}, or start a new study "
-                "with --study-name NEW (and a new --output)", key=f"{part}.{key}")
+                "with --study-name NEW (and a new --out)", key=f"{part}.{key}")

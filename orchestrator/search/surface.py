@@ -36,7 +36,10 @@ PROTOCOL_MEMBERS = ("observe", "validation_loss", "best_sampled_score", "epoch_c
 class ResponseSurface(Protocol):
     """A synthetic response of training + evaluation; constructed as ``CLASS(seed=int)``."""
 
-    seconds_per_evaluation: float
+    @property
+    def seconds_per_evaluation(self) -> float:
+        """GPU-seconds to sample and score one epoch (a plain attribute set in ``__init__`` will do)."""
+        ...
 
     def observe(self, flat: Mapping[str, Any], epoch: int) -> float:
         """The noisy score of sample epoch ``epoch`` (what the evaluator would report)."""

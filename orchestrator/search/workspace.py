@@ -42,7 +42,7 @@ def create_trial_directory(output: Path, number: int, *, study_name: str, params
         if owner.get("study_name") != study_name or owner.get("number") != number:
             raise UserInputError(
                 f"{directory} belongs to study {owner.get('study_name')!r}, trial {owner.get('number')}; "
-                "use another --output or the same --study-name", path=directory,
+                "use another --out or the same --study-name", path=directory,
             ) from None
         # Same study, same number: an earlier attempt of this very trial died after mkdir; reuse is safe.
     atomic_write_json(directory / OWNER_FILE, {"study_name": study_name, "number": number})
