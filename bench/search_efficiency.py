@@ -25,23 +25,31 @@ Strategies, each over the same seeds (a seed moves the surface's optimum and see
   +median      TPE, rules, median pruning after each sample epoch
   median+stop  TPE, rules, median pruning, and a run stops 2 sample epochs after its peak
   stop-only    TPE, rules, no pruning, stop 2 sample epochs after the peak
-  ours         TPE, rules, the default pruner, stop 2 sample epochs after the peak (the defaults of
-               `lora-pipeline search`)
+  prune        TPE, rules, the catch-up pruner, stop 2 sample epochs after the peak (the search before
+               runs could pause; `lora-pipeline search --scheduler none`)
+  ours         TPE, rules, the scheduler (orchestrator/search/scheduler.py): runs pause at sample epochs and
+               are resumed when a learning-curve model ranks them back into the top third of their rung;
+               the default of `lora-pipeline search`
+  first-epoch  TPE, rules, every config trained to its first sample epoch and paused, the best of each
+               batch of 4 run to its end (Egele et al. 2023)
   ours+warm    ours with --warm-start: the study starts from the space file's preset (luca_final_v1_pure)
-  ours+hb      ours with --pruner hyperband
-``--strategies`` picks some (default: guide and ours).
+  prune+hb     prune with --pruner hyperband
+``--strategies`` picks some (default: ours, prune and first-epoch, each beside the guide). Every resume of
+a paused run is charged ``--resume-seconds`` (default 120) of GPU time before its first step.
 
 Every strategy gets the same GPU-hour budget (``--gpu-hours``), not the same number of trials: a trial
 budget would stop a strategy whose pruned trials cost half an hour each long before it had spent what
 the guide spends on the same count of full runs, and call it "not reached".
 
 Reported per family, for each strategy against the guide:
-  GPU-h ratio    median GPU-hours until a completed trial reached within 2% of the best reachable score,
+  GPU-h ratio    median GPU-hours until a trial that reached within 2% of the best reachable score became
+                 final (finished, stopped, or left paused when the search ended),
                  as a share of the guide's median (target <= 35%; a seed that never got there counts as
                  infinite)
   reached        seeds whose target was reached within the budget (target >= 95%)
-  winner pruned  share of searches in which a pruned trial's config, run to its end
-                 (``best_sampled_score``), beats the best the search reached by more than 0.002 (<= 5%)
+  winner lost    share of searches in which a run that was stopped or paused and never finished (pruned,
+                 stopped past its peak, left paused), run to its end (``best_sampled_score``), beats the
+                 best the search reached by more than 0.002 (<= 5%)
   regret         best reachable minus the noise-free score the search would hand over (its best observed
                  completed trial) once it has spent what the guide spent on its 20 trials (<= guide's)
 What a completed trial "reached" is ``best_sampled_score`` of its config cut at the last epoch it trained,
@@ -69,6 +77,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from optuna.trial import TrialState
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from orchestrator.common.errors import UserInputError  # noqa: E402
@@ -76,11 +86,16 @@ from orchestrator.search.constraints import TrainingChoices, check_constraints  
 from orchestrator.search.executor import SearchAborted  # noqa: E402
 from orchestrator.search.merge import flatten_training_tables, merge_trial_config  # noqa: E402
 from orchestrator.search.sampling import STARTUP_TRIALS  # noqa: E402
-from orchestrator.search.simulator import SimulatedExecutor  # noqa: E402
+from orchestrator.search.simulator import RESUME_SECONDS, SimulatedExecutor  # noqa: E402
 from orchestrator.search.space import ParamSpec, Scalar, SearchSpace, load_search_space  # noqa: E402
 from orchestrator.search.surface import ResponseSurface, load_surface, make_surface  # noqa: E402
-from orchestrator.search.surfaces import SURFACE_FAMILIES  # noqa: E402
-from orchestrator.search.vocabulary import GPU_SECONDS_ATTR, OUTCOME_ATTR
+from orchestrator.search.surfaces import SURFACE_FAMILIES, trial_sample_epochs  # noqa: E402
+from orchestrator.search.vocabulary import (  # noqa: E402
+    GPU_SECONDS_ATTR,
+    OUTCOME_ATTR,
+    PHASE_ATTR,
+    PHASE_STOPPED,
+)
 from orchestrator.search.warm_start import load_warm_start  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,12 +113,15 @@ STRATEGIES = {
     "+median": {"sampler": "tpe", "enforce_constraints": True, "pruner": "median", "patience": 0},
     "median+stop": {"sampler": "tpe", "enforce_constraints": True, "pruner": "median", "patience": 2},
     "stop-only": {"sampler": "tpe", "enforce_constraints": True, "pruner": "none", "patience": 2},
-    "ours": {"sampler": "tpe", "enforce_constraints": True, "pruner": "catchup", "patience": 2},
-    "ours+warm": {"sampler": "tpe", "enforce_constraints": True, "pruner": "catchup", "patience": 2,
-                  "warm_start": True},
-    "ours+hb": {"sampler": "tpe", "enforce_constraints": True, "pruner": "hyperband", "patience": 2},
+    "prune": {"sampler": "tpe", "enforce_constraints": True, "pruner": "catchup", "patience": 2},
+    "ours": {"sampler": "tpe", "enforce_constraints": True, "pruner": "none", "patience": 2, "scheduler": "pause"},
+    "first-epoch": {"sampler": "tpe", "enforce_constraints": True, "pruner": "none", "patience": 2,
+                    "scheduler": "first-epoch"},
+    "ours+warm": {"sampler": "tpe", "enforce_constraints": True, "pruner": "none", "patience": 2,
+                  "scheduler": "pause", "warm_start": True},
+    "prune+hb": {"sampler": "tpe", "enforce_constraints": True, "pruner": "hyperband", "patience": 2},
 }
-DEFAULT_STRATEGIES = ("guide", "ours")
+DEFAULT_STRATEGIES = ("guide", "ours", "prune", "first-epoch")
 WITHIN = 0.02
 BEST_AFTER = 20  # the guide's trial count
 WINNER_MARGIN = 0.002  # a pruned config that would have beaten the search's best by more than this
@@ -117,7 +135,8 @@ class TrialPoint:
     noise_free: float | None  # what a completed trial reached without noise, over the epochs it sampled
     gpu_seconds: float
     last_epoch: int | None = None  # the last scored epoch (where a pruned trial was stopped)
-    full_run: float | None = None  # a pruned trial's config run to its end (noise-free best)
+    full_run: float | None = None  # a run cut short (pruned, stopped, left paused): its config run to its end
+    finished_at: float | None = None  # GPU-seconds the search had spent when this trial became final
 
 
 def resolve_surface(name: str, path: str | None = None) -> type:
@@ -162,22 +181,26 @@ def run_seeds(one_seed: Any, args: argparse.Namespace, family: str, *extra: Any)
 
 
 class BudgetedExecutor(SimulatedExecutor):
-    """Refuses the next trial once ``budget_seconds`` of simulated GPU time are spent (ends the search)."""
+    """Refuses the next trial (or resume) once ``budget_seconds`` of simulated GPU time are spent (ends the
+    search), and notes when each trial's latest stretch of training ended (``ended_at``, GPU-seconds)."""
 
     def __init__(self, budget_seconds: float, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(**kwargs)
         self.budget_seconds = budget_seconds
         self.spent = 0.0
+        self.ended_at: dict[int, float] = {}
 
     def run(self, request, report):  # type: ignore[no-untyped-def]
         if self.spent >= self.budget_seconds:
             raise SearchAborted("GPU-hour budget spent")
         outcome = super().run(request, report)
         self.spent += outcome.gpu_seconds
+        self.ended_at[request.number] = self.spent
         return outcome
 
 
-def run_strategy(name: str, seed: int, gpu_hours: float, surface_class: type) -> list[TrialPoint]:
+def run_strategy(name: str, seed: int, gpu_hours: float, surface_class: type,
+                 resume_seconds: float = RESUME_SECONDS) -> list[TrialPoint]:
     from orchestrator.search.study import Search, SearchSettings
 
     space = load_search_space(SPACE)
@@ -187,26 +210,31 @@ def run_strategy(name: str, seed: int, gpu_hours: float, surface_class: type) ->
     warm = load_warm_start(space, ROOT, base=("bench_base", BASE)).points if strategy.pop("warm_start", False) else []
     settings = SearchSettings(space=space, base_config=BASE, output=Path(tempfile.gettempdir()) / "unused",
                               trials=MAX_TRIALS, storage_url="memory", seed=seed, write_files=False,
-                              study_name=f"{name}_{seed}", warm_start=tuple(warm), **strategy)
-    executor = BudgetedExecutor(gpu_hours * 3600, surface=surface, record_progress=False)
+                              study_name=f"{name}_{seed}", warm_start=tuple(warm), gpu_hours=gpu_hours, **strategy)
+    executor = BudgetedExecutor(gpu_hours * 3600, surface=surface, record_progress=False,
+                                resume_seconds=resume_seconds)
     search = Search(settings, executor)
     try:
         search.run()
     except SearchAborted:
         pass  # the budget is spent
     points = []
-    for trial in sorted(search.study.get_trials(deepcopy=False), key=lambda t: t.number):
+    for trial in search.study.get_trials(deepcopy=False):
         if GPU_SECONDS_ATTR not in trial.user_attrs:
             continue  # never trained: rejected by a rule, or refused once the budget was spent
         outcome = trial.user_attrs.get(OUTCOME_ATTR, "")
         flat = flat_config(space, trial.params)
         complete = outcome == "complete"
         trained = {**flat, "max_train_epochs": trial.last_step} if trial.last_step else flat
+        cut_short = trial.last_step is not None and trial.last_step < max(trial_sample_epochs(flat))
+        # A run left paused when the search ended became final then; any other when its last stretch ended.
+        left_paused = trial.user_attrs.get(PHASE_ATTR) == PHASE_STOPPED or trial.state == TrialState.RUNNING
+        finished_at = executor.spent if left_paused else executor.ended_at.get(trial.number, executor.spent)
         points.append(TrialPoint(outcome, trial.value if complete else None,
                                  surface.best_sampled_score(trained) if complete else None,
                                  float(trial.user_attrs.get(GPU_SECONDS_ATTR) or 0.0), trial.last_step,
-                                 surface.best_sampled_score(flat) if outcome == "pruned" else None))
-    return points
+                                 surface.best_sampled_score(flat) if cut_short else None, finished_at))
+    return sorted(points, key=lambda p: p.finished_at or 0.0)
 
 
 SPENDING = ("start-up", "new best", "no better", "pruned by epoch 4", "pruned later")
@@ -234,19 +262,37 @@ def where_hours_go(points: list[TrialPoint], target: float, startup: int = START
     return spent
 
 
-def winner_pruned(points: list[TrialPoint], margin: float = WINNER_MARGIN) -> bool:
-    """True when a pruned trial's config, run to its end, beats the best the search reached by more than
-    ``margin``: the pruner threw the winner away."""
+def winner_lost(points: list[TrialPoint], margin: float = WINNER_MARGIN) -> bool:
+    """True when a run that was stopped or paused and never finished (pruned, stopped past its peak, left
+    paused), run to its end, beats the best the search reached by more than ``margin``: the winner was lost."""
     found = max((p.noise_free for p in points if p.noise_free is not None), default=-math.inf)
     return any(p.full_run is not None and p.full_run > found + margin for p in points)
+
+
+winner_pruned = winner_lost  # the name before runs could be paused
+
+
+def finish_times(points: list[TrialPoint]) -> list[float]:
+    """When each trial became final (GPU-seconds spent by then): recorded by the bench, else (one run at
+    a time, in order) the running sum."""
+    spent, times = 0.0, []
+    for point in points:
+        spent += point.gpu_seconds
+        times.append(point.finished_at if point.finished_at is not None else spent)
+    return times
+
+
+def hours_to_target(points: list[TrialPoint], target: float) -> float:
+    """GPU-hours spent when the first trial that reached ``target`` (noise-free) became final."""
+    return min((at / 3600 for at, point in zip(finish_times(points), points, strict=True)
+                if point.noise_free is not None and point.noise_free >= target), default=math.inf)
 
 
 def handed_over(points: list[TrialPoint], budget_seconds: float) -> float | None:
     """The noise-free score of the config the search would hand over (its best observed completed trial)
     among the trials it finished within ``budget_seconds``; None when it completed none by then."""
-    spent, best = 0.0, None
-    for point in points:
-        spent += point.gpu_seconds
+    best = None
+    for spent, point in zip(finish_times(points), points, strict=True):
         if spent > budget_seconds + 1e-6:
             break
         if point.value is not None and (best is None or point.value > best.value):
@@ -325,24 +371,26 @@ def best_reachable(space: SearchSpace, surface: ResponseSurface, seed: int, *, s
 
 
 def one_seed(seed: int, gpu_hours: float, surface_name: str, surface_path: str | None,
-             strategies: tuple[str, ...]) -> dict:
+             strategies: tuple[str, ...], resume_seconds: float = RESUME_SECONDS) -> dict:
     surface_class = resolve_surface(surface_name, surface_path)
     reference = best_reachable(load_search_space(SPACE), make_surface(surface_class, seed), seed)
     target = (1 - WITHIN) * reference
-    runs = {name: run_strategy(name, seed, gpu_hours, surface_class) for name in ("guide", *strategies)}
-    guide_budget = sum(p.gpu_seconds for p in runs["guide"][:BEST_AFTER])
+    runs = {name: run_strategy(name, seed, gpu_hours, surface_class, resume_seconds)
+            for name in ("guide", *strategies)}
+    guide_budget = finish_times(runs["guide"])[min(BEST_AFTER, len(runs["guide"])) - 1]
     summary = {}
     for name, points in runs.items():
         spending = where_hours_go(points, target)
-        reached = any(p.noise_free is not None and p.noise_free >= target for p in points)
+        hours = hours_to_target(points, target)
+        reached = math.isfinite(hours)
         first = points[:BEST_AFTER]
         handed = handed_over(points, guide_budget)
         summary[name] = {
             # Not reached within the budget: infinite, never the (smaller) hours spent, which would flatter
             # a strategy that spends little because it gives up early.
-            "hours_to_target": sum(spending.values()) if reached else math.inf,
+            "hours_to_target": hours,
             "reached": reached,
-            "winner_pruned": winner_pruned(points),
+            "winner_lost": winner_lost(points),
             "regret": reference - (handed if handed is not None else 0.0),
             "best_after_20": max((p.noise_free for p in first if p.noise_free is not None), default=0.0),
             "hours_for_20": sum(p.gpu_seconds for p in first) / 3600,
@@ -405,7 +453,7 @@ def family_rows(family: str, seeds: list[dict], strategies: tuple[str, ...]) -> 
         regret = statistics.mean(r["regret"] for r in rows)
         lines.append(
             f"{family:<10} {name:<11} {median:>8.1f} {percent(median, guide):>6} {percent(low) + '-' + percent(high):>11} "
-            f"{sum(r['reached'] for r in rows):>4}/{len(rows):<3} {sum(r['winner_pruned'] for r in rows) / len(rows):>7.0%} "
+            f"{sum(r['reached'] for r in rows):>4}/{len(rows):<3} {sum(r['winner_lost'] for r in rows) / len(rows):>7.0%} "
             f"{regret:>8.4f} {'ok' if regret <= guide_regret + 1e-9 else 'worse':>6}")
     return lines
 
@@ -417,6 +465,8 @@ def main() -> None:
                                          "about 120)")
     parser.add_argument("--strategies", default=",".join(DEFAULT_STRATEGIES[1:]),
                         help=f"comma-separated strategies compared with the guide ({', '.join(STRATEGIES)})")
+    parser.add_argument("--resume-seconds", type=float, default=RESUME_SECONDS,
+                        help="GPU-seconds each resume of a paused run costs before its first step (start-up)")
     parser.add_argument("--spending", action="store_true", help="also print where the GPU-hours go, per family")
     parser.add_argument("--wrapper-gaps", action="store_true", help="also time the search's own work between trials")
     args = parser.parse_args()
@@ -429,9 +479,9 @@ def main() -> None:
     print(f"{args.seeds} seeds from {args.first_seed}, {args.gpu_hours:.0f} GPU-hours per strategy and seed; target = "
           f"within {WITHIN:.0%} of the best reachable score; regret after the guide's {BEST_AFTER}-trial GPU-hours\n")
     print(f"{'family':<10} {'strategy':<11} {'GPU-h':>8} {'ratio':>6} {'(90% int.)':>11} {'reached':>8} "
-          f"{'w.pruned':>8} {'regret':>8} {'vs guide':>6}")
+          f"{'w.lost':>8} {'regret':>8} {'vs guide':>6}")
     for family in families:
-        seeds = run_seeds(one_seed, args, family, strategies)
+        seeds = run_seeds(one_seed, args, family, strategies, args.resume_seconds)
         for line in family_rows(family, seeds, strategies):
             print(line, flush=True)
         if args.spending:

@@ -82,6 +82,8 @@ def grouped_effect(entries: Sequence[dict[str, Any]], keys: Sequence[str]) -> li
 def best_epochs_table(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
         {"number": e["number"], "outcome": e["outcome"], "best_epoch": e["best_epoch"],
+         # a scheduled run's phase (trained / paused / resumed / finished / stopped) and its trained stretches
+         "phase": e.get("phase"), "stretches": len(e.get("segments") or []),
          "planned_epochs": e["params"].get("max_train_epochs"), "best_score": e["best_score"],
          "last_validation_loss": (e.get("last_validation_loss") or {}).get("loss")}
         for e in entries if e["best_epoch"] is not None
@@ -170,6 +172,12 @@ def summary_markdown(analysis: Analysis) -> str:
     lines = ["# Hyperparameter search: analysis", ""]
     lines += [f"- {note}" for note in analysis.notes]
     lines.append(f"- trials by outcome: {analysis.counts}")
+    phases: dict[str, int] = {}
+    for row in analysis.best_epochs:
+        if row.get("phase"):
+            phases[row["phase"]] = phases.get(row["phase"], 0) + 1
+    if phases:  # a scheduled search (scheduled.py): how its runs ended
+        lines.append(f"- runs by phase: {phases}")
     if analysis.best:
         best = analysis.best
         lines += ["", f"## Best trial: {best['number']} (score {best['value']:.4f}, epoch {best['best_epoch']})",

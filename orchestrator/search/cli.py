@@ -14,9 +14,11 @@ from orchestrator.common.numbers import number_arg
 from orchestrator.search.choices import (
     DEFAULT_PRUNER,
     DEFAULT_SAMPLER,
+    DEFAULT_SCHEDULER,
     DEFAULT_STUDY_NAME,
     PRUNER_KINDS,
     SAMPLER_KINDS,
+    SCHEDULER_KINDS,
 )
 from orchestrator.search.cli_inspect import run_analyze_command, run_status_command
 from orchestrator.search.start_checks import (
@@ -50,6 +52,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     search.add_argument("--pruner", choices=PRUNER_KINDS, default=DEFAULT_PRUNER,
                         help="catchup: stop a trial once it can no longer reach the best finished score "
                              "(default); median: the guide's median pruner after epoch 4; hyperband; none")
+    search.add_argument("--scheduler", choices=SCHEDULER_KINDS, default=DEFAULT_SCHEDULER,
+                        help="pause: runs pause at sample epochs and a learning-curve model decides which one "
+                             "gets the GPU next; first-epoch: every config trains to its first sample epoch, "
+                             "the best of each 4 runs on; none: one run at a time, stopped by --pruner "
+                             "(default: %(default)s; see orchestrator/search/scheduler.py)")
+    search.add_argument("--gpu-hours", type=number_arg(float, low=0.0), default=None,
+                        help="GPU budget of the scheduler: near its end no new config starts and the paused "
+                             "runs that could still beat the best are finished (default: the search ends by --trials)")
     search.add_argument("--warm-start", action="store_true",
                         help="train the base preset and the space file's [warm_start] presets first (each one "
                              "that lies in the search space; once, when the study is created). Off by default: "
@@ -173,6 +183,7 @@ def run_search_command(args: argparse.Namespace) -> int:
         space=space, base_config=base_config, output=output, warm_start=warm_start, gpus=args.gpus,
         prior=prior, dataset=dataset, trials=args.trials, study_name=args.study_name, sampler=args.sampler,
         storage_url=args.storage or default_storage_url(output, parallel=parallel),
+        scheduler="none" if parallel else args.scheduler, gpu_hours=args.gpu_hours,  # parallel: not yet
         pruner=args.pruner, seed=args.seed, patience=args.patience, heartbeat_interval=args.heartbeat, grace_period=args.grace,
         references=args.references.resolve() if args.references else None,
     )

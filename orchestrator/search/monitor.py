@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from orchestrator.search.results import RESULTS_FILE
-from orchestrator.search.vocabulary import RUNNING, WAITING
+from orchestrator.search.vocabulary import PAUSED, RUNNING, WAITING
 
 
 def running_trial_progress(directory: Path) -> str:
@@ -57,8 +57,19 @@ def status_lines(output: Path) -> list[str]:
     best = results.get("best")
     if best:
         lines.append(f"best so far: trial {best['number']} score {best['value']:.4f} at epoch {best['best_epoch']}")
+    checkpoint = results.get("best_checkpoint")
+    if checkpoint:
+        lines.append(f"best checkpoint so far: trial {checkpoint['number']} epoch {checkpoint['epoch']} score "
+                     f"{checkpoint['score']:.4f} ({checkpoint['phase']}): {checkpoint['checkpoint']}")
+    for entry in results["trials"]:  # a scheduled search's runs: where each stands (scheduled.py)
+        if entry.get("phase") in ("paused", "resumed", "training"):
+            score = f", best {entry['best_score']:.4f} at epoch {entry['best_epoch']}" \
+                if entry.get("best_score") is not None else ""
+            where = f" at epoch {entry['paused_at']}" if entry["phase"] == "paused" else ""
+            lines.append(f"{entry['phase']}: trial {entry['number']}{where}{score}, "
+                         f"{len(entry.get('segments') or [])} stretch(es) trained")
     finished = [entry for entry in results["trials"] if entry.get("last_validation_loss")
-                and entry["outcome"] not in (RUNNING, WAITING)]
+                and entry["outcome"] not in (RUNNING, WAITING, PAUSED)]
     for entry in finished:  # only trials whose run validated: a study without validation prints as before
         last = entry["last_validation_loss"]
         score = f"score {entry['best_score']:.4f}" if entry.get("best_score") is not None else "no score"

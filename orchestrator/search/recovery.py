@@ -31,6 +31,8 @@ from orchestrator.search.vocabulary import (
     FAILURE_CAUSE_ATTR,
     GPUS_ATTR,
     OUTCOME_ATTR,
+    PHASE_ATTR,
+    PHASE_PAUSED,
     STOP_REQUESTED_ATTR,
     WORKER_ATTR,
 )
@@ -101,6 +103,8 @@ def recover_orphans(search: Search) -> None:
                 and owner is not None and owner.is_dead_local_process()):
             search.executor.stop_orphan(search._request_for(frozen, Path(directory)))
     for frozen in search.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if frozen.user_attrs.get(PHASE_ATTR) == PHASE_PAUSED:
+            continue  # not an orphan: its state is saved and the scheduler resumes it (scheduled.py)
         owner = WorkerIdentity.parse(str(frozen.user_attrs.get(WORKER_ATTR, "")))
         if owner is None or not owner.is_dead_local_process() or not _may_recover(search, frozen):
             continue  # another live worker's, or not ours to judge: the heartbeat decides

@@ -35,12 +35,19 @@ from orchestrator.search.vocabulary import (
     NOT_COUNTED,
     OUTCOME_ATTR,
     OVERRIDES_ATTR,
+    PAUSE_REASON_ATTR,
+    PAUSED,
+    PAUSED_AT_ATTR,
+    PHASE_ATTR,
+    PHASE_PAUSED,
     PRIOR_ATTR,
     PRUNE_REASON_ATTR,
     PRUNED,
+    REJECTED,
     REJECTION_REASON_ATTR,
     RETRY_HISTORY_SYSTEM_ATTR,
     RUNNING,
+    SEGMENTS_ATTR,
     VALIDATION_LOSS_ATTR,
     WAITING,
     WORKER_ATTR,
@@ -61,6 +68,8 @@ def outcome_of(trial: FrozenTrial) -> str:
     recorded = trial.user_attrs.get(OUTCOME_ATTR)
     if recorded and trial.state.is_finished():
         return str(recorded)
+    if trial.state == TrialState.RUNNING and trial.user_attrs.get(PHASE_ATTR) == PHASE_PAUSED:
+        return PAUSED
     return {
         TrialState.COMPLETE: COMPLETE,
         TrialState.PRUNED: PRUNED,
@@ -124,8 +133,13 @@ def trial_entry(trial: FrozenTrial, superseded: set[int]) -> dict[str, Any]:
         "last_validation_loss": None if last_validation is None else {"epoch": int(last_validation),
                                                                       "loss": validation[last_validation]},
         "gpu_seconds": attrs.get(GPU_SECONDS_ATTR),
-        "reason": (attrs.get(REJECTION_REASON_ATTR) or attrs.get(FAILURE_CAUSE_ATTR) or attrs.get(PRUNE_REASON_ATTR)
-                   or attrs.get(EARLY_STOP_REASON_ATTR) or _unrecorded_failure(trial, superseded)),
+        # A scheduled run (scheduled.py): training / paused / resumed / finished / stopped, and its stretches.
+        "phase": attrs.get(PHASE_ATTR),
+        "paused_at": attrs.get(PAUSED_AT_ATTR),
+        "segments": attrs.get(SEGMENTS_ATTR) or [],
+        "reason": attrs.get(PAUSE_REASON_ATTR) if attrs.get(PHASE_ATTR) == PHASE_PAUSED else (
+            attrs.get(REJECTION_REASON_ATTR) or attrs.get(FAILURE_CAUSE_ATTR) or attrs.get(PRUNE_REASON_ATTR)
+            or attrs.get(EARLY_STOP_REASON_ATTR) or _unrecorded_failure(trial, superseded)),
         "failed_rules": attrs.get(FAILED_RULES_ATTR) or [],
         "adopted": bool(attrs.get(ADOPTED_ATTR, False)),
         "prior": attrs.get(PRIOR_ATTR),
@@ -147,6 +161,10 @@ def build_results(trials: Sequence[FrozenTrial], *, study_name: str, storage: st
         counts[entry["outcome"]] = counts.get(entry["outcome"], 0) + 1
     scored = [e for e in entries if e["outcome"] == COMPLETE and e["value"] is not None]
     best = max(scored, key=lambda e: e["value"], default=None)
+    # The best checkpoint on disk now, from any run that has one: finished, paused or still training.
+    checkpoints = [e for e in entries if e["checkpoint"] and e["best_score"] is not None
+                   and e["outcome"] not in (FAILED, REJECTED)]
+    best_now = max(checkpoints, key=lambda e: e["best_score"], default=None)
     return {
         "study_name": study_name,
         "storage": storage,
@@ -158,6 +176,9 @@ def build_results(trials: Sequence[FrozenTrial], *, study_name: str, storage: st
         "best": None if best is None else {
             key: best[key] for key in ("number", "value", "best_epoch", "checkpoint", "params", "overrides")
         },
+        "best_checkpoint": None if best_now is None else {
+            "number": best_now["number"], "score": best_now["best_score"], "epoch": best_now["best_epoch"],
+            "checkpoint": best_now["checkpoint"], "phase": best_now["phase"] or best_now["outcome"]},
         "trials": entries,
     }
 

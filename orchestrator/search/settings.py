@@ -8,7 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.common.errors import UserInputError
-from orchestrator.search.choices import DEFAULT_PRUNER, DEFAULT_STUDY_NAME, PrunerKind, SamplerKind
+from orchestrator.search.choices import (
+    DEFAULT_PRUNER,
+    DEFAULT_STUDY_NAME,
+    PrunerKind,
+    SamplerKind,
+    SchedulerKind,
+)
 from orchestrator.search.claims import CLAIM_SECONDS
 from orchestrator.search.prior import PriorPlan
 from orchestrator.search.space import SearchSpace
@@ -54,6 +60,10 @@ class SearchSettings:
     # True for one of several workers on one machine (each on its own GPU): it re-adopts only the orphans
     # that trained on its GPUs, so that two workers never follow one trainer (or two trainers one GPU).
     own_gpu_orphans_only: bool = False
+    # "pause" / "first-epoch": the search schedules epochs over resumable runs (scheduler.py) and the pruner
+    # is not asked; "none": one run at a time to its end (or its pruner's stop). The CLI's default is "pause".
+    scheduler: SchedulerKind = "none"
+    gpu_hours: float | None = None  # the scheduler's GPU budget; None = the search ends by its trial count
 
     @property
     def storage(self) -> str:

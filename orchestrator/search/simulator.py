@@ -23,6 +23,8 @@ from orchestrator.search.surface import ResponseSurface
 from orchestrator.search.surfaces import QuadraticSurface, trial_sample_epochs
 
 PROGRESS_FILE = "simulated_run.json"
+RESUME_SECONDS = 120.0  # a resume loads the model and the saved state before its first step
+STATE_BYTES = 300 * 2**20  # a LoRA's optimizer state and weights, roughly
 
 
 @dataclass
@@ -38,9 +40,31 @@ class SimulatedExecutor:
     crash_epoch: int = 3
     record_progress: bool = True  # the benchmark runs thousands of trials without folders
     stopped_orphans: list[int] = field(default_factory=list)
+    resume_seconds: float = RESUME_SECONDS  # GPU-seconds a resume costs before its first step (start-up)
+    # Every epoch each run trained, in order (a resume must never train one twice), and its saved state.
+    trained_epochs: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+    saved_states: dict[tuple[str, int], int] = field(default_factory=dict)
 
     def run(self, request: TrialRequest, report: ReportEpoch) -> TrialOutcome:
-        return self._train(request, report, start_epoch=1, outcome=TrialOutcome(), losses={})
+        if request.resume_from is None:
+            return self._train(request, report, start_epoch=1, outcome=TrialOutcome(), losses={})
+        saved = self.saved_states.get(_key(request))
+        if saved is None and self.record_progress and (request.directory / PROGRESS_FILE).is_file():
+            import json
+
+            progress = json.loads((request.directory / PROGRESS_FILE).read_text())
+            saved = progress.get("state_epoch")
+        if saved != request.resume_from:
+            return TrialOutcome(failure_cause=f"no training state saved at epoch {request.resume_from} "
+                                              f"(the newest is {saved})")
+        outcome = TrialOutcome(gpu_seconds=self.resume_seconds)
+        return self._train(request, report, start_epoch=request.resume_from + 1, outcome=outcome, losses={})
+
+    def state_bytes(self, request: TrialRequest) -> int:
+        return STATE_BYTES if _key(request) in self.saved_states else 0
+
+    def discard_state(self, request: TrialRequest) -> None:
+        self.saved_states.pop(_key(request), None)
 
     def adopt(self, request: TrialRequest, report: ReportEpoch) -> TrialOutcome | None:
         progress_path = request.directory / PROGRESS_FILE
@@ -81,6 +105,7 @@ class SimulatedExecutor:
         for epoch in range(start_epoch, last_epoch + 1):
             if self.wall_seconds_per_epoch:
                 time.sleep(self.wall_seconds_per_epoch)
+            self.trained_epochs.setdefault(_key(request), []).append(epoch)
             outcome.gpu_seconds += self.surface.epoch_cost(flat)
             if request.number in self.crash_trials and epoch == self.crash_epoch:
                 outcome.failure_cause = f"simulated trainer crash at epoch {epoch} (CUDA error: an illegal memory access)"
@@ -93,14 +118,20 @@ class SimulatedExecutor:
                 outcome.gpu_seconds += self.surface.seconds_per_evaluation
                 outcome.epoch_scores[epoch] = score
                 losses[epoch] = validation_loss
+                self.saved_states[_key(request)] = epoch  # the state of each sample epoch (the newest only)
                 self._write_progress(request, outcome, epoch, finished=epoch == last_epoch, losses=losses)
                 # A stop asked at the last epoch has nothing left to save: the run simply completes.
                 stop = report(epoch, score, validation_loss=validation_loss) and epoch < last_epoch
+                if request.until_epoch is not None and epoch >= request.until_epoch and epoch < last_epoch:
+                    stop = True
             else:
                 self._write_progress(request, outcome, epoch, finished=epoch == last_epoch, losses=losses)
             if stop:
                 outcome.stopped_early = True
+                outcome.paused_at = epoch  # its state is saved: it can continue from here
                 break
+        else:
+            self.saved_states.pop(_key(request), None)  # finished: nothing left to continue
         return self._finish(request, outcome)
 
     def _finish(self, request: TrialRequest, outcome: TrialOutcome) -> TrialOutcome:
@@ -118,4 +149,9 @@ class SimulatedExecutor:
             "scores": {str(e): s for e, s in outcome.epoch_scores.items()},
             "gpu_seconds": outcome.gpu_seconds,
             "validation_losses": {str(e): loss for e, loss in (losses or {}).items()},
+            "state_epoch": self.saved_states.get(_key(request)),
         })
+
+
+def _key(request: TrialRequest) -> tuple[str, int]:
+    return (request.study_name, request.number)

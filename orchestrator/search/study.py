@@ -39,6 +39,7 @@ from orchestrator.search.prior import plan_from_study_attr
 from orchestrator.search.pruning import make_pruner
 from orchestrator.search.recovery import fail_abandoned, recover_orphans
 from orchestrator.search.sampling import make_sampler
+from orchestrator.search.scheduled import fail_stale_unpaused
 from orchestrator.search.settings import SearchSettings, SearchSummary, load_worker_settings
 from orchestrator.search.storage import MAX_RETRY, create_study, make_storage, redact_url
 from orchestrator.search.study_identity import first_difference, record_or_check_study
@@ -112,22 +113,35 @@ class Search:
 
             self.study.sampler = make_prior_sampler(prior, seed=seed, warm_start_trials=len(
                 self.study.user_attrs.get(WARM_START_ATTR, [])))
+        if settings.scheduler != "none":  # TPE models a paused run at its predicted final best
+            from orchestrator.search._paused_sampler import PausedAsCompleteSampler
+
+            self.study.sampler = PausedAsCompleteSampler(self.study.sampler)
         self._study_id = self.storage.get_study_id_from_name(settings.study_name)
         self._retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
         self.adopted: list[int] = []
         self._stop_reasons: dict[int, str] = {}  # why the search asked a trial's trainer to stop
+        from orchestrator.search.scheduled import Schedule
+
+        self.schedule = Schedule(self) if settings.scheduler != "none" else None
 
     # ----------------------------------------------------------------------------------------- loop
     def run(self, *, on_progress: Any = None) -> SearchSummary:
         self.recover_orphans()
         rejections_in_a_row = 0
         while True:
-            optuna.storages.fail_stale_trials(self.study)
+            fail_stale_unpaused(self.study)  # Optuna's fail_stale_trials, but a paused run has no heartbeat
             self.fail_abandoned()
-            if len(res.counted_trials(self.study.get_trials(deepcopy=False))) >= self.settings.trials:
+            action = self.schedule.next_action() if self.schedule is not None else None
+            if action is None and len(res.counted_trials(self.study.get_trials(deepcopy=False))) >= \
+                    self.settings.trials:
+                break
+            if action is not None and action.kind == "stop":
+                self.schedule.close_paused()  # type: ignore[union-attr]
                 break
             try:
-                outcome = self.run_one_trial()
+                outcome = self.resume(action.number) if action is not None and action.kind == "resume" \
+                    else self.run_one_trial()
             except optuna.exceptions.UpdateFinishedTrialError as error:
                 # Our heartbeats lapsed (a database outage) and another worker failed and re-queued the
                 # trial: its retry stands for it, so this result is dropped, not the whole search.
@@ -178,6 +192,8 @@ class Search:
         else:
             directory = trial_directory(settings.output, trial.number)
         trial.set_user_attr(DIRECTORY_ATTR, str(directory))
+        if self.schedule is not None:
+            trial.set_user_attr(vocab.PHASE_ATTR, vocab.PHASE_TRAINING)
         request = TrialRequest(trial.number, directory, config, overrides, params, settings.study_name)
         self.write_results()
         outcome = self._execute(trial, request, adopt=False)
@@ -204,11 +220,21 @@ class Search:
         """Fail the trials no worker claimed (``recovery.fail_abandoned``)."""
         fail_abandoned(self, wait=wait)
 
+    def resume(self, number: int) -> str:
+        """Continue a paused run from its saved state (scheduled.py)."""
+        assert self.schedule is not None
+        return self.schedule.resume(number)
+
     # ------------------------------------------------------------------------------------ helpers
     def _trial_id(self, number: int) -> int:
         return self.storage.get_trial_id_from_study_id_trial_number(self._study_id, number)
 
     def _request_for(self, frozen: optuna.trial.FrozenTrial, directory: Path) -> TrialRequest:
+        if not self.settings.write_files:  # the benchmark keeps no trial folders
+            overrides = dict(frozen.user_attrs.get(OVERRIDES_ATTR, {}))
+            config = merge_trial_config(self.settings.base_config, overrides)
+            return TrialRequest(frozen.number, directory, config, overrides,
+                                dict(frozen.params), self.settings.study_name)
         return TrialRequest(frozen.number, directory, read_trial_config(directory),
                             dict(frozen.user_attrs.get(OVERRIDES_ATTR, {})), dict(frozen.params),
                             self.settings.study_name)
@@ -236,6 +262,9 @@ class Search:
                 reported.add(epoch)
                 scores[epoch] = score
                 self.write_results()
+            if self.schedule is not None:
+                reason = self.schedule.at_rung(trial, scores, 0.0)
+                return stop(reason) if reason else False
             if prunes and trial.should_prune():
                 return stop("pruned")
             if past_peak(scores, self.settings.patience):
@@ -254,6 +283,9 @@ class Search:
                 return self.executor.adopt(request, report)
             return self.executor.run(request, report)
         except SearchAborted as error:
+            if request.resume_from is not None:  # a paused run stays paused: a rerun may continue it
+                trial.set_user_attr(vocab.PHASE_ATTR, vocab.PHASE_PAUSED)
+                raise
             trial.set_user_attr(FAILURE_CAUSE_ATTR, str(error))
             self._tell(trial, vocab.FAILED, TrialState.FAIL)
             raise
@@ -263,7 +295,9 @@ class Search:
             log.exception("trial %d failed", trial.number)
             return TrialOutcome(failure_cause=f"{type(error).__name__}: {error}")
 
-    def _finish(self, trial: optuna.Trial, outcome: TrialOutcome) -> str:
+    def _finish(self, trial: optuna.Trial, outcome: TrialOutcome, start_epoch: int = 1) -> str:
+        if self.schedule is not None:
+            return self.schedule.finish_segment(trial, outcome, start_epoch)
         attrs = {
             BEST_EPOCH_ATTR: outcome.best_epoch, BEST_SCORE_ATTR: outcome.best_score,
             CHECKPOINT_ATTR: outcome.checkpoint, "gpu_seconds": round(outcome.gpu_seconds, 1),

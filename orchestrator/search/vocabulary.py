@@ -44,6 +44,17 @@ STOP_REQUESTED_ATTR = "stop_requested"  # why the search asked the trainer to st
 LAST_EPOCH_ATTR = "last_epoch"  # the last epoch the trial's run will reach (the pruner's horizon)
 VALIDATION_LOSS_ATTR = "validation_loss"  # {epoch: loss} on the held-out images
 PAST_PEAK = "past_peak"  # the STOP_REQUESTED_ATTR of a trial stopped by the early-stopping rule
+# A scheduled run (scheduler.py, scheduled.py): its phase, where it paused and why, its trained stretches
+# ([[first epoch, last epoch, gpu seconds], ...]), whether first-epoch promoted it, and the model's prediction
+# of its final best (what TPE sees of it while it is paused).
+PHASE_ATTR = "phase"
+PHASE_TRAINING, PHASE_PAUSED, PHASE_RESUMED = "training", "paused", "resumed"
+PHASE_FINISHED, PHASE_STOPPED = "finished", "stopped"  # stopped: still paused when the search ended (final)
+PAUSED_AT_ATTR = "paused_at"
+PAUSE_REASON_ATTR = "pause_reason"
+SEGMENTS_ATTR = "segments"
+PROMOTED_ATTR = "promoted"
+PREDICTED_ATTR = "predicted_final"
 
 # User attributes that describe one attempt at a trial. Optuna's retry of a failed trial copies every
 # user attribute, so a retry clears these when it starts (set to None: Optuna cannot delete one).
@@ -51,6 +62,7 @@ ATTEMPT_ATTRS: tuple[str, ...] = (
     OUTCOME_ATTR, FAILURE_CAUSE_ATTR, PRUNE_REASON_ATTR, EARLY_STOP_REASON_ATTR, REJECTION_REASON_ATTR,
     FAILED_RULES_ATTR, BEST_EPOCH_ATTR, BEST_SCORE_ATTR, CHECKPOINT_ATTR, GPU_SECONDS_ATTR, EPOCH_SCORES_ATTR,
     ADOPTED_ATTR, STOPPED_EARLY_ATTR, STOP_REQUESTED_ATTR, DIRECTORY_ATTR, VALIDATION_LOSS_ATTR,
+    PHASE_ATTR, PAUSED_AT_ATTR, PAUSE_REASON_ATTR, SEGMENTS_ATTR, PROMOTED_ATTR, PREDICTED_ATTR,
 )
 
 # ---------------------------------------------------------------------------------- outcomes
@@ -58,6 +70,7 @@ ATTEMPT_ATTRS: tuple[str, ...] = (
 REJECTED, SURPLUS, PRUNED, FAILED, COMPLETE = "rejected", "surplus", "pruned", "failed", "complete"
 ABANDONED = "abandoned"  # asked by a worker that died before claiming it (claims.py): nothing was trained
 RUNNING, WAITING = "running", "waiting"  # not finished yet (no OUTCOME_ATTR)
+PAUSED = "paused"  # a scheduled run paused at a sample epoch: RUNNING in Optuna, it may continue
 NOT_COUNTED = frozenset({REJECTED, SURPLUS, ABANDONED})
 
 # ---------------------------------------------------------------------------------- Optuna's system attributes

@@ -1,0 +1,228 @@
+"""The search as a scheduler of epochs over resumable runs: the glue between ``scheduler.py`` and Optuna.
+
+How a paused run is kept in Optuna, and why. A paused run is an unfinished trial: its curve so far is in
+its intermediate values, it has a best checkpoint on disk, and it may continue. Optuna has no "paused"
+state and a finished trial cannot be re-opened (``tell`` is final), so a paused run stays **RUNNING** with
+the user attribute ``phase = "paused"`` (and ``paused_at`` = its saved epoch). Telling it PRUNED or
+COMPLETE and enqueueing a copy to resume would split its curve over two trials and make TPE count it
+twice. Three things must know the phase:
+
+* stale-heartbeat recovery: a paused run has no trainer and so no heartbeat; Optuna's
+  ``fail_stale_trials`` would fail it after the grace period. :func:`fail_stale_unpaused` does the same
+  work for every stale trial but a paused one (the search calls it instead of Optuna's).
+* orphan recovery (``Search.recover_orphans``): a paused run is not an orphan (nothing to adopt); a
+  restarted search finds it paused and the scheduler may resume it.
+* TPE: it samples from COMPLETE and PRUNED trials only, so while runs are paused it sees them through
+  :class:`PausedAwareTPESampler` as COMPLETE at their predicted final best (``predicted_final``).
+
+When the search ends, a run still paused is told COMPLETE with its best score so far and
+``phase = "stopped"``: its best checkpoint is real, and it is the scheduler's verdict that the rest of it
+could not beat the best.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from orchestrator.search import results as res
+from orchestrator.search import scheduler as sched
+from orchestrator.search import vocabulary as vocab
+from orchestrator.search.curve_model import CurveModel, CurveState, Pace
+from orchestrator.search.executor import TrialOutcome, best_epoch_of
+from orchestrator.search.merge import flatten_training_tables, merge_trial_config
+from orchestrator.search.optuna_adapter import BaseHeartbeat, heartbeat, storage_of
+from orchestrator.search.surfaces import trial_sample_epochs
+
+if TYPE_CHECKING:
+    from orchestrator.search.study import Search
+
+PHASE_ATTR, PAUSED_AT_ATTR, PROMOTED_ATTR = vocab.PHASE_ATTR, vocab.PAUSED_AT_ATTR, vocab.PROMOTED_ATTR
+PREDICTED_ATTR, SEGMENTS_ATTR = vocab.PREDICTED_ATTR, vocab.SEGMENTS_ATTR
+
+
+def fail_stale_unpaused(study: optuna.Study) -> None:
+    """Optuna's ``fail_stale_trials`` for every stale trial except a paused one (it has no trainer to beat)."""
+    storage = storage_of(study)
+    if not isinstance(storage, BaseHeartbeat) or not storage.get_heartbeat_interval():
+        return
+    failed = []
+    for trial_id in storage._get_stale_trial_ids(study._study_id):
+        if storage.get_trial(trial_id).user_attrs.get(PHASE_ATTR) == vocab.PHASE_PAUSED:
+            continue
+        try:
+            if storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+                failed.append(trial_id)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass  # another process failed it first
+    callback = storage.get_heartbeat_stale_trial_callback()
+    if callback is not None:
+        for trial_id in failed:
+            callback(study, copy.deepcopy(storage.get_trial(trial_id)))
+
+
+def is_paused(trial: FrozenTrial) -> bool:
+    return trial.state == TrialState.RUNNING and trial.user_attrs.get(PHASE_ATTR) == vocab.PHASE_PAUSED
+
+
+class Schedule:
+    """One search's scheduler state: the strategy, the budget, and the views of its runs."""
+
+    def __init__(self, search: Search) -> None:
+        self.search = search
+        self.strategy = search.settings.scheduler
+        self.total_seconds = None if search.settings.gpu_hours is None else search.settings.gpu_hours * 3600
+        self._flat: dict[int, dict[str, Any]] = {}
+        self._model: tuple[Any, CurveModel] | None = None
+        self._predicted: dict[int, float] = {}
+
+    # ---------------------------------------------------------------------------------- views
+    def flat_of(self, trial: FrozenTrial) -> dict[str, Any]:
+        if trial.number not in self._flat:
+            settings = self.search.settings
+            config = merge_trial_config(settings.base_config, settings.space.training_overrides(trial.params))
+            self._flat[trial.number] = {**flatten_training_tables(config), **trial.params}
+        return self._flat[trial.number]
+
+    def view_of(self, trial: FrozenTrial, scores: dict[int, float] | None = None, phase: str | None = None,
+                gpu_seconds: float | None = None) -> sched.RunView:
+        flat = self.flat_of(trial)
+        scores = dict(trial.intermediate_values) if scores is None else scores
+        losses = {int(e): float(v) for e, v in (trial.user_attrs.get(vocab.VALIDATION_LOSS_ATTR) or {}).items()}
+        curve = CurveState(Pace.of(flat), tuple(trial_sample_epochs(flat)), scores, losses)
+        spent = float(trial.user_attrs.get(vocab.GPU_SECONDS_ATTR) or 0.0) if gpu_seconds is None else gpu_seconds
+        epochs = max(scores, default=0)
+        phase = phase or ("paused" if is_paused(trial) else "finished")
+        return sched.RunView(trial.number, curve, phase,  # type: ignore[arg-type]
+                             spent / epochs if epochs else 0.0, bool(trial.user_attrs.get(PROMOTED_ATTR)))
+
+    def runs(self) -> list[sched.RunView]:
+        views = []
+        for trial in self.search.study.get_trials(deepcopy=False):
+            if not trial.intermediate_values:
+                continue
+            if trial.state == TrialState.COMPLETE:
+                finished = trial.user_attrs.get(PHASE_ATTR) in (vocab.PHASE_FINISHED, None)
+                views.append(self.view_of(trial, phase="finished" if finished else "stopped"))
+            elif is_paused(trial):
+                views.append(self.view_of(trial, phase="paused"))
+        return views
+
+    def budget(self) -> sched.Budget:
+        trials = self.search.study.get_trials(deepcopy=False)
+        spent = sum(float(t.user_attrs.get(vocab.GPU_SECONDS_ATTR) or 0.0) for t in trials)
+        return sched.Budget(spent, self.total_seconds, len(res.counted_trials(trials)), self.search.settings.trials)
+
+    # ------------------------------------------------------------------------------- decisions
+    def at_rung(self, trial: optuna.Trial, scores: dict[int, float], segment_seconds: float) -> str | None:
+        frozen = self.search.storage.get_trial(self.search._trial_id(trial.number))
+        spent = float(frozen.user_attrs.get(vocab.GPU_SECONDS_ATTR) or 0.0) + segment_seconds
+        run = self.view_of(frozen, dict(scores), "training", spent)
+        others = [view for view in self.runs() if view.number != run.number]
+        runs = [*others, run]
+        model = self.model(runs) if self.strategy != "first-epoch" else None
+        return sched.at_rung(self.strategy, run, runs, self.budget(), model)
+
+    def model(self, runs: list[sched.RunView]) -> CurveModel:
+        """The learning-curve model, refitted only when a run finished (its examples) or the others' spread
+        moved (its prior): a decision is asked after every sample epoch."""
+        key = (tuple(sorted(r.number for r in runs if r.phase == "finished")), len(runs))
+        if self._model is None or self._model[0] != key:
+            self._model = (key, sched.fit_model(runs))
+        return self._model[1]
+
+    def next_action(self) -> sched.Action:
+        runs = self.runs()
+        model = self.model(runs)
+        for run in runs:  # what TPE sees of a paused run (PausedAsCompleteSampler); written when it moved
+            if run.phase == "paused":
+                predicted = round(model.predict(run.curve).mean, 4)
+                if self._predicted.get(run.number) != predicted:
+                    trial = optuna.trial.Trial(self.search.study, self.search._trial_id(run.number))
+                    trial.set_user_attr(PREDICTED_ATTR, predicted)
+                    self._predicted[run.number] = predicted
+        return sched.next_action(self.strategy, runs, self.budget(), model)
+
+    # ---------------------------------------------------------------------------------- records
+    def finish_segment(self, trial: optuna.Trial, outcome: TrialOutcome, start_epoch: int) -> str:
+        """Record one trained stretch of a run: paused (stays RUNNING) or finished (COMPLETE)."""
+        attrs = trial.user_attrs
+        scores = {int(e): float(v) for e, v in (attrs.get(vocab.EPOCH_SCORES_ATTR) or {}).items()}
+        scores.update(outcome.epoch_scores)
+        spent = float(attrs.get(vocab.GPU_SECONDS_ATTR) or 0.0) + outcome.gpu_seconds
+        best_epoch = best_epoch_of(scores)
+        checkpoint = attrs.get(vocab.CHECKPOINT_ATTR)
+        if best_epoch is not None and best_epoch == outcome.best_epoch:
+            checkpoint = outcome.checkpoint
+        last = max(outcome.epoch_scores, default=start_epoch - 1)
+        segments = [*attrs.get(SEGMENTS_ATTR, []), [start_epoch, last, round(outcome.gpu_seconds, 1)]]
+        for key, value in {vocab.BEST_EPOCH_ATTR: best_epoch,
+                           vocab.BEST_SCORE_ATTR: scores.get(best_epoch) if best_epoch else None,
+                           vocab.CHECKPOINT_ATTR: checkpoint, vocab.GPU_SECONDS_ATTR: round(spent, 1),
+                           SEGMENTS_ATTR: segments,
+                           vocab.EPOCH_SCORES_ATTR: {str(e): s for e, s in sorted(scores.items())},
+                           vocab.FAILURE_CAUSE_ATTR: outcome.failure_cause, vocab.ADOPTED_ATTR: outcome.adopted,
+                           vocab.STOPPED_EARLY_ATTR: outcome.stopped_early}.items():
+            trial.set_user_attr(key, value)
+        if outcome.failure_cause:
+            return self.search._tell(trial, vocab.FAILED, TrialState.FAIL)
+        if outcome.paused_at is not None:
+            trial.set_user_attr(PHASE_ATTR, vocab.PHASE_PAUSED)
+            trial.set_user_attr(PAUSED_AT_ATTR, outcome.paused_at)
+            reason = self.search._stop_reasons.pop(trial.number, "")
+            trial.set_user_attr(vocab.PAUSE_REASON_ATTR, reason)
+            self.search.write_results()
+            return vocab.PAUSED
+        if best_epoch is None:
+            trial.set_user_attr(vocab.FAILURE_CAUSE_ATTR, "the run finished without an evaluated epoch")
+            return self.search._tell(trial, vocab.FAILED, TrialState.FAIL)
+        trial.set_user_attr(PHASE_ATTR, vocab.PHASE_FINISHED)
+        return self.search._tell(trial, vocab.COMPLETE, TrialState.COMPLETE, value=scores[best_epoch])
+
+    def close_paused(self) -> None:
+        """The search is over: every run still paused becomes final at its best score so far."""
+        for frozen in self.search.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if not is_paused(frozen) or not frozen.intermediate_values:
+                continue
+            trial = optuna.trial.Trial(self.search.study, self.search._trial_id(frozen.number))
+            trial.set_user_attr(PHASE_ATTR, vocab.PHASE_STOPPED)
+            best = max(frozen.intermediate_values.values())
+            self.search._tell(trial, vocab.COMPLETE, TrialState.COMPLETE, value=best)
+
+    def resume(self, number: int) -> str:
+        """Continue a paused run from its saved state, until the scheduler pauses it again or it finishes."""
+        search = self.search
+        trial_id = search._trial_id(number)
+        frozen = search.storage.get_trial(trial_id)
+        trial = optuna.trial.Trial(search.study, trial_id)
+        paused_at = self.resume_epoch(number)
+        with heartbeat(search.storage, trial_id):
+            trial.set_user_attr(vocab.WORKER_ATTR, search.worker.as_text())
+            trial.set_user_attr(PHASE_ATTR, vocab.PHASE_RESUMED)
+            if self.strategy == "first-epoch":
+                trial.set_user_attr(PROMOTED_ATTR, True)
+            base = search._request_for(frozen, Path(str(frozen.user_attrs.get(vocab.DIRECTORY_ATTR))))
+            request = dataclasses.replace(base, resume_from=paused_at)
+            search._stop_reasons.pop(number, None)
+            outcome = search._execute(trial, request, adopt=False, already_reported=frozen.intermediate_values)
+            assert outcome is not None
+            return self.finish_segment(trial, outcome, (paused_at or 0) + 1)
+
+    def resume_epoch(self, number: int) -> int | None:
+        frozen = self.search.storage.get_trial(self.search._trial_id(number))
+        paused_at = frozen.user_attrs.get(PAUSED_AT_ATTR)
+        return None if paused_at is None else int(paused_at)
+
+
+def predicted_value(trial: FrozenTrial) -> float:
+    """A paused run's value as TPE sees it: the model's prediction, else its best so far."""
+    predicted = trial.user_attrs.get(PREDICTED_ATTR)
+    if predicted is not None and math.isfinite(float(predicted)):
+        return float(predicted)
+    return max(trial.intermediate_values.values())
