@@ -140,8 +140,8 @@ class Search:
                 self.schedule.close_paused()  # type: ignore[union-attr]
                 break
             try:
-                outcome = self.resume(action.number) if action is not None and action.kind == "resume" \
-                    else self.run_one_trial()
+                resuming = action.number if action is not None and action.kind == "resume" else None
+                outcome = self.resume(resuming) if resuming is not None else self.run_one_trial()
             except optuna.exceptions.UpdateFinishedTrialError as error:
                 # Our heartbeats lapsed (a database outage) and another worker failed and re-queued the
                 # trial: its retry stands for it, so this result is dropped, not the whole search.
