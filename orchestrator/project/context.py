@@ -11,7 +11,7 @@ from typing import Any
 from orchestrator.common.errors import PipelineError, UserInputError
 from orchestrator.config.paths import ProjectPaths
 from orchestrator.project.models import QuickstartModels
-from orchestrator.project.schema import RANDOM, Project
+from orchestrator.project.schema import DEFAULT_PRESETS, DEFAULT_SPACES, RANDOM, Project
 
 # Each stage's folder under the project folder: deleting one redoes that stage and those after it.
 FRAMES, CROPS, CURATION, DATASET, CAPTIONS, TRAINING, SEARCH = (
@@ -116,13 +116,34 @@ def run_dir(context: RunContext) -> Path:
 
 def preset_path(context: RunContext) -> Path:
     """``train.preset``: a file (relative to the project folder) or a preset name; "" = the family's default."""
-    from orchestrator.config.presets import resolve_preset_path
-    from orchestrator.project.schema import DEFAULT_PRESETS
+    from orchestrator.config.presets import presets_dir
 
-    value = str(context.project.get("train", "preset"))
+    return _named_config(context, "train", "preset", presets_dir(), DEFAULT_PRESETS)
+
+
+def space_path(context: RunContext) -> Path:
+    """``final.space``: a file (relative to the project folder) or a space name in configs/search; "" = the
+    family's search space."""
+    from orchestrator.config.paths import project_root
+
+    return _named_config(context, "final", "space", project_root() / "configs" / "search", DEFAULT_SPACES)
+
+
+def _named_config(context: RunContext, section: str, name: str, folder: Path, defaults: dict[str, str]) -> Path:
+    value = str(context.project.get(section, name))
     if "/" in value or value.endswith(".toml"):
-        return context.project.path("train", "preset")
-    return resolve_preset_path(value or DEFAULT_PRESETS.get(str(context.project.get("project", "family")), ""))
+        return context.project.path(section, name)
+    family = str(context.project.get("project", "family"))
+    chosen = value or defaults.get(family)
+    if not chosen:
+        raise UserInputError(f"the {family} family has no default {name}: name one", path=context.project.file,
+                             key=f"{section}.{name}")
+    path = folder / f"{chosen}.toml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in folder.glob("*.toml"))) or "none"
+        raise UserInputError(f"no {name} named {chosen!r} (known: {known})", path=context.project.file,
+                             key=f"{section}.{name}")
+    return path
 
 
 def preset_document(context: RunContext) -> dict[str, Any]:

@@ -112,12 +112,17 @@ KEYS: tuple[Key, ...] = (
     Key("train", "set", {}, "kohya overrides, as --set: {learning_rate = 6e-5, max_train_epochs = 10}", _table),
     Key("final", "mode", "train", "the last step: one training (train) or a hyperparameter search (search)",
         _one_of(FINAL_MODES)),
-    Key("final", "space", "configs/search/luca_tpe_v2_1.toml", "search: the search space", _text),
+    Key("final", "space", "", '"" = the family\'s search space; a space name in configs/search or a TOML file',
+        _text),
     Key("final", "trials", 20, "search: trials to run (the budget)", _whole(1)),
     Key("final", "seed", 0, "search: the sampler's seed (0 = unseeded)", _whole(0)),
     Key("final", "top", 5, "checkpoints on the blind comparison page", _whole(2)),
 )
-DEFAULT_PRESETS = {"sd15": "luca_final_v1_pure", "sdxl": "sdxl_16gb_optimized"}
+# What "" means for a family's preset and search space (configs/training, configs/search); a family missing
+# here has no default, and the project must name one.
+DEFAULT_PRESETS = {"sd15": "luca_final_v1_pure", "sdxl": "sdxl_16gb_optimized", "flux1": "flux1_dev_24gb",
+                   "chroma": "chroma_24gb", "sd35": "sd35_medium_16gb"}
+DEFAULT_SPACES = {"sd15": "luca_tpe_v2_1", "flux1": "flux1_character"}
 
 
 def defaults() -> dict[str, dict[str, Any]]:

@@ -31,6 +31,7 @@ from orchestrator.project.context import (
     profile,
     references,
     run_dir,
+    space_path,
 )
 from orchestrator.project.records import ContentHashes
 from orchestrator.project.schema import RANDOM
@@ -174,6 +175,7 @@ def prepare_stage(context: RunContext) -> dict[str, Any]:
 def caption_reads(context: RunContext, hashes: ContentHashes) -> dict[str, Any]:
     return {"profile": hashes.of_file(context.project.path("inputs", "profile")),
             "caption": _section(context, "caption"), "vlm": context.project.get("models", "vlm_weights"),
+            "family": context.project.get("project", "family"),  # T5 families caption in sentences
             "device": context.device}
 
 
@@ -195,7 +197,8 @@ def caption_stage(context: RunContext) -> dict[str, Any]:
     written = failures = 0
     for subset in sorted(p for p in kohya.iterdir() if p.is_dir()):
         report = caption_folder(subset, profile(context), backend=backend,
-                                batch_size=context.project.get("caption", "batch_size"), progress=context.progress)
+                                batch_size=context.project.get("caption", "batch_size"), progress=context.progress,
+                                family=str(context.project.get("project", "family")))
         written, failures = written + len(report.written), failures + len(report.failures)
     del backend  # the trainer needs the memory next
     check = validate_kohya_dataset(kohya)
@@ -208,11 +211,11 @@ def caption_stage(context: RunContext) -> dict[str, Any]:
 
 def train_reads(context: RunContext, hashes: ContentHashes) -> dict[str, Any]:
     final = _section(context, "final")
-    space = context.project.path("final", "space")
+    space = space_path(context) if final["mode"] == "search" else None
     return {"family": context.project.get("project", "family"), "device": context.device,
             "base_model": context.project.get("models", "base_model"), "train": _section(context, "train"),
             "preset": preset_document(context), "final": {k: final[k] for k in ("mode", "trials", "seed")},
-            "space": hashes.of_file(space) if final["mode"] == "search" and space.is_file() else None,
+            "space": hashes.of_file(space) if space is not None else None,
             "references": hashes.of_folder(references(context))}
 
 

@@ -21,6 +21,7 @@ from orchestrator.project.context import (
     profile,
     references,
     run_dir,
+    space_path,
 )
 
 SAMPLE_PROMPTS = (
@@ -117,7 +118,7 @@ def run_search(context: RunContext) -> dict[str, Any]:
     context.models()
     _write_prompts(context)
     seed = context.project.get("final", "seed") or None
-    settings = SearchSettings(space=load_search_space(context.project.path("final", "space")),
+    settings = SearchSettings(space=load_search_space(space_path(context)),
                               base_config=merge_trial_config(preset_document(context), context.project.get("train", "set")),
                               output=output, trials=context.project.get("final", "trials"), study_name=SEARCH_STUDY,
                               seed=seed, references=references(context), gpus=_gpus(context))

@@ -36,7 +36,7 @@ def test_init_writes_every_option_with_its_default_and_a_comment(tmp_path, input
 def test_the_family_is_checked_against_the_families_the_code_knows(tmp_path, inputs) -> None:
     folder = _init(tmp_path, inputs, family="sdxl")
     assert load_project(folder).get("train", "preset") == "sdxl_16gb_optimized"
-    with pytest.raises(UserInputError, match=r"project.family.*must be one of sd15, sdxl"):
+    with pytest.raises(UserInputError, match=r"project.family.*must be one of .*sd15.*sdxl"):
         _init(tmp_path / "b", inputs, family="sd2")
 
 
@@ -106,3 +106,42 @@ def test_init_command_writes_the_project_and_says_what_next(tmp_path, inputs, ca
     assert code == 0
     assert load_project(tmp_path / "p").get("final", "mode") == "search"
     assert "lora-pipeline run" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("family", "preset", "space"), [
+    ("sd15", "luca_final_v1_pure", "luca_tpe_v2_1"),
+    ("flux1", "flux1_dev_24gb", "flux1_character"),
+])
+def test_the_family_chooses_the_preset_and_the_search_space_a_project_trains_with(
+        tmp_path, inputs, family, preset, space) -> None:
+    from orchestrator.config.paths import load_paths
+    from orchestrator.project.context import RunContext, preset_path, space_path
+
+    context = RunContext(project=load_project(_init(tmp_path, inputs, family=family)),
+                         paths=load_paths())
+    assert preset_path(context).stem == preset
+    assert space_path(context).stem == space
+
+
+def test_a_family_without_a_search_space_is_refused_naming_the_key(tmp_path, inputs) -> None:
+    from orchestrator.config.paths import load_paths
+    from orchestrator.project.context import RunContext, space_path
+
+    context = RunContext(project=load_project(_init(tmp_path, inputs, family="sd35")),
+                         paths=load_paths())
+    with pytest.raises(UserInputError, match=r"final.space.*sd35 family has no default space"):
+        space_path(context)
+
+
+def test_captions_follow_the_family_a_new_family_redoes_them(tmp_path, inputs) -> None:
+    from orchestrator.config.paths import load_paths
+    from orchestrator.project.context import RunContext
+    from orchestrator.project.records import ContentHashes
+    from orchestrator.project.stages import caption_reads
+
+    reads = {}
+    for family in ("sd15", "flux1"):
+        context = RunContext(project=load_project(_init(tmp_path / family, inputs, family=family)), paths=load_paths())
+        reads[family] = caption_reads(context, ContentHashes(tmp_path / family))
+    assert reads["sd15"]["family"] == "sd15" and reads["flux1"]["family"] == "flux1"
+    assert reads["sd15"] != reads["flux1"]
