@@ -7,6 +7,8 @@ counts TPE's start-up trials its own way; each of these reaches under Optuna's p
   ``fail_stale_trials`` calls (``_journal.HeartbeatJournalStorage`` implements it);
 * ``FrozenTrial._trial_id`` and ``Study._storage`` (a sampler that writes a trial attribute in
   ``before_trial`` has only the frozen trial and the study);
+* ``BaseHeartbeat._get_stale_trial_ids`` and ``Study._study_id`` (the scheduler fails stale trials itself,
+  sparing a paused run that has no trainer to beat for it);
 * ``TPESampler._n_startup_trials`` (``sampling.TrainedStartupTPESampler`` decides the start-up phase);
 * Optuna's system attributes ``fixed_params``, ``failed_trial`` and ``retry_history`` (``vocabulary.py``).
 
@@ -29,7 +31,7 @@ from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import FrozenTrial
 
 __all__ = ["BaseHeartbeat", "heartbeat", "heartbeat_interval_of", "quiet_optuna_notices", "set_trial_user_attr",
-           "startup_trials_of", "storage_of", "trial_id_of"]
+           "stale_trial_ids", "startup_trials_of", "storage_of", "trial_id_of"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,14 @@ def trial_id_of(trial: FrozenTrial) -> int:
 
 def storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:
     return study._storage
+
+
+def stale_trial_ids(study: optuna.Study) -> list[int]:
+    """The storage ids of the study's RUNNING trials whose heartbeat lapsed (none without heartbeats)."""
+    storage = storage_of(study)
+    if not isinstance(storage, BaseHeartbeat) or not storage.get_heartbeat_interval():
+        return []
+    return list(storage._get_stale_trial_ids(study._study_id))
 
 
 def set_trial_user_attr(study: optuna.Study, trial: FrozenTrial, key: str, value: Any) -> None:

@@ -42,8 +42,9 @@ log = logging.getLogger(__name__)
 
 
 class Search(Protocol):
-    """What recovery uses of :class:`~orchestrator.search.study.Search`: its study, and the steps of its
-    loop that adopt, tell and retry a trial (recovery is the part of the loop that runs on a resume)."""
+    """What recovery and the scheduler (``scheduled.py``) use of :class:`~orchestrator.search.study.Search`:
+    its study, and the steps of its loop that adopt, run, tell and retry a trial (recovery is the part of the
+    loop that runs on a resume; the scheduler runs a paused trial's next segment)."""
 
     study: optuna.Study
     storage: optuna.storages.BaseStorage
@@ -64,6 +65,8 @@ class Search(Protocol):
     def _finish(self, trial: optuna.Trial, outcome: TrialOutcome) -> str: ...
 
     def _tell(self, trial: optuna.Trial, outcome: str, state: TrialState, value: float | None = None) -> str: ...
+
+    def write_results(self) -> Path | None: ...
 
 
 def fail_abandoned(search: Search, *, wait: bool = False) -> None:

@@ -26,7 +26,7 @@ import copy
 import dataclasses
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -37,11 +37,9 @@ from orchestrator.search import vocabulary as vocab
 from orchestrator.search.curve_model import CurveModel, CurveState, Pace
 from orchestrator.search.executor import TrialOutcome, best_epoch_of
 from orchestrator.search.merge import flatten_training_tables, merge_trial_config
-from orchestrator.search.optuna_adapter import BaseHeartbeat, heartbeat, storage_of
+from orchestrator.search.optuna_adapter import BaseHeartbeat, heartbeat, stale_trial_ids, storage_of
+from orchestrator.search.recovery import Search
 from orchestrator.search.surfaces import trial_sample_epochs
-
-if TYPE_CHECKING:
-    from orchestrator.search.study import Search
 
 PHASE_ATTR, PAUSED_AT_ATTR, PROMOTED_ATTR = vocab.PHASE_ATTR, vocab.PAUSED_AT_ATTR, vocab.PROMOTED_ATTR
 PREDICTED_ATTR, SEGMENTS_ATTR = vocab.PREDICTED_ATTR, vocab.SEGMENTS_ATTR
@@ -50,10 +48,8 @@ PREDICTED_ATTR, SEGMENTS_ATTR = vocab.PREDICTED_ATTR, vocab.SEGMENTS_ATTR
 def fail_stale_unpaused(study: optuna.Study) -> None:
     """Optuna's ``fail_stale_trials`` for every stale trial except a paused one (it has no trainer to beat)."""
     storage = storage_of(study)
-    if not isinstance(storage, BaseHeartbeat) or not storage.get_heartbeat_interval():
-        return
     failed = []
-    for trial_id in storage._get_stale_trial_ids(study._study_id):
+    for trial_id in stale_trial_ids(study):
         if storage.get_trial(trial_id).user_attrs.get(PHASE_ATTR) == vocab.PHASE_PAUSED:
             continue
         try:
@@ -61,7 +57,7 @@ def fail_stale_unpaused(study: optuna.Study) -> None:
                 failed.append(trial_id)
         except optuna.exceptions.UpdateFinishedTrialError:
             pass  # another process failed it first
-    callback = storage.get_heartbeat_stale_trial_callback()
+    callback = storage.get_heartbeat_stale_trial_callback() if isinstance(storage, BaseHeartbeat) else None
     if callback is not None:
         for trial_id in failed:
             callback(study, copy.deepcopy(storage.get_trial(trial_id)))

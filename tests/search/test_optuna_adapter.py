@@ -47,3 +47,20 @@ def test_optuna_still_records_the_system_attributes_the_search_reads() -> None:
     retry = next(t for t in study.get_trials(deepcopy=False) if t.state == TrialState.WAITING)
     assert retry.system_attrs[FAILED_TRIAL_SYSTEM_ATTR] == queued.number
     assert retry.system_attrs[RETRY_HISTORY_SYSTEM_ATTR] == [queued.number]
+
+
+def test_stale_trial_ids_finds_a_running_trial_whose_heartbeat_lapsed(tmp_path) -> None:
+    import time
+
+    from orchestrator.search.optuna_adapter import heartbeat, stale_trial_ids, trial_id_of
+    from orchestrator.search.storage import make_storage, sqlite_url
+
+    storage = make_storage(sqlite_url(tmp_path / "s.db"), heartbeat_interval=1, grace_period=1)
+    study = optuna.create_study(study_name="s", storage=storage)
+    study.ask()
+    trial_id = trial_id_of(study.trials[0])
+    with heartbeat(storage, trial_id):
+        pass
+    time.sleep(2.5)
+    assert stale_trial_ids(study) == [trial_id]
+    assert stale_trial_ids(optuna.create_study()) == []  # an in-memory study has no heartbeats
