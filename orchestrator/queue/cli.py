@@ -6,7 +6,7 @@ import argparse
 import shlex
 from pathlib import Path
 
-from orchestrator.common.commands import add_verbs
+from orchestrator.common.commands import add_verbs, gpu_list
 from orchestrator.common.numbers import number_arg
 
 
@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing.set_defaults(handler=run_list_command)
 
     run = verbs.add_parser("run", help="work the queue: each free GPU of --gpus takes the next job")
-    run.add_argument("--gpus", required=True, help="the GPUs jobs may use, e.g. 0,1")
+    run.add_argument("--gpus", required=True, type=gpu_list, help="the GPUs jobs may use, e.g. 0,1")
     run.add_argument("--keep-waiting", action="store_true",
                      help="wait for new jobs when the queue is empty instead of returning")
     run.add_argument("--poll", type=number_arg(low=0, above_low=True), default=2.0, help="seconds between looks at the queue")
@@ -141,10 +141,9 @@ def run_list_command(args: argparse.Namespace) -> int:
 
 
 def run_run_command(args: argparse.Namespace) -> int:
-    from orchestrator.kohya.command import parse_gpus
     from orchestrator.queue._runner import QueueRunner
 
-    summary = QueueRunner(_store(args), parse_gpus(args.gpus) or [], poll_seconds=args.poll,
+    summary = QueueRunner(_store(args), list(args.gpus), poll_seconds=args.poll,
                           keep_waiting=args.keep_waiting).run()
     print(f"{len(summary.finished)} job(s) ended here: {summary.count('succeeded')} succeeded, "
           f"{summary.count('failed')} failed, {summary.count('cancelled')} cancelled")
