@@ -19,9 +19,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     add = verbs.add_parser("add", help="add a training (or, with --search, a search) of a preset to the queue")
     add.add_argument("preset", help="preset name in configs/training/ or a preset file")
-    add.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE", default=[],
+    kind = add.add_mutually_exclusive_group()  # a search takes its parameters from its space, not --set
+    kind.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE", default=[],
                      help="override a kohya argument or dataset key, as for `train` (trainings only)")
-    add.add_argument("--search", action="store_true",
+    kind.add_argument("--search", action="store_true",
                      help="the job is `search run --base-config PRESET` instead of `train PRESET`")
     add.add_argument("--gpu-count", type=number_arg(int, low=1), default=1,
                      help="GPUs the job takes: a training on several uses accelerate, a search runs one "
@@ -77,8 +78,6 @@ def run_add_command(args: argparse.Namespace) -> int:
         raise UserInputError(f"cannot split {args.args!r} into options ({error})", key="args") from None
     if clash := [option for option in options if option.split("=", 1)[0] in _QUEUE_SETS]:
         raise UserInputError(f"the queue sets {clash[0].split('=', 1)[0]} itself", key="args")
-    if args.search and args.overrides:
-        raise UserInputError("a search takes its parameters from its space, not --set", key="set")
     kind = "search" if args.search else "train"
     store = _store(args)
     folder_root = store.path.parent

@@ -85,12 +85,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="stop a trial after this many sample epochs without a better score; its best "
                              "checkpoint is kept and it completes normally (0 = train every epoch; "
                              "default: %(default)s)")
-    search.add_argument("--parallel-gpus", metavar="LIST", type=gpu_list,
+    # --gpus trains one trial on several GPUs, --parallel-gpus one trial per GPU: one of them.
+    gpus = search.add_mutually_exclusive_group()
+    gpus.add_argument("--parallel-gpus", metavar="LIST", type=gpu_list,
                         help="one trial per GPU at the same time, e.g. 0,1,2,3: a worker process per GPU, each "
                              "trainer pinned to its GPU in its own tmux session, one shared study in "
                              "OUTPUT/optuna_journal.log (no database server); excludes --gpus")
     _add_study_arguments(search, output_help="search folder (default: outputs/<study-name>)")
-    _add_executor_arguments(search)
+    _add_executor_arguments(search, gpus=gpus)
     search.set_defaults(handler=run_search_command)
 
     worker = verbs.add_parser(
@@ -124,14 +126,17 @@ def _add_study_arguments(parser: argparse.ArgumentParser, *, output_help: str) -
     add_output_folder(parser, help=output_help, old_names=("--output",))
 
 
-def _add_executor_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_executor_arguments(parser: argparse.ArgumentParser, *,
+                            gpus: argparse._ActionsContainer | None = None) -> None:
+    """The options of the trainer and the evaluator; ``--gpus`` goes into ``gpus`` when given (the group that
+    makes it exclude ``--parallel-gpus``)."""
     parser.add_argument("--executor", choices=["kohya", "simulated"], default="kohya",
                         help="kohya: train for real; simulated: a synthetic response surface, to try the "
                              "search without a GPU")
     parser.add_argument("--device", type=device_type, help="where the evaluator's CLIP model runs, e.g. cuda:1 to keep it off "
                                          "the training GPU (default: cuda; cpu with --allow-cpu). On a CUDA "
                                          "device it is freed between trials")
-    parser.add_argument("--gpus", type=gpu_list, help="GPU numbers for training, e.g. 0 or 0,1 (one trial on all of them); "
+    (gpus or parser).add_argument("--gpus", type=gpu_list, help="GPU numbers for training, e.g. 0 or 0,1 (one trial on all of them); "
                                        "their lock files keep other trainers of this tool off them")
     parser.add_argument("--allow-cpu", action="store_true", help="train without a GPU (slow; tests)")
     parser.add_argument("--evaluation-config", type=Path, help="evaluation TOML (default: configs/evaluation/"
@@ -178,9 +183,6 @@ def run_search_command(args: argparse.Namespace) -> int:
     from orchestrator.search.storage import default_storage_url
 
     parallel = bool(args.parallel_gpus)
-    if parallel and args.gpus:
-        raise UserInputError("--gpus trains one trial on several GPUs, --parallel-gpus one trial per GPU; "
-                             "give one of them", key="parallel-gpus")
     dataset, prior = _prior_plan(args, space, base_config, base, paths, output)
     settings = SearchSettings(
         space=space, base_config=base_config, output=output, warm_start=warm_start, gpus=gpus_text(args.gpus),

@@ -93,6 +93,7 @@ CASES: dict[str, tuple[list[str], str]] = {
     "search_parallel_gpus_negative": (_search("--parallel-gpus", "-1"), "parallel-gpus"),
     "search_parallel_gpus_twice": (_search("--parallel-gpus", "0,0"), "parallel-gpus"),
     "search_gpus_letters": (_search("--gpus", "a,b"), "--gpus"),
+    "search_gpus_with_parallel_gpus": (_search("--parallel-gpus", "0,1", "--gpus", "0"), "not allowed with"),
     "worker_gpus_twice": (_worker("--gpus", "1,1"), "--gpus"),
     "train_gpus_commas_only": (["train", PRESET, "--out", "{tmp}/run", "--dry-run", "--gpus", ","], "--gpus"),
     "search_study_name_dotdot": (_search("--study-name", "../escaped"), "study-name"),
