@@ -56,6 +56,24 @@ def device_type(text: str) -> str:
     return text
 
 
+def gpu_list(text: str) -> tuple[int, ...]:
+    """The argparse ``type=`` of every GPU-list option (``--gpus 0,1``, ``--parallel-gpus``): the GPU numbers,
+    parsed once, so that no handler splits the string; ``""`` is none given (the machine's). A bad value is
+    refused by argparse naming the option."""
+    try:
+        numbers = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"wants GPU numbers separated by commas, got {text!r}") from None
+    if (text.strip() and not numbers) or any(number < 0 for number in numbers) or len(set(numbers)) != len(numbers):
+        raise argparse.ArgumentTypeError(f"wants distinct GPU numbers >= 0, got {text!r}")
+    return numbers
+
+
+def gpus_text(gpus: Sequence[int] | None) -> str | None:
+    """``(0, 1)`` as the ``"0,1"`` a study records on its trials; None for none given."""
+    return ",".join(str(gpu) for gpu in gpus) if gpus else None
+
+
 OUTPUT_OPTION = "--out"  # the output folder of every command that writes one
 
 

@@ -22,8 +22,11 @@ class TrainerCommand:
     env: dict[str, str]  # added to the inherited environment
 
 
-def parse_gpus(gpus: str | None, *, key: str = "gpus") -> list[int] | None:
-    """``"0,1"`` → ``[0, 1]``; ``None``/``""`` → None (use what the machine offers)."""
+def parse_gpus(gpus: str | Sequence[int] | None, *, key: str = "gpus") -> list[int] | None:
+    """``"0,1"`` → ``[0, 1]``; ``None``/``""`` → None (use what the machine offers). GPU numbers already
+    parsed (a command's ``--gpus``, see ``common.commands.gpu_list``) pass through as a list."""
+    if gpus is not None and not isinstance(gpus, str):
+        return list(gpus) or None
     if gpus is None or not gpus.strip():
         return None
     try:

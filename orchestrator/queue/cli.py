@@ -6,7 +6,7 @@ import argparse
 import shlex
 from pathlib import Path
 
-from orchestrator.common.commands import add_verbs
+from orchestrator.common.commands import add_verbs, gpu_list
 from orchestrator.common.numbers import number_arg
 
 
@@ -19,9 +19,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     add = verbs.add_parser("add", help="add a training (or, with --search, a search) of a preset to the queue")
     add.add_argument("preset", help="preset name in configs/training/ or a preset file")
-    add.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE", default=[],
+    kind = add.add_mutually_exclusive_group()  # a search takes its parameters from its space, not --set
+    kind.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE", default=[],
                      help="override a kohya argument or dataset key, as for `train` (trainings only)")
-    add.add_argument("--search", action="store_true",
+    kind.add_argument("--search", action="store_true",
                      help="the job is `search run --base-config PRESET` instead of `train PRESET`")
     add.add_argument("--gpu-count", type=number_arg(int, low=1), default=1,
                      help="GPUs the job takes: a training on several uses accelerate, a search runs one "
@@ -38,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing.set_defaults(handler=run_list_command)
 
     run = verbs.add_parser("run", help="work the queue: each free GPU of --gpus takes the next job")
-    run.add_argument("--gpus", required=True, help="the GPUs jobs may use, e.g. 0,1")
+    run.add_argument("--gpus", required=True, type=gpu_list, help="the GPUs jobs may use, e.g. 0,1")
     run.add_argument("--keep-waiting", action="store_true",
                      help="wait for new jobs when the queue is empty instead of returning")
     run.add_argument("--poll", type=number_arg(low=0, above_low=True), default=2.0, help="seconds between looks at the queue")
@@ -77,8 +78,6 @@ def run_add_command(args: argparse.Namespace) -> int:
         raise UserInputError(f"cannot split {args.args!r} into options ({error})", key="args") from None
     if clash := [option for option in options if option.split("=", 1)[0] in _QUEUE_SETS]:
         raise UserInputError(f"the queue sets {clash[0].split('=', 1)[0]} itself", key="args")
-    if args.search and args.overrides:
-        raise UserInputError("a search takes its parameters from its space, not --set", key="set")
     kind = "search" if args.search else "train"
     store = _store(args)
     folder_root = store.path.parent
@@ -141,10 +140,9 @@ def run_list_command(args: argparse.Namespace) -> int:
 
 
 def run_run_command(args: argparse.Namespace) -> int:
-    from orchestrator.kohya.command import parse_gpus
     from orchestrator.queue._runner import QueueRunner
 
-    summary = QueueRunner(_store(args), parse_gpus(args.gpus) or [], poll_seconds=args.poll,
+    summary = QueueRunner(_store(args), list(args.gpus), poll_seconds=args.poll,
                           keep_waiting=args.keep_waiting).run()
     print(f"{len(summary.finished)} job(s) ended here: {summary.count('succeeded')} succeeded, "
           f"{summary.count('failed')} failed, {summary.count('cancelled')} cancelled")

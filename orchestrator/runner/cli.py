@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from orchestrator.common.commands import gpu_list
 from orchestrator.common.errors import UserInputError
 from orchestrator.common.numbers import number_arg
 from orchestrator.config.paths import add_location_arguments, paths_from_args
@@ -24,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="override a kohya argument (network_dim=128) or dataset key (dataset.num_repeats=5)")
     train.add_argument("--out", type=Path, help="run folder (default: outputs/<output_name>)")
     train.add_argument("--session", help="tmux session name (default: the output name, made unique)")
-    train.add_argument("--gpus", help="GPU numbers, e.g. 0 or 0,1 (several: accelerate launch)")
+    train.add_argument("--gpus", type=gpu_list, help="GPU numbers, e.g. 0 or 0,1 (several: accelerate launch)")
     mode = train.add_mutually_exclusive_group()
     mode.add_argument("--wait", action="store_true", help="follow the run here until it ends")
     mode.add_argument("--attach", action="store_true", help="attach to the tmux session after starting")
@@ -151,12 +152,12 @@ def _attach_hint(session: str | None, socket: str | None) -> str:
 
 def _dry_run(rendered, paths, args: argparse.Namespace) -> None:  # type: ignore[no-untyped-def]
     from orchestrator.common.tomlfile import dumps_toml
-    from orchestrator.kohya.command import build_training_command, newest_state_dir, parse_gpus
+    from orchestrator.kohya.command import build_training_command, newest_state_dir
 
     state = newest_state_dir(rendered.run_dir, rendered.output_name) if args.resume else None
     command = build_training_command(trainer_python=paths.trainer_python, sd_scripts=paths.sd_scripts,
                                      script_name=rendered.script_name, config_file=rendered.config_file,
-                                     gpus=parse_gpus(args.gpus), resume_state=state)
+                                     gpus=args.gpus or None, resume_state=state)
     print(f"# {rendered.config_file} (not written: --dry-run)")
     print(dumps_toml(rendered.sections))
     print(f"# {rendered.dataset_config_file} (not written: --dry-run)")

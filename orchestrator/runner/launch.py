@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -42,7 +43,7 @@ class PreflightFailed(PipelineError):
         super().__init__("pre-flight failed:\n" + "\n".join(f"  - {p}" for p in report.problems))
 
 
-def run_preflight(rendered: RenderedRun, *, paths: ProjectPaths, gpus: str | None = None,
+def run_preflight(rendered: RenderedRun, *, paths: ProjectPaths, gpus: str | Sequence[int] | None = None,
                   resume: bool = False, allow_cpu: bool = False,
                   state_reserve_bytes: int = 0) -> checks.PreflightReport:
     report = checks.merge(
@@ -79,7 +80,7 @@ def _existing_record(run_dir: Path) -> RunRecord | None:
 
 
 def start_training(rendered: RenderedRun, *, paths: ProjectPaths, session_name: str | None = None,
-                   gpus: str | None = None, resume: bool = False, allow_cpu: bool = False,
+                   gpus: str | Sequence[int] | None = None, resume: bool = False, allow_cpu: bool = False,
                    tmux_socket: str | None = None, run_checks: bool = True,
                    relaunch_reason: str | None = None, write_config: bool = False,
                    state_reserve_bytes: int = 0) -> RunHandle:

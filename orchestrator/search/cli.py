@@ -9,7 +9,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from orchestrator.common.commands import OUTPUT_OPTION, add_output_folder, add_verbs, device_type
+from orchestrator.common.commands import (
+    OUTPUT_OPTION,
+    add_output_folder,
+    add_verbs,
+    device_type,
+    gpu_list,
+    gpus_text,
+)
 from orchestrator.common.numbers import number_arg
 from orchestrator.search.choices import (
     DEFAULT_PRUNER,
@@ -78,12 +85,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="stop a trial after this many sample epochs without a better score; its best "
                              "checkpoint is kept and it completes normally (0 = train every epoch; "
                              "default: %(default)s)")
-    search.add_argument("--parallel-gpus", metavar="LIST",
+    # --gpus trains one trial on several GPUs, --parallel-gpus one trial per GPU: one of them.
+    gpus = search.add_mutually_exclusive_group()
+    gpus.add_argument("--parallel-gpus", metavar="LIST", type=gpu_list,
                         help="one trial per GPU at the same time, e.g. 0,1,2,3: a worker process per GPU, each "
                              "trainer pinned to its GPU in its own tmux session, one shared study in "
                              "OUTPUT/optuna_journal.log (no database server); excludes --gpus")
     _add_study_arguments(search, output_help="search folder (default: outputs/<study-name>)")
-    _add_executor_arguments(search)
+    _add_executor_arguments(search, gpus=gpus)
     search.set_defaults(handler=run_search_command)
 
     worker = verbs.add_parser(
@@ -117,14 +126,17 @@ def _add_study_arguments(parser: argparse.ArgumentParser, *, output_help: str) -
     add_output_folder(parser, help=output_help, old_names=("--output",))
 
 
-def _add_executor_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_executor_arguments(parser: argparse.ArgumentParser, *,
+                            gpus: argparse._ActionsContainer | None = None) -> None:
+    """The options of the trainer and the evaluator; ``--gpus`` goes into ``gpus`` when given (the group that
+    makes it exclude ``--parallel-gpus``)."""
     parser.add_argument("--executor", choices=["kohya", "simulated"], default="kohya",
                         help="kohya: train for real; simulated: a synthetic response surface, to try the "
                              "search without a GPU")
     parser.add_argument("--device", type=device_type, help="where the evaluator's CLIP model runs, e.g. cuda:1 to keep it off "
                                          "the training GPU (default: cuda; cpu with --allow-cpu). On a CUDA "
                                          "device it is freed between trials")
-    parser.add_argument("--gpus", help="GPU numbers for training, e.g. 0 or 0,1 (one trial on all of them); "
+    (gpus or parser).add_argument("--gpus", type=gpu_list, help="GPU numbers for training, e.g. 0 or 0,1 (one trial on all of them); "
                                        "their lock files keep other trainers of this tool off them")
     parser.add_argument("--allow-cpu", action="store_true", help="train without a GPU (slow; tests)")
     parser.add_argument("--evaluation-config", type=Path, help="evaluation TOML (default: configs/evaluation/"
@@ -148,10 +160,6 @@ def run_search_command(args: argparse.Namespace) -> int:
         from orchestrator.evaluate import load_evaluation_config
 
         load_evaluation_config(args.evaluation_config)
-    if args.parallel_gpus:
-        from orchestrator.kohya.command import parse_gpus
-
-        parse_gpus(args.parallel_gpus, key="parallel-gpus")  # before the study exists, not in the launcher
     if args.executor == "kohya" and args.references is None:
         raise UserInputError("--references DIR is required to score trials", key="references")
     if args.executor == "kohya":
@@ -175,12 +183,9 @@ def run_search_command(args: argparse.Namespace) -> int:
     from orchestrator.search.storage import default_storage_url
 
     parallel = bool(args.parallel_gpus)
-    if parallel and args.gpus:
-        raise UserInputError("--gpus trains one trial on several GPUs, --parallel-gpus one trial per GPU; "
-                             "give one of them", key="parallel-gpus")
     dataset, prior = _prior_plan(args, space, base_config, base, paths, output)
     settings = SearchSettings(
-        space=space, base_config=base_config, output=output, warm_start=warm_start, gpus=args.gpus,
+        space=space, base_config=base_config, output=output, warm_start=warm_start, gpus=gpus_text(args.gpus),
         prior=prior, dataset=dataset, trials=args.trials, study_name=args.study_name, sampler=args.sampler,
         storage_url=args.storage or default_storage_url(output, parallel=parallel),
         scheduler="none" if parallel else args.scheduler, gpu_hours=args.gpu_hours,  # parallel: not yet
@@ -229,7 +234,7 @@ def run_worker_command(args: argparse.Namespace) -> int:
                                    key="output")
     # A worker on given GPUs is one of several on this machine: it re-adopts only its own GPUs' trials.
     settings = load_worker_settings(args.storage, args.study_name, output, heartbeat_interval=args.heartbeat,
-                                    grace_period=args.grace, gpus=args.gpus, own_gpu_orphans_only=bool(args.gpus))
+                                    grace_period=args.grace, gpus=gpus_text(args.gpus), own_gpu_orphans_only=bool(args.gpus))
     if args.references is not None:
         from dataclasses import replace
 
@@ -267,7 +272,6 @@ def _search_progress(bar: Any, settings: Any) -> Any:
 
 def _run(settings: Any, args: argparse.Namespace, paths: Any) -> int:
     from orchestrator.common.progress import progress_bar
-    from orchestrator.kohya.command import parse_gpus
     from orchestrator.runner.gpu_lock import GpuLock
     from orchestrator.search.parallel import die_with_supervisor, gpu_wait_seconds, worker_lock_purpose
     from orchestrator.search.study import Search
@@ -278,7 +282,7 @@ def _run(settings: Any, args: argparse.Namespace, paths: Any) -> int:
     _print_study(settings)
     try:
         # Held from before the resume re-adopts a trainer until the last trial ends: one trainer per GPU.
-        with GpuLock(parse_gpus(args.gpus) or [], purpose=worker_lock_purpose(settings.study_name, settings.output),
+        with GpuLock(list(args.gpus or ()), purpose=worker_lock_purpose(settings.study_name, settings.output),
                      wait=gpu_wait_seconds()), progress_bar(unit="trial") as bar:
             on_progress = _search_progress(bar, settings)
             on_progress(search.study.get_trials(deepcopy=False))
@@ -307,12 +311,11 @@ def _run_parallel(settings: Any, args: argparse.Namespace, paths: Any) -> int:
 
     from orchestrator.common.errors import UserInputError
     from orchestrator.common.progress import progress_bar
-    from orchestrator.kohya.command import parse_gpus
     from orchestrator.runner.gpu_lock import GpuBusy
     from orchestrator.search.parallel import WORKER_LOGS, WorkerPool, busy_gpus, study_state_of
     from orchestrator.search.study import Search
 
-    gpus = parse_gpus(args.parallel_gpus, key="parallel-gpus") or []
+    gpus = list(args.parallel_gpus or ())
     if settings.storage.startswith("sqlite"):
         raise UserInputError("SQLite is not made for several processes writing one study (this folder's study is "
                              "in SQLite); resume it without --parallel-gpus, or start a new --out (its study "
@@ -372,7 +375,7 @@ def _make_executor(args: argparse.Namespace, settings: Any, paths: Any) -> Any:
 
         evaluation_config = load_evaluation_config(args.evaluation_config)
     device = args.device or evaluator_device(allow_cpu=args.allow_cpu)
-    return KohyaExecutor(paths=paths, references=settings.references, device=device, gpus=args.gpus,
+    return KohyaExecutor(paths=paths, references=settings.references, device=device, gpus=gpus_text(args.gpus),
                          allow_cpu=args.allow_cpu, evaluation_config=evaluation_config)
 
 

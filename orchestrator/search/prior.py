@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.distributions import BaseDistribution
 from optuna.trial import TrialState
 
 from orchestrator.common.errors import UserInputError
@@ -226,7 +226,7 @@ def plan_from_study_attr(attr: Any, space: SearchSpace) -> PriorPlan | None:
     """
     if not isinstance(attr, Mapping) or not isinstance(attr.get("shadow"), list):
         return None
-    distributions = {spec.name: distribution_of(spec) for spec in space.parameters}
+    distributions = {spec.name: spec.distribution() for spec in space.parameters}
     plan = PriorPlan(str(attr.get("source", "")), str(attr.get("study", "")), [], [], distributions,
                      str(attr.get("epochs", "")), good_region=[dict(region) for region in attr.get("good_region", [])])
     for stored in attr["shadow"]:
@@ -251,7 +251,7 @@ def plan_prior(prior: PriorStudy, space: SearchSpace, base_config: Mapping[str, 
                              f"the new space ({', '.join(space.parameter_names)})", key="prior",
                              path=space.source)
     scale, epochs_rule = _epoch_scale(prior.dataset, dataset, space)
-    distributions = {spec.name: distribution_of(spec) for spec in space.parameters}
+    distributions = {spec.name: spec.distribution() for spec in space.parameters}
     plan = PriorPlan(prior.label, prior.study_name, [], [], distributions, epochs_rule)
     base_flat = flatten_training_tables(base_config)
     for trial in prior.trials:
@@ -313,9 +313,7 @@ def _nearest(spec: ParamSpec, value: float) -> Scalar | None:
         candidates: Sequence[Scalar] = numbers
     else:
         low, high = spec.low, spec.high
-        step = spec.step or 1.0
-        snapped = min(max(low + round((value - low) / step) * step, low), high)
-        candidates = [int(round(snapped)) if spec.kind == "int" else snapped]
+        candidates = [spec.snap(value)]
     if value < low * (1 - OUTSIDE_RANGE) or value > high * (1 + OUTSIDE_RANGE):
         return None
     return min(candidates, key=lambda c: abs(float(c) - value))
@@ -333,12 +331,3 @@ def _epoch_scale(prior: Mapping[str, int] | None, new: Mapping[str, int] | None,
     scale = shown_before / shown_now
     return scale, (f"max_train_epochs x {scale:.2f} (images x repeats per epoch {shown_before} there, "
                    f"{shown_now} here), to the nearest value of the space")
-
-
-def distribution_of(spec: ParamSpec) -> BaseDistribution:
-    """The Optuna distribution ``spec.suggest`` records (so shadow trials compare with the study's)."""
-    if spec.kind == "categorical":
-        return CategoricalDistribution(list(spec.choices))
-    if spec.kind == "int":
-        return IntDistribution(int(spec.low), int(spec.high), step=int(spec.step or 1), log=spec.log)
-    return FloatDistribution(spec.low, spec.high, step=spec.step, log=spec.log)

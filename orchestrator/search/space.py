@@ -14,10 +14,13 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from orchestrator.common.errors import UserInputError
 from orchestrator.common.tomlfile import read_toml
+
+if TYPE_CHECKING:
+    from optuna.distributions import BaseDistribution
 
 Scalar = int | float | str | bool
 ParamKind = Literal["categorical", "float", "int"]
@@ -53,6 +56,77 @@ class ParamSpec:
         value = trial.suggest_float(self.name, self.low, self.high, step=self.step, log=self.log)
         # A stepped float comes back as 0.30000000000000004; keep the grid value the user wrote.
         return round(value, 10) if self.step else value
+
+    def distribution(self) -> BaseDistribution:
+        """The Optuna distribution :meth:`suggest` records (Optuna is imported here, so that reading a
+        space file needs none)."""
+        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+        if self.kind == "categorical":
+            return CategoricalDistribution(list(self.choices))
+        if self.kind == "int":
+            return IntDistribution(int(self.low), int(self.high), step=int(self.step or 1), log=self.log)
+        return FloatDistribution(self.low, self.high, step=self.step, log=self.log)
+
+    def ends(self) -> list[Scalar]:
+        """Every choice, or the two bounds (whole numbers for an int parameter)."""
+        if self.kind == "categorical":
+            return list(self.choices)
+        return [int(self.low), int(self.high)] if self.kind == "int" else [self.low, self.high]
+
+    def grid(self) -> list[Scalar] | None:
+        """Every value the parameter can take (its choices, or each step from low to high); None when
+        the range is continuous."""
+        if self.kind == "categorical":
+            return list(self.choices)
+        if not self.step:
+            return None
+        count = int(round((self.high - self.low) / self.step))
+        return [self._whole(round(self.low + index * self.step, 10)) for index in range(count + 1)]
+
+    def snap(self, value: float) -> Scalar:
+        """The value of the range nearest ``value``: clipped into [low, high], on the step grid (whole
+        numbers for an int parameter). A numeric range only."""
+        step = self.step or (1.0 if self.kind == "int" else None)
+        if step:
+            value = round(self.low + round((value - self.low) / step) * step, 10)
+        return self._whole(min(max(value, self.low), self.high))
+
+    def fit(self, value: Any) -> tuple[Scalar | None, str | None]:
+        """``value`` as this parameter records it (the choice itself, the grid value), or why it does not fit:
+        not a choice, not a number, outside [low, high], off the step grid."""
+        if self.kind == "categorical":
+            match = next((choice for choice in self.choices if same_value(choice, value)), None)
+            if match is None:
+                return None, f"{self.name} = {value!r} is not one of {list(self.choices)}"
+            return match, None
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return None, f"{self.name} = {value!r} is not a number"
+        if not (self.low - 1e-12 * abs(self.low) <= number <= self.high + 1e-12 * abs(self.high)):
+            return None, f"{self.name} = {value} is outside [{self.low:g}, {self.high:g}]"
+        if self.step:
+            on_grid = round(self.low + round((number - self.low) / self.step) * self.step, 10)
+            if not math.isclose(on_grid, number, rel_tol=1e-9, abs_tol=1e-9 * self.step):
+                return None, f"{self.name} = {value} is not on the space's {self.step:g} grid"
+            number = on_grid
+        return self._whole(min(max(number, self.low), self.high)), None
+
+    def _whole(self, number: float) -> Scalar:
+        return int(round(number)) if self.kind == "int" else number
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """5 == 5.0 and 8e-5 == 8.000000001e-5; a string only equals the same string."""
+    if isinstance(a, str) or isinstance(b, str):
+        return a == b
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    try:
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+    except (TypeError, ValueError):
+        return False
 
 
 @dataclass(frozen=True)

@@ -70,14 +70,9 @@ def refuse_space_the_base_cannot_take(space: Any, base: Preset, paths: ProjectPa
     from orchestrator.kohya.render import render_run
     from orchestrator.kohya.validate import errors
 
-    def candidates(spec: Any) -> list[Any]:
-        if spec.kind == "categorical":
-            return list(spec.choices)
-        return [int(spec.low), int(spec.high)] if spec.kind == "int" else [spec.low, spec.high]
-
-    first = {spec.name: candidates(spec)[0] for spec in space.parameters}
+    first = {spec.name: spec.ends()[0] for spec in space.parameters}
     for spec in space.parameters:
-        for value in candidates(spec):
+        for value in spec.ends():
             point = {**first, spec.name: value}
             try:
                 overrides = space.training_overrides(point)

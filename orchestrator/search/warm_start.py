@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.search.merge import flatten_training_tables
-from orchestrator.search.space import DerivedSpec, ParamSpec, Scalar, SearchSpace
+from orchestrator.search.space import DerivedSpec, ParamSpec, Scalar, SearchSpace, same_value
 
 
 @dataclass(frozen=True)
@@ -44,14 +44,14 @@ def express_in_space(space: SearchSpace, flat: Mapping[str, Any]) -> tuple[dict[
         elif spec.name not in flat:
             value, problem = None, f"does not set {spec.name}"
         else:
-            value, problem = _fit(spec, flat[spec.name])
+            value, problem = spec.fit(flat[spec.name])
         if problem:
             problems.append(problem)
         elif value is not None:
             params[spec.name] = value
     if not problems:
         for name, derived in space.training_overrides(params).items():
-            if name in flat and name not in params and not _same(derived, flat[name]):
+            if name in flat and name not in params and not same_value(derived, flat[name]):
                 problems.append(f"{name} = {flat[name]} is not what the space derives ({derived})")
     return params, problems
 
@@ -82,29 +82,6 @@ def load_warm_start(space: SearchSpace, root: Path | None, *,
     return plan_warm_start(space, presets)
 
 
-def _fit(spec: ParamSpec, value: Any) -> tuple[Scalar | None, str | None]:
-    """``value`` as ``spec`` records it (the choice itself, the grid value), or why it does not fit."""
-    if spec.kind == "categorical":
-        match = next((choice for choice in spec.choices if _same(choice, value)), None)
-        if match is None:
-            return None, f"{spec.name} = {value!r} is not one of {list(spec.choices)}"
-        return match, None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None, f"{spec.name} = {value!r} is not a number"
-    if not (spec.low - 1e-12 * abs(spec.low) <= number <= spec.high + 1e-12 * abs(spec.high)):
-        return None, f"{spec.name} = {value} is outside [{spec.low:g}, {spec.high:g}]"
-    if spec.step:
-        steps = round((number - spec.low) / spec.step)
-        on_grid = round(spec.low + steps * spec.step, 10)
-        if not math.isclose(on_grid, number, rel_tol=1e-9, abs_tol=1e-9 * spec.step):
-            return None, f"{spec.name} = {value} is not on the space's {spec.step:g} grid"
-        number = on_grid
-    number = min(max(number, spec.low), spec.high)
-    return (int(round(number)) if spec.kind == "int" else number), None
-
-
 def _helper_value(space: SearchSpace, spec: ParamSpec, flat: Mapping[str, Any]) -> tuple[Scalar | None, str | None]:
     """A helper is not a kohya argument: find the value that makes its derived argument equal the preset's."""
     derived = next((d for d in space.derived if spec.name in d.of), None)
@@ -112,7 +89,7 @@ def _helper_value(space: SearchSpace, spec: ParamSpec, flat: Mapping[str, Any]) 
         return None, f"does not set {derived.name if derived else spec.name}"
     target = flat[derived.name]
     if derived.rule == "copy":
-        return _fit(spec, target)
+        return spec.fit(target)
     others: dict[str, Scalar] = {}
     for name in derived.of:
         if name != spec.name:
@@ -120,29 +97,15 @@ def _helper_value(space: SearchSpace, spec: ParamSpec, flat: Mapping[str, Any]) 
                 return None, f"does not set {name}"
             others[name] = flat[name]
     for candidate in _candidates(spec, derived, others, target):
-        if _same(derived.compute({**others, spec.name: candidate}), target):
+        if same_value(derived.compute({**others, spec.name: candidate}), target):
             return candidate, None
     return None, f"no {spec.name} in the space gives {derived.name} = {target}"
 
 
 def _candidates(spec: ParamSpec, derived: DerivedSpec, others: Mapping[str, Scalar], target: Any) -> list[Scalar]:
-    if spec.kind == "categorical":
-        return list(spec.choices)
-    if spec.step:
-        count = int(round((spec.high - spec.low) / spec.step))
-        return [round(spec.low + index * spec.step, 10) for index in range(count + 1)]
+    grid = spec.grid()
+    if grid is not None:
+        return grid
     product = math.prod(float(value) for value in others.values())
-    fitted, _ = _fit(spec, float(target) / product) if product else (None, None)
+    fitted, _ = spec.fit(float(target) / product) if product else (None, None)
     return [fitted] if fitted is not None else []
-
-
-def _same(a: Any, b: Any) -> bool:
-    """5 == 5.0 and 8e-5 == 8.000000001e-5; a string only equals the same string."""
-    if isinstance(a, str) or isinstance(b, str):
-        return a == b
-    if isinstance(a, bool) or isinstance(b, bool):
-        return a is b
-    try:
-        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
-    except (TypeError, ValueError):
-        return False

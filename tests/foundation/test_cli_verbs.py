@@ -7,7 +7,7 @@ import argparse
 import pytest
 
 from orchestrator.cli import build_parser
-from orchestrator.common.commands import CommandParser, add_verbs
+from orchestrator.common.commands import CommandParser, add_verbs, gpu_list, gpus_text
 
 
 def handler_of(argv: list[str]) -> str:
@@ -75,3 +75,15 @@ def test_every_argument_of_every_command_says_what_it_is_for():
                       if not isinstance(action, (argparse._HelpAction, argparse._SubParsersAction))
                       and action.help is None})
     assert missing == []
+
+
+def test_every_gpu_list_option_is_parsed_once_into_a_tuple_of_numbers() -> None:
+    assert gpu_list("0") == (0,) and gpu_list(" 1, 3 ") == (1, 3) and gpu_list("") == ()
+    for bad in ("a,b", "-1", "0,0", ",", "1.5"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            gpu_list(bad)
+    assert gpus_text((0, 2)) == "0,2" and gpus_text(()) is None and gpus_text(None) is None
+    for argv in (["train", "p", "--gpus", "0,1"], ["search", "run", "--base-config", "p", "--parallel-gpus", "0,1"],
+                 ["search", "worker", "--gpus", "0,1"], ["queue", "run", "--gpus", "0,1"]):
+        args = build_parser().parse_args(argv)
+        assert (args.gpus if "--gpus" in argv else args.parallel_gpus) == (0, 1), argv

@@ -78,7 +78,9 @@ def test_a_failing_job_does_not_stop_the_queue(project, capsys) -> None:
 def test_options_the_command_would_refuse_are_refused_when_added(project, capsys) -> None:
     assert main(["queue", "add", "tiny_cli", "--args=--no-such-option"]) == 2
     assert main(["queue", "add", "tiny_cli", "--args=--gpus 3"]) == 2
-    assert main(["queue", "add", "tiny_cli", "--search", "--set", "network_dim=8"]) == 2
+    with pytest.raises(SystemExit) as refused:  # argparse's group: --set and --search exclude each other
+        main(["queue", "add", "tiny_cli", "--search", "--set", "network_dim=8"])
+    assert refused.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
     assert not _queue(project).read().jobs
 
 

@@ -205,6 +205,7 @@ def test_parallel_mode_picks_a_journal_and_refuses_a_folder_whose_study_is_in_sq
     code = main(["search", "run", "--executor", "simulated", "--base-config", "luca_final_v1_pure",
                  "--parallel-gpus", "0,1", "--output", str(old), "--trials", "2"])
     assert code == UserInputError.exit_code
-    code = main(["search", "run", "--executor", "simulated", "--base-config", "luca_final_v1_pure",
-                 "--parallel-gpus", "0,1", "--gpus", "0", "--output", str(fresh), "--trials", "2"])
-    assert code == UserInputError.exit_code and not fresh.exists()
+    with pytest.raises(SystemExit) as refused:  # argparse's group: --gpus and --parallel-gpus exclude each other
+        main(["search", "run", "--executor", "simulated", "--base-config", "luca_final_v1_pure",
+              "--parallel-gpus", "0,1", "--gpus", "0", "--output", str(fresh), "--trials", "2"])
+    assert refused.value.code == 2 and not fresh.exists()

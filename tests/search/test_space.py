@@ -79,3 +79,26 @@ def test_bad_space_files_name_the_key(table: dict, key: str) -> None:
     with pytest.raises(UserInputError) as caught:
         parse_search_space(table, source=Path("space.toml"))
     assert caught.value.key == key and "space.toml" in str(caught.value)
+
+
+def test_a_param_spec_owns_its_distribution_its_grid_and_its_fit() -> None:
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    from orchestrator.search.space import ParamSpec
+
+    dim = ParamSpec("network_dim", "int", low=8, high=64, step=8)
+    rate = ParamSpec("learning_rate", "float", low=1e-5, high=1e-3, log=True)
+    ratio = ParamSpec("alpha_ratio", "float", low=0.25, high=1.0, step=0.25)
+    optim = ParamSpec("optimizer_type", "categorical", choices=("AdamW", "Lion"))
+    assert dim.distribution() == IntDistribution(8, 64, step=8)
+    assert rate.distribution() == FloatDistribution(1e-5, 1e-3, log=True)
+    assert optim.distribution() == CategoricalDistribution(["AdamW", "Lion"])
+    assert dim.ends() == [8, 64] and optim.ends() == ["AdamW", "Lion"]
+    assert ratio.grid() == [0.25, 0.5, 0.75, 1.0] and rate.grid() is None and dim.grid() == list(range(8, 65, 8))
+    assert dim.fit(32.0) == (32, None) and ratio.fit(0.5000000000001) == (0.5, None)
+    assert optim.fit("Lion") == ("Lion", None)
+    assert dim.fit(30)[1] == "network_dim = 30 is not on the space's 8 grid"
+    assert dim.fit(128)[1] == "network_dim = 128 is outside [8, 64]"
+    assert rate.fit("fast")[1] == "learning_rate = 'fast' is not a number"
+    assert optim.fit("SGD")[1] == "optimizer_type = 'SGD' is not one of ['AdamW', 'Lion']"
+    assert dim.snap(30) == 32 and dim.snap(500) == 64 and ratio.snap(0.3) == 0.25 and rate.snap(1.0) == 1e-3
