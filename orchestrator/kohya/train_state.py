@@ -36,7 +36,12 @@ Read at the pinned commit (48d368fa; ``train_network.py`` and ``library/train_ut
   (and cached latents are VAE *samples*, so even two identical images are different latents). With one
   or more workers that are not persistent, every epoch's workers are forked from the main dataset, which
   then never leaves epoch 0, in a straight run and a resumed one alike: the orders are the same.
-  :func:`pausable_arguments` therefore renders a pausable run with at least one non-persistent worker.
+  :func:`pausable_arguments` therefore renders a pausable run with at least one non-persistent worker
+  (persistent workers keep their dataset like the main process does). Measured on CPU
+  (``tests/runner/test_real_pause_resume.py``, resumed at epoch 2 of 4): with no worker the final LoRA is
+  0.19 of a tensor's norm off a straight run's; with one fresh worker per epoch it is bit-identical, as
+  two straight runs are. The cost: a worker process forked (spawned on Windows, which pickles the
+  dataset) per epoch. A run kept at no worker still trains correctly, only not in the straight run's order.
 
 This module is the only one that knows the state folders' contents; ``outputs.py`` knows their names.
 """
