@@ -26,16 +26,22 @@ Read at the pinned commit (48d368fa; ``train_network.py`` and ``library/train_ut
 - **``--sample_at_first`` samples again after a resume** (it checks ``global_step``, which is 0 again),
   under the before-training name ``e000000``, overwriting the base model's samples that evaluation uses
   as its floor with the resumed LoRA's: a resumed segment is rendered with :data:`RESUME_ARGUMENTS`.
-- **The data order differs in one batch** (read from the code). accelerate restores the RNG states, so the sampler and the
-  noise should be a straight run's; but the dataset learns the epoch from the collator, *after* an epoch's first
-  batch was fetched (``collator_class`` calls ``set_current_epoch``), so every epoch's first batch is drawn
-  in the previous epoch's bucket order -- and a resumed process holds the order of epoch 0. The first
-  batch of the first resumed epoch may therefore be another image than in a straight run: 1 batch of N
-  per resume, the size of one reshuffle. No argument changes it at this commit.
-- **Not yet explained:** measured on CPU (``tests/runner/test_real_pause_resume.py``), a run resumed at
-  epoch 2 of 4 has the straight run's steps, epochs, checkpoints and sample names, but its final LoRA
-  differs by ~0.19 of a tensor's norm from the straight run's (two straight runs are bit-identical), even
-  with identical images; the cause (RNG, scheduler or optimizer state as accelerate reloads them) is open.
+- **The data order: a resumed process must shuffle like a straight one.** The dataset learns the epoch from
+  the collator (``collator_class``, ``library/train_util.py`` ~6648), *after* an epoch's first batch was
+  fetched, and ``set_current_epoch`` (~781) reshuffles the buckets once per epoch it moves on from *its own*
+  ``current_epoch`` (each shuffle seeded ``seed + epoch``, ~1087). With ``max_data_loader_n_workers = 0``
+  the collator gets the main process's dataset (``train_network.py`` ~564), which keeps its epoch across
+  epochs: every epoch's first batch is drawn in the previous epoch's order, and a resumed process holds
+  the order of epoch 0 -- so the first batch after a resume can be another image than in a straight run
+  (and cached latents are VAE *samples*, so even two identical images are different latents). With one
+  or more workers that are not persistent, every epoch's workers are forked from the main dataset, which
+  then never leaves epoch 0, in a straight run and a resumed one alike: the orders are the same.
+  :func:`pausable_arguments` therefore renders a pausable run with at least one non-persistent worker
+  (persistent workers keep their dataset like the main process does). Measured on CPU
+  (``tests/runner/test_real_pause_resume.py``, resumed at epoch 2 of 4): with no worker the final LoRA is
+  0.19 of a tensor's norm off a straight run's; with one fresh worker per epoch it is bit-identical, as
+  two straight runs are. The cost: a worker process forked (spawned on Windows, which pickles the
+  dataset) per epoch. A run kept at no worker still trains correctly, only not in the straight run's order.
 
 This module is the only one that knows the state folders' contents; ``outputs.py`` knows their names.
 """
@@ -58,6 +64,9 @@ STEP_KEY = "current_step"
 #: Kept beside sd-scripts' keys (it reads only ``current_step``): the count sd-scripts wrote, before
 #: :func:`record_true_step` replaced it.
 SEGMENT_STEP_KEY = "lora_pipeline_segment_step"
+
+WORKERS_ARGUMENT = "max_data_loader_n_workers"
+PERSISTENT_WORKERS_ARGUMENT = "persistent_data_loader_workers"
 
 #: The arguments a resumed segment adds to its run's own (see the module docstring).
 RESUME_ARGUMENTS: Mapping[str, Any] = {SAMPLE_AT_FIRST_ARGUMENT: False}
@@ -106,16 +115,25 @@ def record_true_step(state_dir: str | Path, step: int) -> None:
 def pausable_arguments(training: Mapping[str, Any]) -> dict[str, Any]:
     """The arguments that make every sample epoch of a run a point it can be paused at and resumed from:
     a state saved at each sample epoch (the checkpoint cadence is the state cadence in sd-scripts, so it
-    is set to the sample cadence unless it already divides it), only the newest kept. Empty when the run
-    samples by steps or not at all (there is no sample epoch to pause at)."""
+    is set to the sample cadence unless it already divides it), only the newest kept, and data loader
+    workers that are started afresh each epoch (at least one, none persistent; the run's own count when it
+    has one), so that a resumed segment draws its batches in a straight run's order (see the module
+    docstring: with no worker the main process's dataset carries its bucket order from epoch to epoch,
+    and a resumed process starts it from epoch 0). The cost: one worker process forked per epoch. Empty
+    when the run samples by steps or not at all (there is no sample epoch to pause at)."""
     every = training.get("sample_every_n_epochs")
-    if not isinstance(every, int) or isinstance(every, bool) or every < 1:
+    if not _positive(every):
         return {}
     save_every = training.get("save_every_n_epochs")
-    divides = isinstance(save_every, int) and not isinstance(save_every, bool) and save_every >= 1 \
-        and every % save_every == 0
+    divides = _positive(save_every) and every % save_every == 0
+    workers = training.get(WORKERS_ARGUMENT)
     return {"save_state": True, "save_every_n_epochs": save_every if divides else every,
-            "save_last_n_epochs_state": 1}
+            "save_last_n_epochs_state": 1,
+            WORKERS_ARGUMENT: workers if _positive(workers) else 1, PERSISTENT_WORKERS_ARGUMENT: False}
+
+
+def _positive(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def newest_state(run_dir: str | Path, output_name: str) -> TrainState | None:
