@@ -126,10 +126,15 @@ def pausable_arguments(training: Mapping[str, Any]) -> dict[str, Any]:
         return {}
     save_every = training.get("save_every_n_epochs")
     divides = _positive(save_every) and every % save_every == 0
-    workers = training.get(WORKERS_ARGUMENT)
     return {"save_state": True, "save_every_n_epochs": save_every if divides else every,
-            "save_last_n_epochs_state": 1,
-            WORKERS_ARGUMENT: workers if _positive(workers) else 1, PERSISTENT_WORKERS_ARGUMENT: False}
+            "save_last_n_epochs_state": 1, **resumable_loader_arguments(training)}
+
+
+def resumable_loader_arguments(training: Mapping[str, Any]) -> dict[str, Any]:
+    """Data loader workers started afresh each epoch (the run's own count, at least one; none persistent):
+    what any run that may be resumed needs so that the resumed epochs draw a straight run's batches."""
+    workers = training.get(WORKERS_ARGUMENT)
+    return {WORKERS_ARGUMENT: workers if _positive(workers) else 1, PERSISTENT_WORKERS_ARGUMENT: False}
 
 
 def _positive(value: object) -> TypeGuard[int]:

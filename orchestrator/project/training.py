@@ -49,8 +49,14 @@ def _write_prompts(context: RunContext) -> Path:
 
 
 def _overrides(context: RunContext) -> dict[str, Any]:
-    # A saved state per epoch is what lets a killed trainer resume without training an epoch twice.
-    return {"save_state": True, **context.project.get("train", "set"), "output_name": context.name}
+    # A saved state per epoch is what lets a killed trainer resume without training an epoch twice, and
+    # fresh loader workers each epoch what makes the resumed epochs draw the batches a straight run would.
+    from orchestrator.kohya.arguments import flatten_training_tables
+    from orchestrator.kohya.train_state import resumable_loader_arguments
+
+    chosen = {**flatten_training_tables(preset_document(context)), **context.project.get("train", "set")}
+    return {"save_state": True, **context.project.get("train", "set"), **resumable_loader_arguments(chosen),
+            "output_name": context.name}
 
 
 def _gpus(context: RunContext) -> str | None:

@@ -145,3 +145,15 @@ def test_captions_follow_the_family_a_new_family_redoes_them(tmp_path, inputs) -
         reads[family] = caption_reads(context, ContentHashes(tmp_path / family))
     assert reads["sd15"]["family"] == "sd15" and reads["flux1"]["family"] == "flux1"
     assert reads["sd15"] != reads["flux1"]
+
+
+def test_a_project_training_loads_its_data_in_fresh_workers_so_a_resume_draws_the_same_batches(
+        tmp_path, inputs) -> None:
+    from orchestrator.config.paths import load_paths
+    from orchestrator.project.context import RunContext
+    from orchestrator.project.training import _overrides
+
+    folder = _init(tmp_path, inputs, settings={"train": {"set": {"max_data_loader_n_workers": 0}}})
+    overrides = _overrides(RunContext(project=load_project(folder), paths=load_paths()))
+    assert overrides["save_state"] is True
+    assert overrides["max_data_loader_n_workers"] == 1 and overrides["persistent_data_loader_workers"] is False
