@@ -23,8 +23,15 @@ OTHER_SEEDS = (200, 201, 202, 203, 204, 205)
 def tiny_encoder():
     from orchestrator.vision import load_clip
 
-    logging.getLogger().setLevel(logging.ERROR)
-    return load_clip("tiny-clip", "random")
+    # Quiet while the model loads, then as before: a root level left at ERROR would hide every later
+    # test's warnings (the hostile-input tables assert them).
+    root = logging.getLogger()
+    previous = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        return load_clip("tiny-clip", "random")
+    finally:
+        root.setLevel(previous)
 
 
 @dataclass
