@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 from dataclasses import dataclass
@@ -23,15 +22,8 @@ OTHER_SEEDS = (200, 201, 202, 203, 204, 205)
 def tiny_encoder():
     from orchestrator.vision import load_clip
 
-    # Quiet while the model loads, then as before: a root level left at ERROR would hide every later
-    # test's warnings (the hostile-input tables assert them).
-    root = logging.getLogger()
-    previous = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        return load_clip("tiny-clip", "random")
-    finally:
-        root.setLevel(previous)
+    # load_clip quiets open_clip's root-logger narration itself and restores the level after.
+    return load_clip("tiny-clip", "random")
 
 
 @dataclass

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
@@ -15,15 +14,8 @@ import pytest  # noqa: E402
 def tiny_encoder():
     from orchestrator.vision import load_clip
 
-    # Quiet while the model loads, then as before: a root level left at ERROR would hide every later
-    # test's warnings (the hostile-input tables assert them).
-    root = logging.getLogger()
-    previous = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        return load_clip("tiny-clip", "random")
-    finally:
-        root.setLevel(previous)
+    # load_clip quiets open_clip's root-logger narration itself and restores the level after.
+    return load_clip("tiny-clip", "random")
 
 
 @pytest.fixture
