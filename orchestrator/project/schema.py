@@ -16,6 +16,7 @@ from typing import Any
 from orchestrator.common.errors import UserInputError
 from orchestrator.common.numbers import number_problem
 from orchestrator.common.tomlfile import read_toml
+from orchestrator.search.choices import DEFAULT_SCHEDULER, SCHEDULER_KINDS
 
 PROJECT_FILE = "project.toml"
 #: The version this code writes and reads; a file from a newer one is refused rather than half-understood.
@@ -116,6 +117,11 @@ KEYS: tuple[Key, ...] = (
         _text),
     Key("final", "trials", 20, "search: trials to run (the budget)", _whole(1)),
     Key("final", "seed", 0, "search: the sampler's seed (0 = unseeded)", _whole(0)),
+    Key("final", "scheduler", DEFAULT_SCHEDULER,
+        "search: pause and resume runs by their early scores (first-epoch, pause) or train each to its end (none)",
+        _one_of(SCHEDULER_KINDS)),
+    Key("final", "gpu_hours", 0.0, "search: GPU-hours the scheduler may spend (0 = the trials are the budget)",
+        _number(0.0)),
     Key("final", "top", 5, "checkpoints on the blind comparison page", _whole(2)),
 )
 # What "" means for a family's preset and search space (configs/training, configs/search); a family missing

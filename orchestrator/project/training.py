@@ -115,19 +115,26 @@ def _evaluation_config(context: RunContext) -> Any:
                                                               "weights": models.clip_weights}})
 
 
-def run_search(context: RunContext) -> dict[str, Any]:
-    from orchestrator.project.live import SearchProgress
-    from orchestrator.search import KohyaExecutor, Search, SearchSettings, load_search_space
+def search_settings(context: RunContext) -> Any:
+    """The project's ``[final]`` and ``[train]`` tables as the search's settings."""
+    from orchestrator.search import SearchSettings, load_search_space
     from orchestrator.search.merge import merge_trial_config
 
-    output = context.out / SEARCH
+    final = context.project.settings["final"]
+    return SearchSettings(space=load_search_space(space_path(context)),
+                          base_config=merge_trial_config(preset_document(context), context.project.get("train", "set")),
+                          output=context.out / SEARCH, trials=final["trials"], study_name=SEARCH_STUDY,
+                          seed=final["seed"] or None, references=references(context), gpus=_gpus(context),
+                          scheduler=final["scheduler"], gpu_hours=final["gpu_hours"] or None)
+
+
+def run_search(context: RunContext) -> dict[str, Any]:
+    from orchestrator.project.live import SearchProgress
+    from orchestrator.search import KohyaExecutor, Search
+
     context.models()
     _write_prompts(context)
-    seed = context.project.get("final", "seed") or None
-    settings = SearchSettings(space=load_search_space(space_path(context)),
-                              base_config=merge_trial_config(preset_document(context), context.project.get("train", "set")),
-                              output=output, trials=context.project.get("final", "trials"), study_name=SEARCH_STUDY,
-                              seed=seed, references=references(context), gpus=_gpus(context))
+    settings = search_settings(context)
     executor = KohyaExecutor(paths=context.paths, references=references(context), device=context.device,
                              gpus=_gpus(context),
                              allow_cpu=context.device == "cpu", tmux_socket=context.tmux_socket,

@@ -26,6 +26,10 @@ CUDA_OVERRIDES: dict[str, object] = {
     "network_dim": 16, "network_alpha": 8.0, "max_train_epochs": 4, "gradient_checkpointing": True,
 }
 REPEATS = {"cpu": 1, "cuda": 10}
+#: Each toy trial trains to its end. On the 2-core CPU a toy epoch takes ~15 s and starting sd-scripts
+#: ~36 s (CI, 2026-12-07: trial start 05:10:16, first epoch 05:10:52, epochs of 16 s and 15 s), so pausing a
+#: run to resume it later costs more than the epoch it could save; real epochs are minutes to hours.
+TOY_SCHEDULER = "none"
 
 
 def toy_settings(options: QuickstartOptions) -> dict[str, dict[str, Any]]:
@@ -36,7 +40,7 @@ def toy_settings(options: QuickstartOptions) -> dict[str, dict[str, Any]]:
 
     overrides = dict(CUDA_OVERRIDES) if options.device.startswith("cuda") else {}
     final: dict[str, Any] = {"mode": "search" if options.trials else "train", "space": str(SEARCH_SPACE_FILE),
-                             "trials": max(1, options.trials), "seed": SEARCH_SEED}
+                             "trials": max(1, options.trials), "seed": SEARCH_SEED, "scheduler": TOY_SCHEDULER}
     return {
         "models": {"base_model": options.base_model or RANDOM, "clip_model": options.clip_model or "",
                    "clip_weights": options.clip_weights or RANDOM, "vlm_weights": options.vlm_weights or RANDOM,

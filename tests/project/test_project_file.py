@@ -157,3 +157,23 @@ def test_a_project_training_loads_its_data_in_fresh_workers_so_a_resume_draws_th
     overrides = _overrides(RunContext(project=load_project(folder), paths=load_paths()))
     assert overrides["save_state"] is True
     assert overrides["max_data_loader_n_workers"] == 1 and overrides["persistent_data_loader_workers"] is False
+
+
+def test_a_search_project_searches_with_the_scheduler_and_gpu_budget_its_file_names(tmp_path, inputs) -> None:
+    from orchestrator.config.paths import load_paths
+    from orchestrator.project.context import RunContext
+    from orchestrator.project.training import search_settings
+    from orchestrator.search.choices import DEFAULT_SCHEDULER
+
+    folder = _init(tmp_path, inputs, settings={"final": {"mode": "search"}})
+    settings = search_settings(RunContext(project=load_project(folder), paths=load_paths()))
+    assert (settings.scheduler, settings.gpu_hours) == (DEFAULT_SCHEDULER, None)
+    file = folder / PROJECT_FILE
+    file.write_text(file.read_text(encoding="utf-8").replace(f'scheduler = "{DEFAULT_SCHEDULER}"', 'scheduler = "pause"')
+                    .replace("gpu_hours = 0.0", "gpu_hours = 120.0"), encoding="utf-8")
+    settings = search_settings(RunContext(project=load_project(folder), paths=load_paths()))
+    assert (settings.scheduler, settings.gpu_hours) == ("pause", 120.0)
+    file.write_text(file.read_text(encoding="utf-8").replace('scheduler = "pause"', 'scheduler = "asha"'),
+                    encoding="utf-8")
+    with pytest.raises(UserInputError, match=r"project.toml: key 'final.scheduler': must be one of"):
+        load_project(folder)
