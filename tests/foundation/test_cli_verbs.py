@@ -87,3 +87,18 @@ def test_every_gpu_list_option_is_parsed_once_into_a_tuple_of_numbers() -> None:
                  ["search", "worker", "--gpus", "0,1"], ["queue", "run", "--gpus", "0,1"]):
         args = build_parser().parse_args(argv)
         assert (args.gpus if "--gpus" in argv else args.parallel_gpus) == (0, 1), argv
+
+
+# What a command line costs before its handler runs: every command builds the whole parser, so a stage's
+# CLI module (or its package's __init__) that imports one of these makes `run DIR` with nothing to do slow.
+HEAVY_LIBRARIES = ("scipy", "optuna", "torch", "transformers", "open_clip", "cv2", "matplotlib", "sqlalchemy")
+
+
+def test_building_the_command_line_loads_no_heavy_library() -> None:
+    import subprocess
+    import sys
+
+    probe = ("import sys; from orchestrator.cli import build_parser; build_parser(); "
+             f"print(' '.join(m for m in {HEAVY_LIBRARIES!r} if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    assert loaded == []
