@@ -188,7 +188,7 @@ def run_search_command(args: argparse.Namespace) -> int:
         space=space, base_config=base_config, output=output, warm_start=warm_start, gpus=gpus_text(args.gpus),
         prior=prior, dataset=dataset, trials=args.trials, study_name=args.study_name, sampler=args.sampler,
         storage_url=args.storage or default_storage_url(output, parallel=parallel),
-        scheduler="none" if parallel else args.scheduler, gpu_hours=args.gpu_hours,  # parallel: not yet
+        scheduler=args.scheduler, gpu_hours=args.gpu_hours,
         pruner=args.pruner, seed=args.seed, patience=args.patience, heartbeat_interval=args.heartbeat, grace_period=args.grace,
         references=args.references.resolve() if args.references else None,
     )
@@ -348,7 +348,7 @@ def _run_parallel(settings: Any, args: argparse.Namespace, paths: Any) -> int:
     with progress_bar(unit="trial") as bar:
         on_progress = _search_progress(bar, settings)
         pool = WorkerPool(gpus, worker_argv, log_folder=settings.output / WORKER_LOGS,
-                          study_state=lambda: study_state_of(search.study, settings.trials),
+                          study_state=lambda: study_state_of(search.study, settings.trials, search.schedule),
                           on_tick=lambda: on_progress(search.study.get_trials(deepcopy=False)), say=bar.console.print)
         outcome = pool.run()
     _print_summary(search.summary(), settings)

@@ -205,14 +205,21 @@ def last_line(path: Path) -> str:
     return lines[-1][-300:] if lines else ""
 
 
-def study_state_of(study: Any, target: int) -> tuple[bool, bool]:
-    """``(work_left, done)`` of a study for :class:`WorkerPool` (see there)."""
+def study_state_of(study: Any, target: int, schedule: Any = None) -> tuple[bool, bool]:
+    """``(work_left, done)`` of a study for :class:`WorkerPool` (see there). With a scheduler
+    (``scheduled.Schedule``) its own decision says when the search ends, not the trial count: a paused run is
+    work left (a worker resumes it, or closes it when the search stops)."""
     from optuna.trial import TrialState
 
     from orchestrator.search.results import counted_trials
+    from orchestrator.search.scheduled import is_paused
 
     trials = study.get_trials(deepcopy=False)
     counted = counted_trials(trials)
     unfinished = [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    if schedule is not None:
+        stopping = schedule.next_action().kind == "stop"
+        paused = any(is_paused(t) for t in unfinished)
+        return (not stopping) or paused, stopping and not unfinished
     finished_counted = [t for t in counted if t.state.is_finished()]
     return len(counted) < target, len(finished_counted) >= target and not unfinished

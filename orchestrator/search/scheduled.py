@@ -18,6 +18,14 @@ twice. Three things must know the phase:
 When the search ends, a run still paused is told COMPLETE with its best score so far and
 ``phase = "stopped"``: its best checkpoint is real, and it is the scheduler's verdict that the rest of it
 could not beat the best.
+
+Several workers on one study (``--parallel-gpus``, or PostgreSQL workers on several machines) schedule
+with the same rules, each when its own GPU is free. A paused run resumes on whichever worker can read its
+saved state (the executor's ``state_bytes``): any GPU of its machine, or another machine only through a
+shared output folder. A worker that cannot read it leaves it to the workers that can, and does not close it
+when its own search ends. Taking a paused run up is a claim made under a lock in the output folder (the
+folder that holds the states, so every worker that can read a state shares the lock): the run is re-read
+there, and only a run still paused is taken.
 """
 
 from __future__ import annotations
@@ -31,11 +39,12 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from orchestrator.common.file_lock import FileLock
 from orchestrator.search import results as res
 from orchestrator.search import scheduler as sched
 from orchestrator.search import vocabulary as vocab
 from orchestrator.search.curve_model import CurveModel, CurveState, Pace
-from orchestrator.search.executor import TrialOutcome, best_epoch_of
+from orchestrator.search.executor import TrialOutcome, TrialRequest, best_epoch_of
 from orchestrator.search.merge import flatten_training_tables, merge_trial_config
 from orchestrator.search.optuna_adapter import BaseHeartbeat, heartbeat, stale_trial_ids, storage_of
 from orchestrator.search.recovery import Search
@@ -43,6 +52,8 @@ from orchestrator.search.surfaces import trial_sample_epochs
 
 PHASE_ATTR, PAUSED_AT_ATTR, PROMOTED_ATTR = vocab.PHASE_ATTR, vocab.PAUSED_AT_ATTR, vocab.PROMOTED_ATTR
 PREDICTED_ATTR, SEGMENTS_ATTR = vocab.PREDICTED_ATTR, vocab.SEGMENTS_ATTR
+RESUME_LOCK = ".resume.lock"  # in the search's output folder: one claim of a paused run at a time
+NOT_RESUMED = "not_resumed"  # resume's outcome when another worker took the run first, or its state is elsewhere
 
 
 def fail_stale_unpaused(study: optuna.Study) -> None:
@@ -77,6 +88,7 @@ class Schedule:
         self._flat: dict[int, dict[str, Any]] = {}
         self._model: tuple[Any, CurveModel] | None = None
         self._predicted: dict[int, float] = {}
+        self._elsewhere: set[int] = set()  # paused runs whose state this worker cannot read
 
     # ---------------------------------------------------------------------------------- views
     def flat_of(self, trial: FrozenTrial) -> dict[str, Any]:
@@ -106,7 +118,7 @@ class Schedule:
             if trial.state == TrialState.COMPLETE:
                 finished = trial.user_attrs.get(PHASE_ATTR) in (vocab.PHASE_FINISHED, None)
                 views.append(self.view_of(trial, phase="finished" if finished else "stopped"))
-            elif is_paused(trial):
+            elif is_paused(trial) and trial.number not in self._elsewhere:
                 views.append(self.view_of(trial, phase="paused"))
         return views
 
@@ -184,7 +196,7 @@ class Schedule:
     def close_paused(self) -> None:
         """The search is over: every run still paused becomes final at its best score so far."""
         for frozen in self.search.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            if not is_paused(frozen) or not frozen.intermediate_values:
+            if not is_paused(frozen) or not frozen.intermediate_values or frozen.number in self._elsewhere:
                 continue
             trial = optuna.trial.Trial(self.search.study, self.search._trial_id(frozen.number))
             trial.set_user_attr(PHASE_ATTR, vocab.PHASE_STOPPED)
@@ -195,25 +207,37 @@ class Schedule:
         """Continue a paused run from its saved state, until the scheduler pauses it again or it finishes."""
         search = self.search
         trial_id = search._trial_id(number)
-        frozen = search.storage.get_trial(trial_id)
         trial = optuna.trial.Trial(search.study, trial_id)
-        paused_at = self.resume_epoch(number)
         with heartbeat(search.storage, trial_id):
-            trial.set_user_attr(vocab.WORKER_ATTR, search.worker.as_text())
-            trial.set_user_attr(PHASE_ATTR, vocab.PHASE_RESUMED)
-            if self.strategy == "first-epoch":
-                trial.set_user_attr(PROMOTED_ATTR, True)
-            base = search._request_for(frozen, Path(str(frozen.user_attrs.get(vocab.DIRECTORY_ATTR))))
-            request = dataclasses.replace(base, resume_from=paused_at)
+            claimed = self._claim(trial_id)
+            if claimed is None:
+                return NOT_RESUMED
+            frozen, request = claimed
+            paused_at = request.resume_from
             search._stop_reasons.pop(number, None)
             outcome = search._execute(trial, request, adopt=False, already_reported=frozen.intermediate_values)
             assert outcome is not None
             return self.finish_segment(trial, outcome, (paused_at or 0) + 1)
 
-    def resume_epoch(self, number: int) -> int | None:
-        frozen = self.search.storage.get_trial(self.search._trial_id(number))
+    def _claim(self, trial_id: int) -> tuple[FrozenTrial, TrialRequest] | None:
+        """Take a paused run up (see the module's docstring), or None: another worker took it first, or its
+        state cannot be read here."""
+        search = self.search
+        with FileLock(search.settings.output / RESUME_LOCK, holder=search.worker.as_text(), wait=None):
+            frozen = search.storage.get_trial(trial_id)
+            if not is_paused(frozen):
+                return None
+            base = search._request_for(frozen, Path(str(frozen.user_attrs.get(vocab.DIRECTORY_ATTR))))
+            if search.executor.state_bytes(base) <= 0:
+                self._elsewhere.add(frozen.number)
+                return None
+            trial = optuna.trial.Trial(search.study, trial_id)
+            trial.set_user_attr(vocab.WORKER_ATTR, search.worker.as_text())
+            trial.set_user_attr(PHASE_ATTR, vocab.PHASE_RESUMED)
+            if self.strategy == "first-epoch":
+                trial.set_user_attr(PROMOTED_ATTR, True)
         paused_at = frozen.user_attrs.get(PAUSED_AT_ATTR)
-        return None if paused_at is None else int(paused_at)
+        return frozen, dataclasses.replace(base, resume_from=None if paused_at is None else int(paused_at))
 
 
 def predicted_value(trial: FrozenTrial) -> float:

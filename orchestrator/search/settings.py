@@ -21,10 +21,12 @@ from orchestrator.search.space import SearchSpace
 from orchestrator.search.storage import default_storage_url, describe_storage, load_study
 from orchestrator.search.vocabulary import (
     BASE_CONFIG_ATTR,
+    GPU_HOURS_ATTR,
     PATIENCE_ATTR,
     PRUNER_ATTR,
     REFERENCES_ATTR,
     SAMPLER_ATTR,
+    SCHEDULER_ATTR,
     SEARCH_SPACE_ATTR,
     TARGET_TRIALS_ATTR,
 )
@@ -61,7 +63,8 @@ class SearchSettings:
     # that trained on its GPUs, so that two workers never follow one trainer (or two trainers one GPU).
     own_gpu_orphans_only: bool = False
     # "pause" / "first-epoch": the search schedules epochs over resumable runs (scheduler.py) and the pruner
-    # is not asked; "none": one run at a time to its end (or its pruner's stop). The CLI's default is "pause".
+    # is not asked; "none": one run at a time to its end (or its pruner's stop). The CLI's default is
+    # choices.DEFAULT_SCHEDULER. Workers of one study (--parallel-gpus, PostgreSQL) schedule as it was started.
     scheduler: SchedulerKind = "none"
     gpu_hours: float | None = None  # the scheduler's GPU budget; None = the search ends by its trial count
 
@@ -97,6 +100,7 @@ def load_worker_settings(storage_url: str, study_name: str, output: Path, **chan
         "storage_url": storage_url, "references": Path(references) if references else None,
         "sampler": attrs.get(SAMPLER_ATTR, "tpe"), "pruner": attrs.get(PRUNER_ATTR, DEFAULT_PRUNER),
         "patience": int(attrs.get(PATIENCE_ATTR, 2)),
+        "scheduler": attrs.get(SCHEDULER_ATTR, "none"), "gpu_hours": attrs.get(GPU_HOURS_ATTR),
         "seed": None,  # each worker draws its own start-up trials; a shared seed would repeat them
     }
     values.update(changes)

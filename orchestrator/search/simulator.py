@@ -48,12 +48,7 @@ class SimulatedExecutor:
     def run(self, request: TrialRequest, report: ReportEpoch) -> TrialOutcome:
         if request.resume_from is None:
             return self._train(request, report, start_epoch=1, outcome=TrialOutcome(), losses={})
-        saved = self.saved_states.get(_key(request))
-        if saved is None and self.record_progress and (request.directory / PROGRESS_FILE).is_file():
-            import json
-
-            progress = json.loads((request.directory / PROGRESS_FILE).read_text())
-            saved = progress.get("state_epoch")
+        saved = self._saved_epoch(request)
         if saved != request.resume_from:
             return TrialOutcome(failure_cause=f"no training state saved at epoch {request.resume_from} "
                                               f"(the newest is {saved})")
@@ -61,7 +56,8 @@ class SimulatedExecutor:
         return self._train(request, report, start_epoch=request.resume_from + 1, outcome=outcome, losses={})
 
     def state_bytes(self, request: TrialRequest) -> int:
-        return STATE_BYTES if _key(request) in self.saved_states else 0
+        """A state this executor saved, or (``record_progress``) one another process saved in the trial's folder."""
+        return STATE_BYTES if self._saved_epoch(request) is not None else 0
 
     def discard_state(self, request: TrialRequest) -> None:
         self.saved_states.pop(_key(request), None)
@@ -139,6 +135,14 @@ class SimulatedExecutor:
         if outcome.best_epoch is not None:
             outcome.checkpoint = str(request.run_dir / f"simulated-{outcome.best_epoch:06d}.safetensors")
         return outcome
+
+    def _saved_epoch(self, request: TrialRequest) -> int | None:
+        saved = self.saved_states.get(_key(request))
+        if saved is None and self.record_progress and (request.directory / PROGRESS_FILE).is_file():
+            import json
+
+            saved = json.loads((request.directory / PROGRESS_FILE).read_text()).get("state_epoch")
+        return saved
 
     def _write_progress(self, request: TrialRequest, outcome: TrialOutcome, epoch: int, *,
                         finished: bool, losses: dict[int, float] | None = None) -> None:

@@ -17,11 +17,13 @@ from orchestrator.search.settings import SearchSettings
 from orchestrator.search.vocabulary import (
     BASE_CONFIG_ATTR,
     DATASET_ATTR,
+    GPU_HOURS_ATTR,
     OBJECTIVE_ATTR,
     PATIENCE_ATTR,
     PRUNER_ATTR,
     REFERENCES_ATTR,
     SAMPLER_ATTR,
+    SCHEDULER_ATTR,
     SEARCH_SPACE_ATTR,
     TARGET_TRIALS_ATTR,
 )
@@ -62,6 +64,8 @@ def record_or_check_study(study: optuna.Study, settings: SearchSettings, scoring
     study.set_user_attr(SAMPLER_ATTR, settings.sampler)
     study.set_user_attr(PRUNER_ATTR, settings.pruner)
     study.set_user_attr(PATIENCE_ATTR, settings.patience)
+    study.set_user_attr(SCHEDULER_ATTR, settings.scheduler)
+    study.set_user_attr(GPU_HOURS_ATTR, settings.gpu_hours)
 
 
 def check_objective(study: optuna.Study, settings: SearchSettings, scoring: Any) -> None:
