@@ -12,7 +12,7 @@ simulated clock.
    against 1 (target: within 10%), and the same with TPE's constant liar off. Four `Search` loops share
    one in-memory study; a virtual clock lets only the loop that is furthest behind in GPU time go on, so
    every ask, report, prune and tell happens in the order it would on four real GPUs, without the wait.
-   The response surface is ``orchestrator/search/simulator.py``'s ``ResponseSurface``; the best reachable
+   The response surface is ``orchestrator/search/surfaces.py``'s ``QuadraticSurface``; the best reachable
    score is ``bench/search_efficiency.py``'s (a property of the surface alone).
 
 Run: PYTHONPATH=. .venv/bin/python bench/parallel_search.py [--seeds 12] [--seconds-per-gpu-hour 1.6]
@@ -37,10 +37,12 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from search_efficiency import BASE, SPACE, WITHIN, RandomSuggest, best_reachable, flat_config, safe_score  # noqa: E402
 
+from orchestrator.search.choices import DEFAULT_SCHEDULER, SCHEDULER_KINDS  # noqa: E402
 from orchestrator.search.executor import SearchAborted  # noqa: E402
 from orchestrator.search.merge import flatten_training_tables  # noqa: E402
-from orchestrator.search.simulator import ResponseSurface, SimulatedExecutor, sample_epochs  # noqa: E402
+from orchestrator.search.simulator import SimulatedExecutor  # noqa: E402
 from orchestrator.search.space import load_search_space  # noqa: E402
+from orchestrator.search.surfaces import QuadraticSurface, trial_sample_epochs  # noqa: E402
 from orchestrator.search.vocabulary import GPU_SECONDS_ATTR  # noqa: E402
 
 TRIALS = 20
@@ -56,8 +58,10 @@ class PacedExecutor(SimulatedExecutor):
         self.spend = spend
 
     def run(self, request, report):  # type: ignore[no-untyped-def]
+        if request.resume_from is not None:  # the start-up of a resumed run (the simulator charges it too)
+            self.spend(self.resume_seconds)
         flat = {**flatten_training_tables(request.config), **request.params}
-        evaluated, last = set(sample_epochs(flat)), {"epoch": 0}
+        evaluated, last = set(trial_sample_epochs(flat)), {"epoch": 0}
 
         def paced(epoch, score, validation_loss=None):  # type: ignore[no-untyped-def]
             cost = self.surface.epoch_cost(flat) * (epoch - last["epoch"])
@@ -85,7 +89,7 @@ def fixed_trials(seed: int) -> list[dict]:
     the parallel machinery (and the tail of the last round), not which configs a sampler happened to draw."""
     import random
 
-    space, surface, rng = load_search_space(SPACE), ResponseSurface(seed=seed), random.Random(seed)
+    space, surface, rng = load_search_space(SPACE), QuadraticSurface(seed=seed), random.Random(seed)
     chosen: list[dict] = []
     while len(chosen) < TRIALS:
         params = space.sample(RandomSuggest(rng))
@@ -98,12 +102,12 @@ def ideal_seconds(gpus: int, seed: int, seconds_per_gpu_hour: float) -> float:
     """The wall-clock of the fixed trials with no overhead at all: each free GPU takes the next one."""
     import heapq
 
-    space, surface = load_search_space(SPACE), ResponseSurface(seed=seed)
+    space, surface = load_search_space(SPACE), QuadraticSurface(seed=seed)
     finish = [0.0] * gpus
     for params in fixed_trials(seed):
         flat = flat_config(space, params)
         cost = surface.epoch_cost(flat) * int(flat["max_train_epochs"])
-        cost += surface.seconds_per_evaluation * len(sample_epochs(flat))
+        cost += surface.seconds_per_evaluation * len(trial_sample_epochs(flat))
         heapq.heappush(finish, heapq.heappop(finish) + cost / 3600 * seconds_per_gpu_hour)
     return max(finish)
 
@@ -182,9 +186,12 @@ def gpu_hours_to_target(seed: int, in_flight: int, target: float, *, constant_li
     from orchestrator.search.sampling import STARTUP_TRIALS, TrainedStartupTPESampler
     from orchestrator.search.study import Search, SearchSettings
 
-    space, surface = load_search_space(SPACE), ResponseSurface(seed=seed)
+    space, surface = load_search_space(SPACE), QuadraticSurface(seed=seed)
     storage = optuna.storages.InMemoryStorage()
     clock = VirtualClock(in_flight)
+    # One machine: every worker can read every paused run's state (the scheduler resumes it on any free GPU).
+    saved_states: dict = {}
+    trained_epochs: dict = {}
     reached: list[float] = []  # virtual times at which a completed trial within the target finished
     stop = threading.Event()
 
@@ -202,7 +209,8 @@ def gpu_hours_to_target(seed: int, in_flight: int, target: float, *, constant_li
     def loop(worker: int) -> None:
         executor = Worker(lambda seconds: clock.spend(worker, seconds), surface=surface, record_progress=False)
         executor.worker = worker
-        settings = SearchSettings(space=space, base_config=BASE, output=Path(tempfile.gettempdir()) / "unused",
+        executor.saved_states, executor.trained_epochs = saved_states, trained_epochs
+        settings = SearchSettings(space=space, base_config=BASE, output=Path(output),
                                   trials=400, storage_url="memory", seed=seed * 10 + worker, write_files=False,
                                   study_name=f"flight_{seed}", **strategy)
         try:
@@ -216,6 +224,7 @@ def gpu_hours_to_target(seed: int, in_flight: int, target: float, *, constant_li
         finally:
             clock.leave(worker)
 
+    output = tempfile.mkdtemp(prefix="flight_")  # no trial folders (write_files=False); the scheduler's claim lock
     threads = [threading.Thread(target=loop, args=(worker,)) for worker in range(in_flight)]
     for index, thread in enumerate(threads):
         thread.start()
@@ -226,11 +235,14 @@ def gpu_hours_to_target(seed: int, in_flight: int, target: float, *, constant_li
     return clock.hours_before(min(reached)) if reached else math.inf
 
 
-def one_seed(seed: int) -> dict[str, float]:
-    target = (1 - WITHIN) * best_reachable(load_search_space(SPACE), seed)
-    return {"1 in flight": gpu_hours_to_target(seed, 1, target),
-            "4 in flight": gpu_hours_to_target(seed, 4, target),
-            "4, no liar": gpu_hours_to_target(seed, 4, target, constant_liar=False)}
+def one_seed(seed: int, scheduler: str = "none") -> dict[str, float]:
+    target = (1 - WITHIN) * best_reachable(load_search_space(SPACE), QuadraticSurface(seed=seed), seed)
+    strategy = {"scheduler": scheduler}
+    hours = {"1 in flight": gpu_hours_to_target(seed, 1, target, **strategy),
+             "4 in flight": gpu_hours_to_target(seed, 4, target, **strategy)}
+    if scheduler == "none":
+        hours["4, no liar"] = gpu_hours_to_target(seed, 4, target, constant_liar=False)
+    return hours
 
 
 def main() -> None:
@@ -241,6 +253,8 @@ def main() -> None:
                         help="wall seconds one simulated GPU-hour of training takes in the wall-clock part")
     parser.add_argument("--workers", type=int, default=2, help="processes for the GPU-hour comparison")
     parser.add_argument("--skip-wall-clock", action="store_true", help="only the GPU-hour comparison")
+    parser.add_argument("--scheduler", choices=SCHEDULER_KINDS, default=DEFAULT_SCHEDULER,
+                        help="the GPU-hour comparison's scheduler, as `search --scheduler` (default %(default)s)")
     parser.add_argument("--worker", nargs=2, metavar=("OPTIONS", "GPU"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -262,9 +276,10 @@ def main() -> None:
     if not args.seeds:
         return
     with ProcessPoolExecutor(args.workers) as pool:
-        seeds = list(pool.map(one_seed, range(args.first_seed, args.first_seed + args.seeds)))
+        seed_range = range(args.first_seed, args.first_seed + args.seeds)
+        seeds = list(pool.map(one_seed, seed_range, [args.scheduler] * args.seeds))
     print(f"\nGPU-hours until a completed trial is within {WITHIN:.0%} of the best reachable score, "
-          f"{args.seeds} seeds from {args.first_seed} (budget {BUDGET_HOURS:.0f} GPU-h):")
+          f"{args.seeds} seeds from {args.first_seed} (budget {BUDGET_HOURS:.0f} GPU-h, scheduler {args.scheduler}):")
     medians = {}
     for name in seeds[0]:
         hours = sorted(s[name] for s in seeds)
@@ -272,7 +287,7 @@ def main() -> None:
         reached = sum(math.isfinite(h) for h in hours)
         print(f"  {name:<12} median {medians[name]:6.1f}  (p25-p75 {hours[len(hours) // 4]:.0f}-"
               f"{hours[(3 * len(hours)) // 4]:.0f}), reached on {reached}/{len(hours)}")
-    for name in ("4 in flight", "4, no liar"):
+    for name in [name for name in ("4 in flight", "4, no liar") if name in medians]:
         ratio = medians[name] / medians["1 in flight"]
         print(f"  {name} / 1 in flight: {ratio:.2f} (target within 10%: 0.90-1.10)")
     print(f"bench wall time {time.perf_counter() - started:.0f} s")
