@@ -55,7 +55,10 @@ class TrialOutcome:
     failure_cause: str | None = None  # None = the run finished or was stopped on request
     stopped_early: bool = False  # the report callback asked for a stop and the trainer stopped
     adopted: bool = False  # recorded from a trainer that outlived an earlier orchestrator
-    paused_at: int | None = None  # stopped before its last epoch with its state saved here: it can continue
+    # Stopped before its last epoch with its state saved here: it can continue. Also set beside a
+    # ``failure_cause`` when the failed segment left a saved state of a scored epoch (the search decides).
+    paused_at: int | None = None
+    segment_started: str | None = None  # when this segment's trainer started: names the segment (None: unknown)
 
     @property
     def best_score(self) -> float | None:
@@ -92,6 +95,11 @@ class TrialExecutor(Protocol):
 
     def discard_state(self, request: TrialRequest) -> None:
         """Delete the trial's saved training state (over the disk budget): the run can no longer continue."""
+        ...
+
+    def saved_epoch(self, request: TrialRequest) -> int | None:
+        """The epoch of the trial's newest saved training state (None when it has none): where a run whose
+        trainer died with its orchestrator can continue from."""
         ...
 
 

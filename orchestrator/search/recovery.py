@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -54,6 +55,7 @@ class Search(Protocol):
     adopted: list[int]
     _stop_reasons: dict[int, str]
     _retry: optuna.storages.RetryHeartbeatStaleTrialCallback
+    schedule: Any  # scheduled.Schedule, or None when the search does not schedule epochs
 
     def _trial_id(self, number: int) -> int: ...
 
@@ -62,7 +64,7 @@ class Search(Protocol):
     def _execute(self, trial: optuna.Trial, request: TrialRequest, *, adopt: bool,
                  already_reported: Mapping[int, float] | None = None) -> TrialOutcome | None: ...
 
-    def _finish(self, trial: optuna.Trial, outcome: TrialOutcome) -> str: ...
+    def _finish(self, trial: optuna.Trial, outcome: TrialOutcome, start_epoch: int = 1) -> str: ...
 
     def _tell(self, trial: optuna.Trial, outcome: str, state: TrialState, value: float | None = None) -> str: ...
 
@@ -117,6 +119,14 @@ def recover_orphans(search: Search) -> None:
         except optuna.exceptions.UpdateFinishedTrialError:
             log.warning("trial %d was failed by another worker while this one recovered it", frozen.number)
 
+def resumed_from(trial: FrozenTrial) -> int | None:
+    """The epoch a run being resumed continues from (its ``paused_at``), None for any other run."""
+    if trial.user_attrs.get(PHASE_ATTR) != vocab.PHASE_RESUMED or trial.user_attrs.get(vocab.PAUSED_AT_ATTR) is None:
+        return None
+    return int(trial.user_attrs[vocab.PAUSED_AT_ATTR])
+
+
+
 def _may_recover(search: Search, frozen: FrozenTrial) -> bool:
     return not search.settings.own_gpu_orphans_only or frozen.user_attrs.get(GPUS_ATTR) == search.settings.gpus
 
@@ -126,14 +136,19 @@ def _recover(search: Search, frozen: FrozenTrial, owner: WorkerIdentity) -> None
     trial.set_user_attr(WORKER_ATTR, search.worker.as_text())
     directory = frozen.user_attrs.get(DIRECTORY_ATTR)
     if directory and Path(directory).is_dir() and frozen.user_attrs.get(OUTCOME_ATTR) is None:
-        request = search._request_for(frozen, Path(directory))
+        # A run that was being resumed: its segment continues from the epoch it paused at.
+        resumed = resumed_from(frozen) if search.schedule is not None else None
+        request = replace(search._request_for(frozen, Path(directory)), resume_from=resumed)
         if frozen.user_attrs.get(STOP_REQUESTED_ATTR):
             search._stop_reasons[frozen.number] = str(frozen.user_attrs[STOP_REQUESTED_ATTR])
         outcome = search._execute(trial, request, adopt=True, already_reported=frozen.intermediate_values)
         if outcome is not None:
             log.info("trial %d: re-adopted the trainer of a dead orchestrator", frozen.number)
             search.adopted.append(frozen.number)
-            search._finish(trial, outcome)
+            search._finish(trial, outcome, (resumed or 0) + 1)
+            return
+        if search.schedule is not None and search.schedule.pause_after_crash(trial, request, (resumed or 0) + 1):
+            log.info("trial %d: its trainer died with the orchestrator; paused at its saved state", frozen.number)
             return
     trial.set_user_attr(FAILURE_CAUSE_ATTR, f"the orchestrator (pid {owner.pid}) died and no trainer "
                                          "survived; re-queued with the same parameters")

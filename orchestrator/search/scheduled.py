@@ -18,6 +18,13 @@ twice. Three things must know the phase:
 When the search ends, a run still paused is told COMPLETE with its best score so far and
 ``phase = "stopped"``: its best checkpoint is real, and it is the scheduler's verdict that the rest of it
 could not beat the best.
+
+A crash never costs a paused run its state. A segment whose trainer failed (killed, out of memory) or died
+with its orchestrator, leaving the state of an epoch it scored, pauses the run there instead of failing it
+(once: ``SEGMENT_RETRIES``; a run that fails again fails); the crash was not the scheduler's decision,
+so such a run is the first to continue when the GPU is free. Each segment is recorded under its trainer's
+start, so that a segment recorded again by a resumed orchestrator replaces itself, and the run's GPU
+seconds are the sum of its segments'.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ from orchestrator.search import results as res
 from orchestrator.search import scheduler as sched
 from orchestrator.search import vocabulary as vocab
 from orchestrator.search.curve_model import CurveModel, CurveState, Pace
-from orchestrator.search.executor import TrialOutcome, best_epoch_of
+from orchestrator.search.executor import TrialOutcome, TrialRequest, best_epoch_of
 from orchestrator.search.merge import flatten_training_tables, merge_trial_config
 from orchestrator.search.optuna_adapter import BaseHeartbeat, heartbeat, stale_trial_ids, storage_of
 from orchestrator.search.recovery import Search
@@ -43,6 +50,7 @@ from orchestrator.search.surfaces import trial_sample_epochs
 
 PHASE_ATTR, PAUSED_AT_ATTR, PROMOTED_ATTR = vocab.PHASE_ATTR, vocab.PAUSED_AT_ATTR, vocab.PROMOTED_ATTR
 PREDICTED_ATTR, SEGMENTS_ATTR = vocab.PREDICTED_ATTR, vocab.SEGMENTS_ATTR
+SEGMENT_RETRIES = 1  # failed segments that pause a run again (at its saved state) before one fails it
 
 
 def fail_stale_unpaused(study: optuna.Study) -> None:
@@ -143,7 +151,12 @@ class Schedule:
                     trial = optuna.trial.Trial(self.search.study, self.search._trial_id(run.number))
                     trial.set_user_attr(PREDICTED_ATTR, predicted)
                     self._predicted[run.number] = predicted
-        return sched.next_action(self.strategy, runs, self.budget(), model)
+        budget = self.budget()
+        crashed = [trial.number for trial in self.search.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                   if is_paused(trial) and trial.user_attrs.get(vocab.CRASH_PAUSED_ATTR)]
+        if crashed and budget.left_seconds > 0:
+            return sched.Action("resume", crashed[0], "its last segment crashed: it goes on from its saved state")
+        return sched.next_action(self.strategy, runs, budget, model)
 
     # ---------------------------------------------------------------------------------- records
     def finish_segment(self, trial: optuna.Trial, outcome: TrialOutcome, start_epoch: int) -> str:
@@ -151,13 +164,13 @@ class Schedule:
         attrs = trial.user_attrs
         scores = {int(e): float(v) for e, v in (attrs.get(vocab.EPOCH_SCORES_ATTR) or {}).items()}
         scores.update(outcome.epoch_scores)
-        spent = float(attrs.get(vocab.GPU_SECONDS_ATTR) or 0.0) + outcome.gpu_seconds
         best_epoch = best_epoch_of(scores)
         checkpoint = attrs.get(vocab.CHECKPOINT_ATTR)
         if best_epoch is not None and best_epoch == outcome.best_epoch:
             checkpoint = outcome.checkpoint
-        last = max(outcome.epoch_scores, default=start_epoch - 1)
-        segments = [*attrs.get(SEGMENTS_ATTR, []), [start_epoch, last, round(outcome.gpu_seconds, 1)]]
+        segments = record_segment(attrs.get(SEGMENTS_ATTR, []), start_epoch,
+                                  max(outcome.epoch_scores, default=start_epoch - 1), outcome)
+        spent = sum(float(segment[2]) for segment in segments)
         for key, value in {vocab.BEST_EPOCH_ATTR: best_epoch,
                            vocab.BEST_SCORE_ATTR: scores.get(best_epoch) if best_epoch else None,
                            vocab.CHECKPOINT_ATTR: checkpoint, vocab.GPU_SECONDS_ATTR: round(spent, 1),
@@ -167,19 +180,41 @@ class Schedule:
                            vocab.STOPPED_EARLY_ATTR: outcome.stopped_early}.items():
             trial.set_user_attr(key, value)
         if outcome.failure_cause:
-            return self.search._tell(trial, vocab.FAILED, TrialState.FAIL)
+            failures = int(attrs.get(vocab.SEGMENT_FAILURES_ATTR) or 0)
+            if outcome.paused_at is None or failures >= SEGMENT_RETRIES:
+                return self.search._tell(trial, vocab.FAILED, TrialState.FAIL)
+            trial.set_user_attr(vocab.SEGMENT_FAILURES_ATTR, failures + 1)
+            trial.set_user_attr(vocab.FAILURE_CAUSE_ATTR, None)  # not failed: it continues
+            trial.set_user_attr(vocab.CRASH_PAUSED_ATTR, True)
+            self.search._stop_reasons.pop(trial.number, None)
+            return self._pause(trial, outcome.paused_at, f"its trainer failed ({outcome.failure_cause}); it "
+                                                         f"continues from its state of epoch {outcome.paused_at}")
         if outcome.paused_at is not None:
-            trial.set_user_attr(PHASE_ATTR, vocab.PHASE_PAUSED)
-            trial.set_user_attr(PAUSED_AT_ATTR, outcome.paused_at)
-            reason = self.search._stop_reasons.pop(trial.number, "")
-            trial.set_user_attr(vocab.PAUSE_REASON_ATTR, reason)
-            self.search.write_results()
-            return vocab.PAUSED
+            return self._pause(trial, outcome.paused_at, self.search._stop_reasons.pop(trial.number, ""))
         if best_epoch is None:
             trial.set_user_attr(vocab.FAILURE_CAUSE_ATTR, "the run finished without an evaluated epoch")
             return self.search._tell(trial, vocab.FAILED, TrialState.FAIL)
         trial.set_user_attr(PHASE_ATTR, vocab.PHASE_FINISHED)
         return self.search._tell(trial, vocab.COMPLETE, TrialState.COMPLETE, value=scores[best_epoch])
+
+    def _pause(self, trial: optuna.Trial, epoch: int, reason: str) -> str:
+        trial.set_user_attr(PHASE_ATTR, vocab.PHASE_PAUSED)
+        trial.set_user_attr(PAUSED_AT_ATTR, epoch)
+        trial.set_user_attr(vocab.PAUSE_REASON_ATTR, reason)
+        self.search.write_results()
+        return vocab.PAUSED
+
+    def pause_after_crash(self, trial: optuna.Trial, request: TrialRequest, start_epoch: int) -> bool:
+        """The run's trainer died with its orchestrator (nothing to adopt): when it left the state of an epoch
+        it scored, the run pauses there (``finish_segment``'s rule for a failed segment). False when there is
+        no such state (the caller fails and re-queues the trial)."""
+        epoch = self.search.executor.saved_epoch(request)
+        frozen = self.search.storage.get_trial(self.search._trial_id(trial.number))
+        if epoch is None or epoch not in frozen.intermediate_values:
+            return False
+        outcome = TrialOutcome(failure_cause="its trainer died with its orchestrator", paused_at=epoch)
+        self.finish_segment(trial, outcome, start_epoch)
+        return True
 
     def close_paused(self) -> None:
         """The search is over: every run still paused becomes final at its best score so far."""
@@ -201,6 +236,8 @@ class Schedule:
         with heartbeat(search.storage, trial_id):
             trial.set_user_attr(vocab.WORKER_ATTR, search.worker.as_text())
             trial.set_user_attr(PHASE_ATTR, vocab.PHASE_RESUMED)
+            if frozen.user_attrs.get(vocab.CRASH_PAUSED_ATTR):
+                trial.set_user_attr(vocab.CRASH_PAUSED_ATTR, False)
             if self.strategy == "first-epoch":
                 trial.set_user_attr(PROMOTED_ATTR, True)
             base = search._request_for(frozen, Path(str(frozen.user_attrs.get(vocab.DIRECTORY_ATTR))))
@@ -214,6 +251,21 @@ class Schedule:
         frozen = self.search.storage.get_trial(self.search._trial_id(number))
         paused_at = frozen.user_attrs.get(PAUSED_AT_ATTR)
         return None if paused_at is None else int(paused_at)
+
+
+def record_segment(segments: list[list[Any]], start_epoch: int, last_epoch: int,
+                   outcome: TrialOutcome) -> list[list[Any]]:
+    """``segments`` with this trained stretch recorded: ``[first epoch, last epoch, GPU seconds, trainer
+    start]``. A segment whose trainer start is already recorded (an orchestrator that died after recording
+    it and adopted it again) replaces the old entry instead of counting its GPU time twice."""
+    entry = [start_epoch, last_epoch, round(outcome.gpu_seconds, 1), outcome.segment_started]
+    kept = []
+    for segment in segments:
+        if outcome.segment_started is not None and len(segment) >= 4 and segment[3] == outcome.segment_started:
+            entry[0], entry[1] = min(entry[0], segment[0]), max(entry[1], segment[1])
+        else:
+            kept.append(segment)
+    return [*kept, entry]
 
 
 def predicted_value(trial: FrozenTrial) -> float:

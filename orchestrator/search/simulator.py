@@ -48,12 +48,7 @@ class SimulatedExecutor:
     def run(self, request: TrialRequest, report: ReportEpoch) -> TrialOutcome:
         if request.resume_from is None:
             return self._train(request, report, start_epoch=1, outcome=TrialOutcome(), losses={})
-        saved = self.saved_states.get(_key(request))
-        if saved is None and self.record_progress and (request.directory / PROGRESS_FILE).is_file():
-            import json
-
-            progress = json.loads((request.directory / PROGRESS_FILE).read_text())
-            saved = progress.get("state_epoch")
+        saved = self.saved_epoch(request)
         if saved != request.resume_from:
             return TrialOutcome(failure_cause=f"no training state saved at epoch {request.resume_from} "
                                               f"(the newest is {saved})")
@@ -65,6 +60,14 @@ class SimulatedExecutor:
 
     def discard_state(self, request: TrialRequest) -> None:
         self.saved_states.pop(_key(request), None)
+
+    def saved_epoch(self, request: TrialRequest) -> int | None:
+        saved = self.saved_states.get(_key(request))
+        if saved is None and self.record_progress and (request.directory / PROGRESS_FILE).is_file():
+            import json  # a new process: the run's own folder says
+
+            saved = json.loads((request.directory / PROGRESS_FILE).read_text()).get("state_epoch")
+        return saved
 
     def adopt(self, request: TrialRequest, report: ReportEpoch) -> TrialOutcome | None:
         progress_path = request.directory / PROGRESS_FILE
@@ -109,6 +112,9 @@ class SimulatedExecutor:
             outcome.gpu_seconds += self.surface.epoch_cost(flat)
             if request.number in self.crash_trials and epoch == self.crash_epoch:
                 outcome.failure_cause = f"simulated trainer crash at epoch {epoch} (CUDA error: an illegal memory access)"
+                saved = self.saved_states.get(_key(request))  # the protocol: a scored state it could go on from
+                if saved is not None and (saved <= (request.resume_from or 0) or saved in outcome.epoch_scores):
+                    outcome.paused_at = saved
                 self._write_progress(request, outcome, epoch, finished=True, losses=losses)
                 return self._finish(request, outcome)
             stop = False
