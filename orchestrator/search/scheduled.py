@@ -202,7 +202,37 @@ class Schedule:
         trial.set_user_attr(PAUSED_AT_ATTR, epoch)
         trial.set_user_attr(vocab.PAUSE_REASON_ATTR, reason)
         self.search.write_results()
-        return vocab.PAUSED
+        evicted = self.keep_within_state_budget()
+        return vocab.COMPLETE if trial.number in evicted else vocab.PAUSED
+
+    def keep_within_state_budget(self) -> list[int]:
+        """Over ``--state-budget``, the least promising paused runs (the model's predicted final best, else
+        their best so far: ``predicted_value``) lose their saved state, least promising first, until the rest
+        fit (``runner/state_budget.states_to_discard``); each becomes final at its best so far, ``phase =
+        "evicted"``. Returns their numbers."""
+        from orchestrator.runner.state_budget import states_to_discard
+
+        budget = self.search.settings.state_budget_bytes
+        if budget is None:
+            return []
+        paused = sorted((trial for trial in self.search.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                         if is_paused(trial) and trial.intermediate_values), key=predicted_value)
+        requests = {trial.number: self._request(trial) for trial in paused}
+        sized = [(trial.number, self.search.executor.state_bytes(requests[trial.number])) for trial in paused]
+        evicted = states_to_discard(sized, budget)
+        for number in evicted:
+            frozen = next(trial for trial in paused if trial.number == number)
+            self.search.executor.discard_state(requests[number])
+            trial = optuna.trial.Trial(self.search.study, self.search._trial_id(number))
+            trial.set_user_attr(PHASE_ATTR, vocab.PHASE_EVICTED)
+            trial.set_user_attr(vocab.PAUSE_REASON_ATTR, f"state evicted: the paused runs' states exceeded the "
+                                                         f"state budget ({budget / 2**30:.3g} GB); final at its "
+                                                         f"best so far")
+            self.search._tell(trial, vocab.COMPLETE, TrialState.COMPLETE, value=max(frozen.intermediate_values.values()))
+        return evicted
+
+    def _request(self, frozen: FrozenTrial) -> TrialRequest:
+        return self.search._request_for(frozen, Path(str(frozen.user_attrs.get(vocab.DIRECTORY_ATTR))))
 
     def pause_after_crash(self, trial: optuna.Trial, request: TrialRequest, start_epoch: int) -> bool:
         """The run's trainer died with its orchestrator (nothing to adopt): when it left the state of an epoch

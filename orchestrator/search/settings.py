@@ -64,6 +64,9 @@ class SearchSettings:
     # is not asked; "none": one run at a time to its end (or its pruner's stop). The CLI's default is "pause".
     scheduler: SchedulerKind = "none"
     gpu_hours: float | None = None  # the scheduler's GPU budget; None = the search ends by its trial count
+    # Disk the paused runs' training states may take (runner/state_budget.py); over it, the least promising
+    # paused run loses its state and becomes final. None = no limit (the CLI's default is 20 GB).
+    state_budget_bytes: int | None = None
 
     @property
     def storage(self) -> str:

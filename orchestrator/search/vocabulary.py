@@ -52,6 +52,7 @@ PAST_PEAK = "past_peak"  # the STOP_REQUESTED_ATTR of a trial stopped by the ear
 PHASE_ATTR = "phase"
 PHASE_TRAINING, PHASE_PAUSED, PHASE_RESUMED = "training", "paused", "resumed"
 PHASE_FINISHED, PHASE_STOPPED = "finished", "stopped"  # stopped: still paused when the search ended (final)
+PHASE_EVICTED = "evicted"  # its paused state was deleted to keep within --state-budget: final at its best so far
 PAUSED_AT_ATTR = "paused_at"
 PAUSE_REASON_ATTR = "pause_reason"
 SEGMENTS_ATTR = "segments"
