@@ -73,9 +73,11 @@ def prepare_world(root: Path) -> None:
 
 class Chaos:
     def __init__(self, root: Path, *, seed: int, trials: int = 3, step_seconds: float = 0.4,
-                 scheduler: str = "none") -> None:
+                 scheduler: str = "none", focus: tuple[str, ...] = ()) -> None:
+        """``focus``: kill only the orchestrator, only in these phases (a short run that must hit them)."""
         self.root, self.rng, self.trials, self.scheduler = root, random.Random(seed), trials, scheduler
-        self.phases = PHASES if scheduler == "none" else (*PHASES, *SCHEDULE_PHASES, *SCHEDULE_PHASES)
+        self.phases = focus or (PHASES if scheduler == "none" else (*PHASES, *SCHEDULE_PHASES, *SCHEDULE_PHASES))
+        self.kinds = ("orchestrator", "orchestrator_twice") if focus else KINDS
         self.socket = f"lp-chaos-{uuid.uuid4().hex[:8]}"
         self.env = {**os.environ, tmux.SOCKET_ENV: self.socket, "FAKE_SD_SCRIPTS_STEP_SECONDS": str(step_seconds),
                     "FAKE_SD_SCRIPTS_MODE": "", "HF_HUB_OFFLINE": "1",
@@ -156,7 +158,7 @@ class Chaos:
         return self.report
 
     def inject(self, output: Path, child: subprocess.Popen) -> subprocess.Popen:
-        kind = self.rng.choice(KINDS)
+        kind = self.rng.choice(self.kinds)
         target = "train" if kind in ("trainer", "both") else self.rng.choice(self.phases)
         phase = self.wait_for_phase(output, child, target)
         if child.poll() is not None:
