@@ -10,6 +10,7 @@ the default is the quadratic one); it scores the epochs sd-scripts samples
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import time
 from collections.abc import Collection
@@ -25,6 +26,7 @@ from orchestrator.search.surfaces import QuadraticSurface, trial_sample_epochs
 PROGRESS_FILE = "simulated_run.json"
 RESUME_SECONDS = 120.0  # a resume loads the model and the saved state before its first step
 STATE_BYTES = 300 * 2**20  # a LoRA's optimizer state and weights, roughly
+SIMULATED_START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)  # the simulated GPU's clock starts here
 
 
 @dataclass
@@ -44,6 +46,7 @@ class SimulatedExecutor:
     # Every epoch each run trained, in order (a resume must never train one twice), and its saved state.
     trained_epochs: dict[tuple[str, int], list[int]] = field(default_factory=dict)
     saved_states: dict[tuple[str, int], int] = field(default_factory=dict)
+    clock_seconds: float = 0.0  # GPU-seconds this simulated GPU has trained (its clock)
 
     def run(self, request: TrialRequest, report: ReportEpoch) -> TrialOutcome:
         if request.resume_from is None:
@@ -103,6 +106,9 @@ class SimulatedExecutor:
     def _train(self, request: TrialRequest, report: ReportEpoch, *, start_epoch: int,
                outcome: TrialOutcome, losses: dict[int, float]) -> TrialOutcome:
         flat = {**flatten_training_tables(request.config), **request.params}
+        # Segments are named by their start on the simulated GPU's clock (its GPU-seconds so far), as a real
+        # one is by its trainer's start: a scheduled search records each once and can draw them over time.
+        outcome.segment_started = (SIMULATED_START + dt.timedelta(seconds=self.clock_seconds)).isoformat()
         evaluated = set(trial_sample_epochs(flat))
         last_epoch = int(flat.get("max_train_epochs") or 10)
         for epoch in range(start_epoch, last_epoch + 1):
@@ -141,6 +147,7 @@ class SimulatedExecutor:
         return self._finish(request, outcome)
 
     def _finish(self, request: TrialRequest, outcome: TrialOutcome) -> TrialOutcome:
+        self.clock_seconds += outcome.gpu_seconds
         outcome.best_epoch = best_epoch_of(outcome.epoch_scores)
         if outcome.best_epoch is not None:
             outcome.checkpoint = str(request.run_dir / f"simulated-{outcome.best_epoch:06d}.safetensors")
