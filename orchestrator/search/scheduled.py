@@ -168,7 +168,7 @@ class Schedule:
         checkpoint = attrs.get(vocab.CHECKPOINT_ATTR)
         if best_epoch is not None and best_epoch == outcome.best_epoch:
             checkpoint = outcome.checkpoint
-        segments = record_segment(attrs.get(SEGMENTS_ATTR, []), start_epoch,
+        segments = record_segment(attrs.get(SEGMENTS_ATTR) or [], start_epoch,  # None: cleared for a retry
                                   max(outcome.epoch_scores, default=start_epoch - 1), outcome)
         spent = sum(float(segment[2]) for segment in segments)
         for key, value in {vocab.BEST_EPOCH_ATTR: best_epoch,

@@ -118,3 +118,39 @@ def test_a_segment_recorded_again_after_a_crash_replaces_itself() -> None:
                                                        [3, 4, 20.0, "2026-12-07T06:00:00"]]
     unnamed = TrialOutcome(gpu_seconds=5.0)  # an executor that does not name its segments: appended
     assert len(record_segment(segments, 3, 4, unnamed)) == 2
+
+
+class Killed(BaseException):
+    """The orchestrator killed mid-trial (not an error the search catches)."""
+
+
+def test_a_retried_trial_of_a_scheduled_search_records_its_segments(tmp_path) -> None:
+    """A retry starts with its user attributes cleared to None (Optuna copies them); the chaos run found
+    the scheduler then failing on the cleared segments, ending the whole search."""
+    surface = SURFACE_FAMILIES["quadratic"](seed=1)
+
+    class DiesResumingTrialZero(SimulatedExecutor):  # after trial 0 recorded its first segment
+        def run(self, request, report):  # type: ignore[no-untyped-def]
+            if request.number == 0 and request.resume_from is not None:
+                raise Killed
+            return super().run(request, report)
+
+    class StateLost(SimulatedExecutor):  # nothing to continue from: the trial is failed and re-queued
+        def saved_epoch(self, request):  # type: ignore[no-untyped-def]
+            return None if request.number == 0 else super().saved_epoch(request)
+
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    first = first_epoch_search(tmp_path, DiesResumingTrialZero(surface=surface), storage=storage)
+    try:
+        first.run()
+    except Killed:
+        pass
+    first.storage.set_trial_user_attr(first._trial_id(0), vocab.WORKER_ATTR,
+                                      f"{socket.gethostname()}:{os.getpid()}:1.00")  # its process is gone
+    second = first_epoch_search(tmp_path, StateLost(surface=surface), storage=storage)
+    second.run()
+    trials = second.study.get_trials(deepcopy=False)
+    assert trials[0].user_attrs[vocab.SEGMENTS_ATTR], "trial 0 had recorded a segment before it died"
+    assert trials[0].state == TrialState.FAIL and "re-queued" in trials[0].user_attrs[vocab.FAILURE_CAUSE_ATTR]
+    retry = next(t for t in trials if t.params == trials[0].params and t.number != 0)
+    assert retry.state == TrialState.COMPLETE and retry.user_attrs[vocab.SEGMENTS_ATTR]
