@@ -160,7 +160,7 @@ class KohyaExecutor:
         evaluator = self._get_evaluator()
         scored: set[int] = set()
         stopped = False
-        earlier = request.resume_from or 0  # epochs an earlier segment scored and reported
+        earlier = request.earlier_epochs
 
         def score_finished_epochs(before_epoch: float, record: Any) -> None:
             nonlocal stopped
@@ -226,7 +226,7 @@ class KohyaExecutor:
         if _sample_epochs(request.run_dir, record.output_name):
             result = self._get_evaluator().evaluate(request.run_dir)
             for epoch, score in sorted(result.epochs.items()):
-                if score.total is None or epoch <= (request.resume_from or 0):
+                if score.total is None or epoch <= request.earlier_epochs:
                     continue  # an earlier segment's epoch: scored and reported then
                 if epoch not in outcome.epoch_scores:  # an adopted run: epochs nobody reported yet
                     outcome.epoch_scores[epoch] = float(score.total)
@@ -234,11 +234,9 @@ class KohyaExecutor:
             if result.best is not None:
                 outcome.best_epoch, outcome.checkpoint = result.best.epoch, result.best.checkpoint
         if outcome.failure_cause:
-            # A failed segment may leave the state of an epoch it scored: the run could continue from there.
+            # A failed segment may leave a saved state: the run could continue from there (the search decides).
             state = newest_state(request.run_dir, record.output_name)
-            scored = state is not None and (state.epoch <= (request.resume_from or 0)
-                                            or state.epoch in outcome.epoch_scores)
-            outcome.paused_at = state.epoch if scored and state is not None else None
+            outcome.paused_at = state.epoch if state is not None else None
         return outcome
 
     def _get_evaluator(self) -> Any:

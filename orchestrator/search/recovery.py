@@ -138,7 +138,8 @@ def _recover(search: Search, frozen: FrozenTrial, owner: WorkerIdentity) -> None
     if directory and Path(directory).is_dir() and frozen.user_attrs.get(OUTCOME_ATTR) is None:
         # A run that was being resumed: its segment continues from the epoch it paused at.
         resumed = resumed_from(frozen) if search.schedule is not None else None
-        request = replace(search._request_for(frozen, Path(directory)), resume_from=resumed)
+        request = replace(search._request_for(frozen, Path(directory)), resume_from=resumed,
+                          scored_through=None if resumed is None else max(frozen.intermediate_values, default=0))
         if frozen.user_attrs.get(STOP_REQUESTED_ATTR):
             search._stop_reasons[frozen.number] = str(frozen.user_attrs[STOP_REQUESTED_ATTR])
         outcome = search._execute(trial, request, adopt=True, already_reported=frozen.intermediate_values)

@@ -235,12 +235,12 @@ class Schedule:
         return self.search._request_for(frozen, Path(str(frozen.user_attrs.get(vocab.DIRECTORY_ATTR))))
 
     def pause_after_crash(self, trial: optuna.Trial, request: TrialRequest, start_epoch: int) -> bool:
-        """The run's trainer died with its orchestrator (nothing to adopt): when it left the state of an epoch
-        it scored, the run pauses there (``finish_segment``'s rule for a failed segment). False when there is
-        no such state (the caller fails and re-queues the trial)."""
+        """The run's trainer died with its orchestrator (nothing to adopt): when it left a saved state, the run
+        pauses there (``finish_segment``'s rule for a failed segment; the epochs up to the state that it never
+        scored are scored when it continues: ``TrialRequest.scored_through``). False when it left none (the
+        caller fails and re-queues the trial)."""
         epoch = self.search.executor.saved_epoch(request)
-        frozen = self.search.storage.get_trial(self.search._trial_id(trial.number))
-        if epoch is None or epoch not in frozen.intermediate_values:
+        if epoch is None:
             return False
         outcome = TrialOutcome(failure_cause="its trainer died with its orchestrator", paused_at=epoch)
         self.finish_segment(trial, outcome, start_epoch)
@@ -271,7 +271,8 @@ class Schedule:
             if self.strategy == "first-epoch":
                 trial.set_user_attr(PROMOTED_ATTR, True)
             base = search._request_for(frozen, Path(str(frozen.user_attrs.get(vocab.DIRECTORY_ATTR))))
-            request = dataclasses.replace(base, resume_from=paused_at)
+            request = dataclasses.replace(base, resume_from=paused_at,
+                                          scored_through=max(frozen.intermediate_values, default=0))
             search._stop_reasons.pop(number, None)
             outcome = search._execute(trial, request, adopt=False, already_reported=frozen.intermediate_values)
             assert outcome is not None

@@ -56,6 +56,11 @@ class SimulatedExecutor:
             return TrialOutcome(failure_cause=f"no training state saved at epoch {request.resume_from} "
                                               f"(the newest is {saved})")
         outcome = TrialOutcome(gpu_seconds=self.resume_seconds)
+        flat = {**flatten_training_tables(request.config), **request.params}
+        for epoch in sorted(trial_sample_epochs(flat)):  # trained by a segment that died before scoring them
+            if request.earlier_epochs < epoch <= request.resume_from:
+                outcome.epoch_scores[epoch] = self.surface.observe(flat, epoch)
+                report(epoch, outcome.epoch_scores[epoch], validation_loss=self.surface.validation_loss(flat, epoch))
         return self._train(request, report, start_epoch=request.resume_from + 1, outcome=outcome, losses={})
 
     def state_bytes(self, request: TrialRequest) -> int:
@@ -118,9 +123,7 @@ class SimulatedExecutor:
             outcome.gpu_seconds += self.surface.epoch_cost(flat)
             if request.number in self.crash_trials and epoch == self.crash_epoch:
                 outcome.failure_cause = f"simulated trainer crash at epoch {epoch} (CUDA error: an illegal memory access)"
-                saved = self.saved_states.get(_key(request))  # the protocol: a scored state it could go on from
-                if saved is not None and (saved <= (request.resume_from or 0) or saved in outcome.epoch_scores):
-                    outcome.paused_at = saved
+                outcome.paused_at = self.saved_states.get(_key(request))  # the protocol: a state to go on from
                 self._write_progress(request, outcome, epoch, finished=True, losses=losses)
                 return self._finish(request, outcome)
             stop = False

@@ -154,3 +154,42 @@ def test_a_retried_trial_of_a_scheduled_search_records_its_segments(tmp_path) ->
     assert trials[0].state == TrialState.FAIL and "re-queued" in trials[0].user_attrs[vocab.FAILURE_CAUSE_ATTR]
     retry = next(t for t in trials if t.params == trials[0].params and t.number != 0)
     assert retry.state == TrialState.COMPLETE and retry.user_attrs[vocab.SEGMENTS_ATTR]
+
+
+def test_a_state_newer_than_the_runs_last_score_is_scored_when_the_run_continues(tmp_path) -> None:
+    """The dead segment saved the state of epoch 4 and died before scoring it: the run pauses at 4 (not
+    failed and trained again) and its next segment scores epoch 4 from what was left, then trains on from 5."""
+    surface = SURFACE_FAMILIES["quadratic"](seed=1)
+
+    class Dies(SimulatedExecutor):
+        def run(self, request, report):  # type: ignore[no-untyped-def]
+            if request.resume_from is not None:
+                raise SearchAborted("the orchestrator went away")
+            return super().run(request, report)
+
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    first = first_epoch_search(tmp_path, Dies(surface=surface), storage=storage)
+    try:
+        first.run()
+    except SearchAborted:
+        pass
+    frozen = next(t for t in first.study.get_trials(deepcopy=False) if is_paused(t))
+    assert frozen.user_attrs[vocab.PAUSED_AT_ATTR] == 2 and sorted(frozen.intermediate_values) == [2]
+    first.storage.set_trial_user_attr(first._trial_id(frozen.number), vocab.PHASE_ATTR, vocab.PHASE_RESUMED)
+    first.storage.set_trial_user_attr(first._trial_id(frozen.number), vocab.WORKER_ATTR,
+                                      f"{socket.gethostname()}:{os.getpid()}:1.00")
+
+    class SavedFour(SimulatedExecutor):
+        def saved_epoch(self, request):  # type: ignore[no-untyped-def]
+            return 4 if request.number == frozen.number and (STUDY, frozen.number) not in self.saved_states \
+                else super().saved_epoch(request)
+
+    executor = SavedFour(surface=surface)
+    second = first_epoch_search(tmp_path, executor, storage=storage)
+    second.recover_orphans()
+    assert second.study.get_trials(deepcopy=False)[frozen.number].user_attrs[vocab.PAUSED_AT_ATTR] == 4
+    second.run()
+    trial = second.study.get_trials(deepcopy=False)[frozen.number]
+    assert trial.state == TrialState.COMPLETE
+    assert sorted(trial.intermediate_values)[:3] == [2, 4, 6], "epoch 4 scored when the run continued"
+    assert executor.trained_epochs[(STUDY, frozen.number)][0] == 5
