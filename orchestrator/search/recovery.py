@@ -3,8 +3,10 @@
 * An *orphan* is a trial whose orchestrator on this machine died (its ``worker`` claim names a dead local
   process). Its trainer may still live in tmux: the resume re-adopts it through the executor and the
   trial finishes as if nothing happened; when nothing survived, the trial is failed and re-queued with
-  the same parameters. A trial the heartbeat already failed and re-queued has its trainer stopped, so it
-  does not train twice.
+  the same parameters -- unless the search schedules epochs and the run left a saved training state: then
+  it pauses there (``Schedule.pause_after_crash``), since a re-queued copy would train its epochs again. A
+  run that was being resumed is adopted as that segment (from its paused epoch). A trial the heartbeat
+  already failed and re-queued has its trainer stopped, so it does not train twice.
 * An *abandoned* trial was asked by a worker that died before it could claim it (``claims.py``): nothing
   was trained, so it is failed (``abandoned``, not counted) and re-queued when it already had parameters.
 
