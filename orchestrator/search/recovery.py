@@ -30,6 +30,7 @@ from orchestrator.search.claims import abandoned, is_unclaimed
 from orchestrator.search.executor import TrialExecutor, TrialOutcome, TrialRequest
 from orchestrator.search.optuna_adapter import heartbeat
 from orchestrator.search.vocabulary import (
+    BEST_SCORE_ATTR,
     DIRECTORY_ATTR,
     FAILURE_CAUSE_ATTR,
     GPUS_ATTR,
@@ -132,10 +133,35 @@ def resumed_from(trial: FrozenTrial) -> int | None:
 def _may_recover(search: Search, frozen: FrozenTrial) -> bool:
     return not search.settings.own_gpu_orphans_only or frozen.user_attrs.get(GPUS_ATTR) == search.settings.gpus
 
+# The state a trial's recorded outcome is told with (Search._tell writes the outcome just before the tell).
+# Not a failure: the path that fails a trial may also re-queue it, which the old recovery below still does.
+_TOLD_STATES = {vocab.COMPLETE: TrialState.COMPLETE, vocab.PRUNED: TrialState.PRUNED,
+                vocab.REJECTED: TrialState.PRUNED, vocab.SURPLUS: TrialState.FAIL}
+
+
+def _finish_cut_tell(search: Search, trial: optuna.Trial, frozen: FrozenTrial) -> bool:
+    """The orchestrator died between recording a trial's outcome and telling Optuna: tell it now, as it
+    was about to (a re-queued copy would train the whole run again). False when there is nothing to tell."""
+    outcome = frozen.user_attrs.get(OUTCOME_ATTR)
+    state = _TOLD_STATES.get(str(outcome))
+    if state is None:
+        return False
+    value = frozen.user_attrs.get(BEST_SCORE_ATTR)
+    if state == TrialState.COMPLETE and value is None:
+        value = max(frozen.intermediate_values.values(), default=None)
+        if value is None:
+            return False
+    log.info("trial %d: its orchestrator died while telling %s; told now", frozen.number, outcome)
+    search._tell(trial, str(outcome), state, value=float(value) if state == TrialState.COMPLETE else None)
+    return True
+
+
 def _recover(search: Search, frozen: FrozenTrial, owner: WorkerIdentity) -> None:
     trial_id = search._trial_id(frozen.number)
     trial = optuna.trial.Trial(search.study, trial_id)
     trial.set_user_attr(WORKER_ATTR, search.worker.as_text())
+    if _finish_cut_tell(search, trial, frozen):
+        return
     directory = frozen.user_attrs.get(DIRECTORY_ATTR)
     if directory and Path(directory).is_dir() and frozen.user_attrs.get(OUTCOME_ATTR) is None:
         # A run that was being resumed: its segment continues from the epoch it paused at.

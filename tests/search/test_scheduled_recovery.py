@@ -193,3 +193,36 @@ def test_a_state_newer_than_the_runs_last_score_is_scored_when_the_run_continues
     assert trial.state == TrialState.COMPLETE
     assert sorted(trial.intermediate_values)[:3] == [2, 4, 6], "epoch 4 scored when the run continued"
     assert executor.trained_epochs[(STUDY, frozen.number)][0] == 5
+
+
+def test_a_run_whose_orchestrator_died_while_telling_it_complete_is_told_not_trained_again(tmp_path) -> None:
+    """Found by the chaos run (a kill inside ``tell``): the outcome was recorded, the tell was not; the
+    resume tells it as recorded instead of failing and re-queueing a run that had finished."""
+    surface = SURFACE_FAMILIES["quadratic"](seed=1)
+
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    first = first_epoch_search(tmp_path, SimulatedExecutor(surface=surface), storage=storage)
+    real_tell = first.study.tell
+
+    def tell(trial, *args, **kwargs):  # type: ignore[no-untyped-def]
+        number = trial if isinstance(trial, int) else trial.number
+        if number == 0 and kwargs.get("state") is None and args:  # COMPLETE with a value
+            raise Killed
+        return real_tell(trial, *args, **kwargs)
+
+    first.study.tell = tell  # type: ignore[method-assign]
+    try:
+        first.run()
+    except Killed:
+        pass
+    cut = first.study.get_trials(deepcopy=False)[0]
+    assert cut.state == TrialState.RUNNING and cut.user_attrs[vocab.OUTCOME_ATTR] == vocab.COMPLETE
+    first.storage.set_trial_user_attr(first._trial_id(0), vocab.WORKER_ATTR,
+                                      f"{socket.gethostname()}:{os.getpid()}:1.00")
+    executor = SimulatedExecutor(surface=surface)
+    second = first_epoch_search(tmp_path, executor, storage=storage)
+    second.run()
+    trials = second.study.get_trials(deepcopy=False)
+    assert trials[0].state == TrialState.COMPLETE and trials[0].value == cut.user_attrs[vocab.BEST_SCORE_ATTR]
+    assert not [t for t in trials if t.number != 0 and t.params == trials[0].params], "nothing re-queued"
+    assert (STUDY, 0) not in executor.trained_epochs
