@@ -17,7 +17,7 @@ Real Optuna on SQLite, real tmux on a private socket, the sd-scripts test double
 executor and evaluator (tiny random CLIP, CPU). The machinery lives in ``tests/search/chaos.py``.
 
     PYTHONPATH=. .venv/bin/python bench/search_chaos.py [--events 20] [--seed 2026] [--trials 3]
-        [--scheduler first-epoch|pause|none]
+        [--scheduler first-epoch|pause|none] [--focus]
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "search"))
 
-from chaos import Chaos  # noqa: E402
+from chaos import SCHEDULE_PHASES, Chaos  # noqa: E402
 
 from orchestrator.search.choices import DEFAULT_SCHEDULER, SCHEDULER_KINDS  # noqa: E402
 
@@ -42,10 +42,13 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--trials", type=int, default=3)
     parser.add_argument("--scheduler", choices=SCHEDULER_KINDS, default=DEFAULT_SCHEDULER)
+    parser.add_argument("--focus", action="store_true",
+                        help="kill only the orchestrator, only while a run pauses, waits paused or resumes")
     args = parser.parse_args()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="search_chaos_") as root:
-        report = Chaos(Path(root), seed=args.seed, trials=args.trials, scheduler=args.scheduler).run(args.events, timeout=3600)
+        report = Chaos(Path(root), seed=args.seed, trials=args.trials, scheduler=args.scheduler,
+                       focus=SCHEDULE_PHASES if args.focus else ()).run(args.events, timeout=3600)
     kinds = collections.Counter(report.events)
     print(f"events injected:    {len(report.events)} in {report.rounds} rounds of {args.trials} trials "
           f"({time.monotonic() - started:.0f} s, scheduler {args.scheduler})")
