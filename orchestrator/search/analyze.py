@@ -18,6 +18,7 @@ from typing import Any
 
 from orchestrator.common.atomic import atomic_write_json, atomic_write_text
 from orchestrator.common.tomlfile import read_toml, write_toml
+from orchestrator.search.gpu_time import phase_summary, phase_table
 from orchestrator.search.results import load_results
 from orchestrator.search.vocabulary import COMPLETE
 
@@ -39,6 +40,7 @@ class Analysis:
     plots: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     prior: dict[str, Any] | None = None  # what came from a prior study and whether it held (prior_report.py)
+    gpu_time: list[dict[str, Any]] = field(default_factory=list)  # each scheduled run's phase and segments
 
 
 def completed(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -128,6 +130,7 @@ def analyze(output: Path, *, storage_url: str | None = None) -> Analysis:
         importances=parameter_importances(output, results, storage_url, notes),
         notes=notes,
         counts=dict(results.get("counts", {})),
+        gpu_time=phase_table(entries),
     )
     if any(entry.get("prior") for entry in entries):
         from orchestrator.search.prior_report import prior_section, read_study_prior
@@ -183,6 +186,9 @@ def summary_markdown(analysis: Analysis) -> str:
         lines += ["", f"## Best trial: {best['number']} (score {best['value']:.4f}, epoch {best['best_epoch']})",
                   "", f"checkpoint: `{best['checkpoint']}`", ""]
         lines += [f"- {key} = {value}" for key, value in best["params"].items()]
+    if analysis.gpu_time:
+        lines += ["", "## Where the GPU-hours went", "",
+                  str(phase_summary(analysis.gpu_time)), "", _table(analysis.gpu_time)]
     for title, rows in (("Best epoch per trial", analysis.best_epochs), ("Learning rate", analysis.learning_rate),
                         ("Dim / alpha", analysis.dim_alpha), ("Scheduler", analysis.schedulers)):
         lines += ["", f"## {title}", ""]

@@ -18,6 +18,7 @@ from orchestrator.common.commands import (
     gpus_text,
 )
 from orchestrator.common.numbers import number_arg
+from orchestrator.runner.state_budget import DEFAULT_STATE_BUDGET_GB, budget_bytes
 from orchestrator.search.choices import (
     DEFAULT_PRUNER,
     DEFAULT_SAMPLER,
@@ -67,6 +68,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     search.add_argument("--gpu-hours", type=number_arg(float, low=0.0), default=None,
                         help="GPU budget of the scheduler: near its end no new config starts and the paused "
                              "runs that could still beat the best are finished (default: the search ends by --trials)")
+    search.add_argument("--state-budget", type=number_arg(float, low=0.0), default=DEFAULT_STATE_BUDGET_GB,
+                        metavar="GB", help="disk the paused runs' training states may take; over it, the least "
+                                           "promising paused run's state is deleted and that run becomes final at "
+                                           "its best so far ('state evicted'); the pre-flight keeps the unused "
+                                           "part free (default: %(default)s GB; 0 keeps no paused state)")
     search.add_argument("--warm-start", action="store_true",
                         help="train the base preset and the space file's [warm_start] presets first (each one "
                              "that lies in the search space; once, when the study is created). Off by default: "
@@ -189,6 +195,7 @@ def run_search_command(args: argparse.Namespace) -> int:
         prior=prior, dataset=dataset, trials=args.trials, study_name=args.study_name, sampler=args.sampler,
         storage_url=args.storage or default_storage_url(output, parallel=parallel),
         scheduler=args.scheduler, gpu_hours=args.gpu_hours,
+        state_budget_bytes=budget_bytes(args.state_budget),
         pruner=args.pruner, seed=args.seed, patience=args.patience, heartbeat_interval=args.heartbeat, grace_period=args.grace,
         references=args.references.resolve() if args.references else None,
     )
@@ -376,7 +383,8 @@ def _make_executor(args: argparse.Namespace, settings: Any, paths: Any) -> Any:
         evaluation_config = load_evaluation_config(args.evaluation_config)
     device = args.device or evaluator_device(allow_cpu=args.allow_cpu)
     return KohyaExecutor(paths=paths, references=settings.references, device=device, gpus=gpus_text(args.gpus),
-                         allow_cpu=args.allow_cpu, evaluation_config=evaluation_config)
+                         allow_cpu=args.allow_cpu, evaluation_config=evaluation_config,
+                         state_budget_bytes=settings.state_budget_bytes or 0)
 
 
 def _stored_surface_seed(settings: Any) -> int | None:

@@ -40,6 +40,17 @@ class TrialRequest:
     # again later from that state, with the same schedule and step count, on whichever GPU is free.
     until_epoch: int | None = None  # pause after this sample epoch instead of training to the last epoch
     resume_from: int | None = None  # continue from the state saved when the run paused at this epoch
+    # A resumed segment scores the sample epochs after this one (None: after resume_from). Lower when the
+    # run's state is newer than its last score: a trainer that died after saving the state of an epoch and
+    # before that epoch was scored left its samples, scored when the run continues.
+    scored_through: int | None = None
+
+    @property
+    def earlier_epochs(self) -> int:
+        """The epochs an earlier segment scored and reported: this segment scores only the ones after."""
+        if self.scored_through is not None:
+            return self.scored_through
+        return self.resume_from or 0
 
     @property
     def run_dir(self) -> Path:
@@ -55,7 +66,10 @@ class TrialOutcome:
     failure_cause: str | None = None  # None = the run finished or was stopped on request
     stopped_early: bool = False  # the report callback asked for a stop and the trainer stopped
     adopted: bool = False  # recorded from a trainer that outlived an earlier orchestrator
-    paused_at: int | None = None  # stopped before its last epoch with its state saved here: it can continue
+    # Stopped before its last epoch with its state saved here: it can continue. Also set beside a
+    # ``failure_cause`` when the failed segment left a saved state (the search decides).
+    paused_at: int | None = None
+    segment_started: str | None = None  # when this segment's trainer started: names the segment (None: unknown)
 
     @property
     def best_score(self) -> float | None:
@@ -92,6 +106,11 @@ class TrialExecutor(Protocol):
 
     def discard_state(self, request: TrialRequest) -> None:
         """Delete the trial's saved training state (over the disk budget): the run can no longer continue."""
+        ...
+
+    def saved_epoch(self, request: TrialRequest) -> int | None:
+        """The epoch of the trial's newest saved training state (None when it has none): where a run whose
+        trainer died with its orchestrator can continue from."""
         ...
 
 

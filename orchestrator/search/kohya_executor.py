@@ -126,6 +126,12 @@ class KohyaExecutor:
 
         return run_state_bytes(request.run_dir, _output_name(request))
 
+    def saved_epoch(self, request: TrialRequest) -> int | None:
+        from orchestrator.kohya.train_state import newest_state
+
+        state = newest_state(request.run_dir, _output_name(request))
+        return None if state is None else state.epoch
+
     def discard_state(self, request: TrialRequest) -> None:
         from orchestrator.kohya.train_state import remove_states
 
@@ -154,7 +160,7 @@ class KohyaExecutor:
         evaluator = self._get_evaluator()
         scored: set[int] = set()
         stopped = False
-        earlier = request.resume_from or 0  # epochs an earlier segment scored and reported
+        earlier = request.earlier_epochs
 
         def score_finished_epochs(before_epoch: float, record: Any) -> None:
             nonlocal stopped
@@ -202,6 +208,7 @@ class KohyaExecutor:
         from orchestrator.kohya.train_state import newest_state, remove_states
 
         outcome.gpu_seconds = _wall_seconds(record.started_at, record.finished_at)
+        outcome.segment_started = record.started_at
         # A stop the search asked for before it died (an adopted run) is the same stop as one seen live;
         # a run that failed while it was being stopped has failed (the runner says which).
         paused = record.stop_reason == PAUSE_REASON and record.status in ("stopped", "succeeded")
@@ -216,17 +223,20 @@ class KohyaExecutor:
         elif record.status == "stopped" and (outcome.stopped_early or paused):
             state = newest_state(request.run_dir, record.output_name)
             outcome.paused_at = state.epoch if state is not None else None
-        if not _sample_epochs(request.run_dir, record.output_name):
-            return outcome
-        result = self._get_evaluator().evaluate(request.run_dir)
-        for epoch, score in sorted(result.epochs.items()):
-            if score.total is None or epoch <= (request.resume_from or 0):
-                continue  # an earlier segment's epoch: scored and reported then
-            if epoch not in outcome.epoch_scores:  # an adopted run: epochs nobody reported yet
-                outcome.epoch_scores[epoch] = float(score.total)
-                report(epoch, float(score.total), validation_loss=_validation_loss(record, epoch))
-        if result.best is not None:
-            outcome.best_epoch, outcome.checkpoint = result.best.epoch, result.best.checkpoint
+        if _sample_epochs(request.run_dir, record.output_name):
+            result = self._get_evaluator().evaluate(request.run_dir)
+            for epoch, score in sorted(result.epochs.items()):
+                if score.total is None or epoch <= request.earlier_epochs:
+                    continue  # an earlier segment's epoch: scored and reported then
+                if epoch not in outcome.epoch_scores:  # an adopted run: epochs nobody reported yet
+                    outcome.epoch_scores[epoch] = float(score.total)
+                    report(epoch, float(score.total), validation_loss=_validation_loss(record, epoch))
+            if result.best is not None:
+                outcome.best_epoch, outcome.checkpoint = result.best.epoch, result.best.checkpoint
+        if outcome.failure_cause:
+            # A failed segment may leave a saved state: the run could continue from there (the search decides).
+            state = newest_state(request.run_dir, record.output_name)
+            outcome.paused_at = state.epoch if state is not None else None
         return outcome
 
     def _get_evaluator(self) -> Any:

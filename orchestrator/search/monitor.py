@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from orchestrator.search.gpu_time import phase_summary, phase_table
 from orchestrator.search.results import RESULTS_FILE
 from orchestrator.search.vocabulary import PAUSED, RUNNING, WAITING
 
@@ -61,11 +62,15 @@ def status_lines(output: Path) -> list[str]:
     if checkpoint:
         lines.append(f"best checkpoint so far: trial {checkpoint['number']} epoch {checkpoint['epoch']} score "
                      f"{checkpoint['score']:.4f} ({checkpoint['phase']}): {checkpoint['checkpoint']}")
+    spent = phase_summary(phase_table(results["trials"]))
+    if spent:  # a scheduled search: where its GPU-hours went (gpu_time.py)
+        lines.append(spent)
     for entry in results["trials"]:  # a scheduled search's runs: where each stands (scheduled.py)
-        if entry.get("phase") in ("paused", "resumed", "training"):
+        if entry.get("phase") in ("paused", "resumed", "training", "evicted"):
             score = f", best {entry['best_score']:.4f} at epoch {entry['best_epoch']}" \
                 if entry.get("best_score") is not None else ""
-            where = f" at epoch {entry['paused_at']}" if entry["phase"] == "paused" else ""
+            where = {"paused": f" at epoch {entry['paused_at']}",
+                     "evicted": f" (state evicted at epoch {entry['paused_at']}: final)"}.get(entry["phase"], "")
             lines.append(f"{entry['phase']}: trial {entry['number']}{where}{score}, "
                          f"{len(entry.get('segments') or [])} stretch(es) trained")
     finished = [entry for entry in results["trials"] if entry.get("last_validation_loss")

@@ -6,9 +6,24 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from orchestrator.search.vocabulary import COMPLETE, FAILED, PRUNED
+from orchestrator.search.gpu_time import timeline
+from orchestrator.search.vocabulary import (
+    COMPLETE,
+    FAILED,
+    PHASE_EVICTED,
+    PHASE_FINISHED,
+    PHASE_PAUSED,
+    PHASE_RESUMED,
+    PHASE_STOPPED,
+    PHASE_TRAINING,
+    PRUNED,
+)
 
 _OUTCOME_COLOURS = {COMPLETE: "tab:blue", PRUNED: "tab:orange", FAILED: "tab:red"}
+_PHASE_COLOURS = {PHASE_FINISHED: "tab:blue", PHASE_PAUSED: "tab:olive", PHASE_RESUMED: "tab:green",
+                  PHASE_TRAINING: "tab:green", PHASE_STOPPED: "tab:orange", PHASE_EVICTED: "tab:purple",
+                  FAILED: "tab:red"}
+GPU_TIME_PLOT = "gpu_time.png"
 
 
 class Effects(Protocol):
@@ -101,4 +116,15 @@ def write_plots(folder: Path, entries: Sequence[dict[str, Any]], analysis: Effec
         ax.barh(names, [analysis.importances[n] for n in names], color="tab:purple")
         ax.set(xlabel="importance (fANOVA)", title="Parameter importances")
         save(fig, "importances.png")
+
+    bars, axis = timeline(entries)
+    if bars:  # a scheduled search: where its GPU-hours went
+        fig, ax = plt.subplots(figsize=(8, max(2.5, 0.35 * len(bars) + 1.2)))
+        for row, bar in enumerate(bars):
+            ax.broken_barh(list(bar.spans), (row - 0.35, 0.7), color=_PHASE_COLOURS.get(bar.phase, "tab:gray"),
+                           edgecolor="black", linewidth=0.5)
+        ax.set_yticks(range(len(bars)), [f"trial {bar.number} ({bar.phase})" for bar in bars])
+        ax.invert_yaxis()
+        ax.set(xlabel=axis, title="Where the GPU-hours went (one bar per run; gaps are pauses)")
+        save(fig, GPU_TIME_PLOT)
     return written

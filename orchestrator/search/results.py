@@ -39,6 +39,7 @@ from orchestrator.search.vocabulary import (
     PAUSED,
     PAUSED_AT_ATTR,
     PHASE_ATTR,
+    PHASE_EVICTED,
     PHASE_PAUSED,
     PRIOR_ATTR,
     PRUNE_REASON_ATTR,
@@ -137,7 +138,7 @@ def trial_entry(trial: FrozenTrial, superseded: set[int]) -> dict[str, Any]:
         "phase": attrs.get(PHASE_ATTR),
         "paused_at": attrs.get(PAUSED_AT_ATTR),
         "segments": attrs.get(SEGMENTS_ATTR) or [],
-        "reason": attrs.get(PAUSE_REASON_ATTR) if attrs.get(PHASE_ATTR) == PHASE_PAUSED else (
+        "reason": attrs.get(PAUSE_REASON_ATTR) if attrs.get(PHASE_ATTR) in (PHASE_PAUSED, PHASE_EVICTED) else (
             attrs.get(REJECTION_REASON_ATTR) or attrs.get(FAILURE_CAUSE_ATTR) or attrs.get(PRUNE_REASON_ATTR)
             or attrs.get(EARLY_STOP_REASON_ATTR) or _unrecorded_failure(trial, superseded)),
         "failed_rules": attrs.get(FAILED_RULES_ATTR) or [],

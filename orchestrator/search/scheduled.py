@@ -19,6 +19,13 @@ When the search ends, a run still paused is told COMPLETE with its best score so
 ``phase = "stopped"``: its best checkpoint is real, and it is the scheduler's verdict that the rest of it
 could not beat the best.
 
+A crash never costs a paused run its state. A segment whose trainer failed (killed, out of memory) or died
+with its orchestrator, leaving the state of an epoch it scored, pauses the run there instead of failing it
+(once: ``SEGMENT_RETRIES``; a run that fails again fails); the crash was not the scheduler's decision,
+so such a run is the first to continue when the GPU is free. Each segment is recorded under its trainer's
+start, so that a segment recorded again by a resumed orchestrator replaces itself, and the run's GPU
+seconds are the sum of its segments'.
+
 Several workers on one study (``--parallel-gpus``, or PostgreSQL workers on several machines) schedule
 with the same rules, each when its own GPU is free. A paused run resumes on whichever worker can read its
 saved state (the executor's ``state_bytes``): any GPU of its machine, or another machine only through a
@@ -54,6 +61,7 @@ PHASE_ATTR, PAUSED_AT_ATTR, PROMOTED_ATTR = vocab.PHASE_ATTR, vocab.PAUSED_AT_AT
 PREDICTED_ATTR, SEGMENTS_ATTR = vocab.PREDICTED_ATTR, vocab.SEGMENTS_ATTR
 RESUME_LOCK = ".resume.lock"  # in the search's output folder: one claim of a paused run at a time
 NOT_RESUMED = "not_resumed"  # resume's outcome when another worker took the run first, or its state is elsewhere
+SEGMENT_RETRIES = 1  # failed segments that pause a run again (at its saved state) before one fails it
 
 
 def fail_stale_unpaused(study: optuna.Study) -> None:
@@ -153,9 +161,18 @@ class Schedule:
                 predicted = round(model.predict(run.curve).mean, 4)
                 if self._predicted.get(run.number) != predicted:
                     trial = optuna.trial.Trial(self.search.study, self.search._trial_id(run.number))
-                    trial.set_user_attr(PREDICTED_ATTR, predicted)
+                    try:
+                        trial.set_user_attr(PREDICTED_ATTR, predicted)
+                    except optuna.exceptions.UpdateFinishedTrialError:
+                        continue  # another worker finished or closed it since: TPE sees its real value
                     self._predicted[run.number] = predicted
-        return sched.next_action(self.strategy, runs, self.budget(), model)
+        budget = self.budget()
+        crashed = [trial.number for trial in self.search.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                   if is_paused(trial) and trial.user_attrs.get(vocab.CRASH_PAUSED_ATTR)
+                   and trial.number not in self._elsewhere]
+        if crashed and budget.left_seconds > 0:
+            return sched.Action("resume", crashed[0], "its last segment crashed: it goes on from its saved state")
+        return sched.next_action(self.strategy, runs, budget, model)
 
     # ---------------------------------------------------------------------------------- records
     def finish_segment(self, trial: optuna.Trial, outcome: TrialOutcome, start_epoch: int) -> str:
@@ -163,13 +180,13 @@ class Schedule:
         attrs = trial.user_attrs
         scores = {int(e): float(v) for e, v in (attrs.get(vocab.EPOCH_SCORES_ATTR) or {}).items()}
         scores.update(outcome.epoch_scores)
-        spent = float(attrs.get(vocab.GPU_SECONDS_ATTR) or 0.0) + outcome.gpu_seconds
         best_epoch = best_epoch_of(scores)
         checkpoint = attrs.get(vocab.CHECKPOINT_ATTR)
         if best_epoch is not None and best_epoch == outcome.best_epoch:
             checkpoint = outcome.checkpoint
-        last = max(outcome.epoch_scores, default=start_epoch - 1)
-        segments = [*attrs.get(SEGMENTS_ATTR, []), [start_epoch, last, round(outcome.gpu_seconds, 1)]]
+        segments = record_segment(attrs.get(SEGMENTS_ATTR) or [], start_epoch,  # None: cleared for a retry
+                                  max(outcome.epoch_scores, default=start_epoch - 1), outcome)
+        spent = sum(float(segment[2]) for segment in segments)
         for key, value in {vocab.BEST_EPOCH_ATTR: best_epoch,
                            vocab.BEST_SCORE_ATTR: scores.get(best_epoch) if best_epoch else None,
                            vocab.CHECKPOINT_ATTR: checkpoint, vocab.GPU_SECONDS_ATTR: round(spent, 1),
@@ -179,19 +196,71 @@ class Schedule:
                            vocab.STOPPED_EARLY_ATTR: outcome.stopped_early}.items():
             trial.set_user_attr(key, value)
         if outcome.failure_cause:
-            return self.search._tell(trial, vocab.FAILED, TrialState.FAIL)
+            failures = int(attrs.get(vocab.SEGMENT_FAILURES_ATTR) or 0)
+            if outcome.paused_at is None or failures >= SEGMENT_RETRIES:
+                return self.search._tell(trial, vocab.FAILED, TrialState.FAIL)
+            trial.set_user_attr(vocab.SEGMENT_FAILURES_ATTR, failures + 1)
+            trial.set_user_attr(vocab.FAILURE_CAUSE_ATTR, None)  # not failed: it continues
+            trial.set_user_attr(vocab.CRASH_PAUSED_ATTR, True)
+            self.search._stop_reasons.pop(trial.number, None)
+            return self._pause(trial, outcome.paused_at, f"its trainer failed ({outcome.failure_cause}); it "
+                                                         f"continues from its state of epoch {outcome.paused_at}")
         if outcome.paused_at is not None:
-            trial.set_user_attr(PHASE_ATTR, vocab.PHASE_PAUSED)
-            trial.set_user_attr(PAUSED_AT_ATTR, outcome.paused_at)
-            reason = self.search._stop_reasons.pop(trial.number, "")
-            trial.set_user_attr(vocab.PAUSE_REASON_ATTR, reason)
-            self.search.write_results()
-            return vocab.PAUSED
+            return self._pause(trial, outcome.paused_at, self.search._stop_reasons.pop(trial.number, ""))
         if best_epoch is None:
             trial.set_user_attr(vocab.FAILURE_CAUSE_ATTR, "the run finished without an evaluated epoch")
             return self.search._tell(trial, vocab.FAILED, TrialState.FAIL)
         trial.set_user_attr(PHASE_ATTR, vocab.PHASE_FINISHED)
         return self.search._tell(trial, vocab.COMPLETE, TrialState.COMPLETE, value=scores[best_epoch])
+
+    def _pause(self, trial: optuna.Trial, epoch: int, reason: str) -> str:
+        trial.set_user_attr(PHASE_ATTR, vocab.PHASE_PAUSED)
+        trial.set_user_attr(PAUSED_AT_ATTR, epoch)
+        trial.set_user_attr(vocab.PAUSE_REASON_ATTR, reason)
+        self.search.write_results()
+        evicted = self.keep_within_state_budget()
+        return vocab.COMPLETE if trial.number in evicted else vocab.PAUSED
+
+    def keep_within_state_budget(self) -> list[int]:
+        """Over ``--state-budget``, the least promising paused runs (the model's predicted final best, else
+        their best so far: ``predicted_value``) lose their saved state, least promising first, until the rest
+        fit (``runner/state_budget.states_to_discard``); each becomes final at its best so far, ``phase =
+        "evicted"``. Returns their numbers."""
+        from orchestrator.runner.state_budget import states_to_discard
+
+        budget = self.search.settings.state_budget_bytes
+        if budget is None:
+            return []
+        paused = sorted((trial for trial in self.search.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                         if is_paused(trial) and trial.intermediate_values), key=predicted_value)
+        requests = {trial.number: self._request(trial) for trial in paused}
+        sized = [(trial.number, self.search.executor.state_bytes(requests[trial.number])) for trial in paused]
+        evicted = states_to_discard(sized, budget)
+        for number in evicted:
+            frozen = next(trial for trial in paused if trial.number == number)
+            self.search.executor.discard_state(requests[number])
+            trial = optuna.trial.Trial(self.search.study, self.search._trial_id(number))
+            trial.set_user_attr(PHASE_ATTR, vocab.PHASE_EVICTED)
+            trial.set_user_attr(vocab.PAUSE_REASON_ATTR, f"state evicted: the paused runs' states exceeded the "
+                                                         f"state budget ({budget / 2**30:.3g} GB); final at its "
+                                                         f"best so far")
+            self.search._tell(trial, vocab.COMPLETE, TrialState.COMPLETE, value=max(frozen.intermediate_values.values()))
+        return evicted
+
+    def _request(self, frozen: FrozenTrial) -> TrialRequest:
+        return self.search._request_for(frozen, Path(str(frozen.user_attrs.get(vocab.DIRECTORY_ATTR))))
+
+    def pause_after_crash(self, trial: optuna.Trial, request: TrialRequest, start_epoch: int) -> bool:
+        """The run's trainer died with its orchestrator (nothing to adopt): when it left a saved state, the run
+        pauses there (``finish_segment``'s rule for a failed segment; the epochs up to the state that it never
+        scored are scored when it continues: ``TrialRequest.scored_through``). False when it left none (the
+        caller fails and re-queues the trial)."""
+        epoch = self.search.executor.saved_epoch(request)
+        if epoch is None:
+            return False
+        outcome = TrialOutcome(failure_cause="its trainer died with its orchestrator", paused_at=epoch)
+        self.finish_segment(trial, outcome, start_epoch)
+        return True
 
     def close_paused(self) -> None:
         """The search is over: every run still paused becomes final at its best score so far."""
@@ -234,10 +303,28 @@ class Schedule:
             trial = optuna.trial.Trial(search.study, trial_id)
             trial.set_user_attr(vocab.WORKER_ATTR, search.worker.as_text())
             trial.set_user_attr(PHASE_ATTR, vocab.PHASE_RESUMED)
+            if frozen.user_attrs.get(vocab.CRASH_PAUSED_ATTR):
+                trial.set_user_attr(vocab.CRASH_PAUSED_ATTR, False)
             if self.strategy == "first-epoch":
                 trial.set_user_attr(PROMOTED_ATTR, True)
         paused_at = frozen.user_attrs.get(PAUSED_AT_ATTR)
-        return frozen, dataclasses.replace(base, resume_from=None if paused_at is None else int(paused_at))
+        return frozen, dataclasses.replace(base, resume_from=None if paused_at is None else int(paused_at),
+                                           scored_through=max(frozen.intermediate_values, default=0))
+
+
+def record_segment(segments: list[list[Any]], start_epoch: int, last_epoch: int,
+                   outcome: TrialOutcome) -> list[list[Any]]:
+    """``segments`` with this trained stretch recorded: ``[first epoch, last epoch, GPU seconds, trainer
+    start]``. A segment whose trainer start is already recorded (an orchestrator that died after recording
+    it and adopted it again) replaces the old entry instead of counting its GPU time twice."""
+    entry = [start_epoch, last_epoch, round(outcome.gpu_seconds, 1), outcome.segment_started]
+    kept = []
+    for segment in segments:
+        if outcome.segment_started is not None and len(segment) >= 4 and segment[3] == outcome.segment_started:
+            entry[0], entry[1] = min(entry[0], segment[0]), max(entry[1], segment[1])
+        else:
+            kept.append(segment)
+    return [*kept, entry]
 
 
 def predicted_value(trial: FrozenTrial) -> float:

@@ -67,6 +67,9 @@ class SearchSettings:
     # choices.DEFAULT_SCHEDULER. Workers of one study (--parallel-gpus, PostgreSQL) schedule as it was started.
     scheduler: SchedulerKind = "none"
     gpu_hours: float | None = None  # the scheduler's GPU budget; None = the search ends by its trial count
+    # Disk the paused runs' training states may take (runner/state_budget.py); over it, the least promising
+    # paused run loses its state and becomes final. None = no limit (the CLI's default is 20 GB).
+    state_budget_bytes: int | None = None
 
     @property
     def storage(self) -> str:

@@ -10,6 +10,7 @@ the default is the quadratic one); it scores the epochs sd-scripts samples
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import time
 from collections.abc import Collection
@@ -25,6 +26,7 @@ from orchestrator.search.surfaces import QuadraticSurface, trial_sample_epochs
 PROGRESS_FILE = "simulated_run.json"
 RESUME_SECONDS = 120.0  # a resume loads the model and the saved state before its first step
 STATE_BYTES = 300 * 2**20  # a LoRA's optimizer state and weights, roughly
+SIMULATED_START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)  # the simulated GPU's clock starts here
 
 
 @dataclass
@@ -44,23 +46,37 @@ class SimulatedExecutor:
     # Every epoch each run trained, in order (a resume must never train one twice), and its saved state.
     trained_epochs: dict[tuple[str, int], list[int]] = field(default_factory=dict)
     saved_states: dict[tuple[str, int], int] = field(default_factory=dict)
+    clock_seconds: float = 0.0  # GPU-seconds this simulated GPU has trained (its clock)
 
     def run(self, request: TrialRequest, report: ReportEpoch) -> TrialOutcome:
         if request.resume_from is None:
             return self._train(request, report, start_epoch=1, outcome=TrialOutcome(), losses={})
-        saved = self._saved_epoch(request)
+        saved = self.saved_epoch(request)
         if saved != request.resume_from:
             return TrialOutcome(failure_cause=f"no training state saved at epoch {request.resume_from} "
                                               f"(the newest is {saved})")
         outcome = TrialOutcome(gpu_seconds=self.resume_seconds)
+        flat = {**flatten_training_tables(request.config), **request.params}
+        for epoch in sorted(trial_sample_epochs(flat)):  # trained by a segment that died before scoring them
+            if request.earlier_epochs < epoch <= request.resume_from:
+                outcome.epoch_scores[epoch] = self.surface.observe(flat, epoch)
+                report(epoch, outcome.epoch_scores[epoch], validation_loss=self.surface.validation_loss(flat, epoch))
         return self._train(request, report, start_epoch=request.resume_from + 1, outcome=outcome, losses={})
 
     def state_bytes(self, request: TrialRequest) -> int:
         """A state this executor saved, or (``record_progress``) one another process saved in the trial's folder."""
-        return STATE_BYTES if self._saved_epoch(request) is not None else 0
+        return STATE_BYTES if self.saved_epoch(request) is not None else 0
 
     def discard_state(self, request: TrialRequest) -> None:
         self.saved_states.pop(_key(request), None)
+
+    def saved_epoch(self, request: TrialRequest) -> int | None:
+        saved = self.saved_states.get(_key(request))
+        if saved is None and self.record_progress and (request.directory / PROGRESS_FILE).is_file():
+            import json  # a new process: the run's own folder says
+
+            saved = json.loads((request.directory / PROGRESS_FILE).read_text()).get("state_epoch")
+        return saved
 
     def adopt(self, request: TrialRequest, report: ReportEpoch) -> TrialOutcome | None:
         progress_path = request.directory / PROGRESS_FILE
@@ -96,6 +112,9 @@ class SimulatedExecutor:
     def _train(self, request: TrialRequest, report: ReportEpoch, *, start_epoch: int,
                outcome: TrialOutcome, losses: dict[int, float]) -> TrialOutcome:
         flat = {**flatten_training_tables(request.config), **request.params}
+        # Segments are named by their start on the simulated GPU's clock (its GPU-seconds so far), as a real
+        # one is by its trainer's start: a scheduled search records each once and can draw them over time.
+        outcome.segment_started = (SIMULATED_START + dt.timedelta(seconds=self.clock_seconds)).isoformat()
         evaluated = set(trial_sample_epochs(flat))
         last_epoch = int(flat.get("max_train_epochs") or 10)
         for epoch in range(start_epoch, last_epoch + 1):
@@ -105,6 +124,7 @@ class SimulatedExecutor:
             outcome.gpu_seconds += self.surface.epoch_cost(flat)
             if request.number in self.crash_trials and epoch == self.crash_epoch:
                 outcome.failure_cause = f"simulated trainer crash at epoch {epoch} (CUDA error: an illegal memory access)"
+                outcome.paused_at = self.saved_states.get(_key(request))  # the protocol: a state to go on from
                 self._write_progress(request, outcome, epoch, finished=True, losses=losses)
                 return self._finish(request, outcome)
             stop = False
@@ -131,18 +151,11 @@ class SimulatedExecutor:
         return self._finish(request, outcome)
 
     def _finish(self, request: TrialRequest, outcome: TrialOutcome) -> TrialOutcome:
+        self.clock_seconds += outcome.gpu_seconds
         outcome.best_epoch = best_epoch_of(outcome.epoch_scores)
         if outcome.best_epoch is not None:
             outcome.checkpoint = str(request.run_dir / f"simulated-{outcome.best_epoch:06d}.safetensors")
         return outcome
-
-    def _saved_epoch(self, request: TrialRequest) -> int | None:
-        saved = self.saved_states.get(_key(request))
-        if saved is None and self.record_progress and (request.directory / PROGRESS_FILE).is_file():
-            import json
-
-            saved = json.loads((request.directory / PROGRESS_FILE).read_text()).get("state_epoch")
-        return saved
 
     def _write_progress(self, request: TrialRequest, outcome: TrialOutcome, epoch: int, *,
                         finished: bool, losses: dict[int, float] | None = None) -> None:

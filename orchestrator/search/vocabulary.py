@@ -47,16 +47,21 @@ LAST_EPOCH_ATTR = "last_epoch"  # the last epoch the trial's run will reach (the
 VALIDATION_LOSS_ATTR = "validation_loss"  # {epoch: loss} on the held-out images
 PAST_PEAK = "past_peak"  # the STOP_REQUESTED_ATTR of a trial stopped by the early-stopping rule
 # A scheduled run (scheduler.py, scheduled.py): its phase, where it paused and why, its trained stretches
-# ([[first epoch, last epoch, gpu seconds], ...]), whether first-epoch promoted it, and the model's prediction
-# of its final best (what TPE sees of it while it is paused).
+# ([[first epoch, last epoch, gpu seconds, trainer start], ...]; the start -- the run record's -- names a
+# segment, so that recording it twice after a crash replaces it), whether first-epoch promoted it, the model's
+# prediction of its final best (what TPE sees of it while it is paused), and how many of its segments failed
+# with a saved state to continue from (the first such failure pauses it again: SEGMENT_RETRIES).
 PHASE_ATTR = "phase"
 PHASE_TRAINING, PHASE_PAUSED, PHASE_RESUMED = "training", "paused", "resumed"
 PHASE_FINISHED, PHASE_STOPPED = "finished", "stopped"  # stopped: still paused when the search ended (final)
+PHASE_EVICTED = "evicted"  # its paused state was deleted to keep within --state-budget: final at its best so far
 PAUSED_AT_ATTR = "paused_at"
 PAUSE_REASON_ATTR = "pause_reason"
 SEGMENTS_ATTR = "segments"
 PROMOTED_ATTR = "promoted"
 PREDICTED_ATTR = "predicted_final"
+SEGMENT_FAILURES_ATTR = "segment_failures"
+CRASH_PAUSED_ATTR = "paused_by_crash"  # paused by a failed segment, not by the scheduler: it continues first
 
 # User attributes that describe one attempt at a trial. Optuna's retry of a failed trial copies every
 # user attribute, so a retry clears these when it starts (set to None: Optuna cannot delete one).
@@ -65,6 +70,7 @@ ATTEMPT_ATTRS: tuple[str, ...] = (
     FAILED_RULES_ATTR, BEST_EPOCH_ATTR, BEST_SCORE_ATTR, CHECKPOINT_ATTR, GPU_SECONDS_ATTR, EPOCH_SCORES_ATTR,
     ADOPTED_ATTR, STOPPED_EARLY_ATTR, STOP_REQUESTED_ATTR, DIRECTORY_ATTR, VALIDATION_LOSS_ATTR,
     PHASE_ATTR, PAUSED_AT_ATTR, PAUSE_REASON_ATTR, SEGMENTS_ATTR, PROMOTED_ATTR, PREDICTED_ATTR,
+    SEGMENT_FAILURES_ATTR, CRASH_PAUSED_ATTR,
 )
 
 # ---------------------------------------------------------------------------------- outcomes

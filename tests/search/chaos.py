@@ -8,7 +8,6 @@ events) and ``bench/search_chaos.py`` (20 and more).
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import random
@@ -34,8 +33,11 @@ SPACE, BASE = TINY_SPACE, TINY_BASE
 KINDS = ("orchestrator", "trainer", "both", "orchestrator_twice")
 # Where a kill of the orchestrator is aimed; ask, evaluate and tell are named by the child (kohya_child.mark_phases).
 PHASES = ("ask", "train", "evaluate", "tell")
+# With a scheduler, also where runs pause and resume (kohya_child._mark_schedule_phases names them).
+SCHEDULE_PHASES = ("pause", "paused", "resume")
 PHASE_DWELL = 0.5  # seconds the child lingers at a phase's edges
-_EPOCH_LINE = re.compile(r"^epoch (\d+)/\d+", re.MULTILINE)
+_EPOCH_LINE = re.compile(r"^epoch (\d+)/(\d+)$")
+_SAVED_LINE = re.compile(r"^saving checkpoint: ")
 
 
 @dataclass
@@ -70,8 +72,12 @@ def prepare_world(root: Path) -> None:
 
 
 class Chaos:
-    def __init__(self, root: Path, *, seed: int, trials: int = 3, step_seconds: float = 0.4) -> None:
-        self.root, self.rng, self.trials = root, random.Random(seed), trials
+    def __init__(self, root: Path, *, seed: int, trials: int = 3, step_seconds: float = 0.4,
+                 scheduler: str = "none", focus: tuple[str, ...] = ()) -> None:
+        """``focus``: kill only the orchestrator, only in these phases (a short run that must hit them)."""
+        self.root, self.rng, self.trials, self.scheduler = root, random.Random(seed), trials, scheduler
+        self.phases = focus or (PHASES if scheduler == "none" else (*PHASES, *SCHEDULE_PHASES, *SCHEDULE_PHASES))
+        self.kinds = ("orchestrator", "orchestrator_twice") if focus else KINDS
         self.socket = f"lp-chaos-{uuid.uuid4().hex[:8]}"
         self.env = {**os.environ, tmux.SOCKET_ENV: self.socket, "FAKE_SD_SCRIPTS_STEP_SECONDS": str(step_seconds),
                     "FAKE_SD_SCRIPTS_MODE": "", "HF_HUB_OFFLINE": "1",
@@ -88,7 +94,7 @@ class Chaos:
                                        "space": SPACE, "base": BASE, "trials": self.trials, "seed": 0,
                                        "study_name": STUDY, "stop_timeout": 10.0, "patience": 0,
                                        "phase_file": str(self._phase_file(output)), "phase_dwell": PHASE_DWELL,
-                                       "claim_seconds": 3.0}))
+                                       "claim_seconds": 3.0, "scheduler": self.scheduler}))
         return subprocess.Popen([sys.executable, str(CHILD), str(options)], env=self.env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
@@ -152,8 +158,8 @@ class Chaos:
         return self.report
 
     def inject(self, output: Path, child: subprocess.Popen) -> subprocess.Popen:
-        kind = self.rng.choice(KINDS)
-        target = "train" if kind in ("trainer", "both") else self.rng.choice(PHASES)
+        kind = self.rng.choice(self.kinds)
+        target = "train" if kind in ("trainer", "both") else self.rng.choice(self.phases)
         phase = self.wait_for_phase(output, child, target)
         if child.poll() is not None:
             return child  # the round ended while waiting: nothing to kill
@@ -187,12 +193,13 @@ class Chaos:
         self.check_trainers(output)
         for run_dir in output.glob("trials/*/run"):
             trial = run_dir.parent.name
-            logs = glob.glob(str(self.root / "logs" / "training" / f"{trial}_*.log"))
-            logs = [log for log in logs if self._log_belongs(log, run_dir)]
-            report.check(len(logs) <= 1, f"{name}/{trial}: trained {len(logs)} times")
-            for log in logs:
-                epochs = _EPOCH_LINE.findall(Path(log).read_text(encoding="utf-8", errors="replace"))
-                report.check(len(epochs) == len(set(epochs)), f"{name}/{trial}: an epoch was trained twice")
+            launches = self._launches(run_dir)
+            fresh = [log for log, reason in launches if reason != "resume"]
+            report.check(len(fresh) <= 1, f"{name}/{trial}: trained {len(fresh)} times from the start")
+            completed = [epoch for log, _ in launches for epoch in _completed_epochs(log)]
+            report.check(len(completed) == len(set(completed)),
+                         f"{name}/{trial}: an epoch was trained twice ({sorted(completed)})")
+        self.check_paused_states(output)
         results_path = output / res.RESULTS_FILE
         if not results_path.is_file():
             report.check(not final, f"{name}: no {res.RESULTS_FILE} at the end")
@@ -216,6 +223,7 @@ class Chaos:
             report.check(data["counted_trials"] == expected["counted_trials"] and data["counts"] == expected["counts"],
                          f"{name}: {res.RESULTS_FILE} {data['counts']} disagrees with the study {expected['counts']}")
             report.check(not [t for t in trials if not t.state.is_finished()], f"{name}: unfinished trials left")
+            self.check_paused_states(output, final=True)
             left = _sessions(self.socket)
             report.check(not left, f"{name}: idle tmux sessions left: {left}")
 
@@ -225,15 +233,74 @@ class Chaos:
     def load_study(self, output: Path) -> optuna.Study:
         return optuna.load_study(study_name=STUDY, storage=f"sqlite:///{output / 'optuna_study.db'}")
 
+    def check_paused_states(self, output: Path, *, final: bool = False) -> None:
+        """No paused state lost: a paused run has its state of the epoch it paused at on disk; at the end,
+        every run that ever paused was resumed to its end or closed at its best (never failed and re-queued,
+        which would train its epochs again in another trial)."""
+        from orchestrator.kohya.train_state import newest_state
+        from orchestrator.search import vocabulary as vocab
+
+        if self.scheduler == "none" or not (output / "optuna_study.db").is_file():
+            return
+        for trial in self.load_study(output).get_trials(deepcopy=False):
+            attrs, label = trial.user_attrs, f"{output.name}/trial {trial.number}"
+            if attrs.get(vocab.PAUSED_AT_ATTR) is None:
+                continue
+            if trial.state == optuna.trial.TrialState.RUNNING and attrs.get(vocab.PHASE_ATTR) == vocab.PHASE_PAUSED:
+                run_dir = Path(str(attrs.get(vocab.DIRECTORY_ATTR))) / "run"
+                try:
+                    output_name = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))["output_name"]
+                    state = newest_state(run_dir, output_name)
+                except (OSError, ValueError, KeyError):
+                    state = None
+                self.report.check(state is not None and state.epoch == int(attrs[vocab.PAUSED_AT_ATTR]),
+                                  f"{label}: paused at epoch {attrs[vocab.PAUSED_AT_ATTR]} but its state is "
+                                  f"{'gone' if state is None else f'of epoch {state.epoch}'}")
+            segments = attrs.get(vocab.SEGMENTS_ATTR) or []
+            starts = [segment[3] for segment in segments if len(segment) > 3 and segment[3]]
+            self.report.check(len(starts) == len(set(starts)), f"{label}: a segment recorded twice {segments}")
+            spent = round(sum(float(segment[2]) for segment in segments), 1)
+            self.report.check(abs(spent - float(attrs.get(vocab.GPU_SECONDS_ATTR) or 0.0)) < 0.2,
+                              f"{label}: {attrs.get(vocab.GPU_SECONDS_ATTR)} GPU seconds, its segments {spent}")
+            if final:
+                # A run that paused ends finished or closed at its best; failed only after the retry that a
+                # failed segment with a saved state is given (scheduled.SEGMENT_RETRIES), naming its cause.
+                retried = int(attrs.get(vocab.SEGMENT_FAILURES_ATTR) or 0) >= 1
+                ok = trial.state == optuna.trial.TrialState.COMPLETE or (
+                    trial.state == optuna.trial.TrialState.FAIL and retried and attrs.get(vocab.FAILURE_CAUSE_ATTR))
+                self.report.check(bool(ok), f"{label}: paused once, ended {trial.state.name} "
+                                            f"({attrs.get(vocab.FAILURE_CAUSE_ATTR)})")
+                last = int(attrs.get(vocab.LAST_EPOCH_ATTR) or 0)
+                if attrs.get(vocab.PHASE_ATTR) == vocab.PHASE_FINISHED and last:
+                    self.report.check(sorted(trial.intermediate_values) == list(range(1, last + 1)),
+                                      f"{label}: finished with the curve {sorted(trial.intermediate_values)}")
+
     @staticmethod
-    def _log_belongs(log: str, run_dir: Path) -> bool:
-        """Log files are named by trial; rounds share the logs folder, so match the run's own record."""
+    def _launches(run_dir: Path) -> list[tuple[str, str | None]]:
+        """The run's trainer logs in launch order, each with why it was launched (None: the first launch).
+        Log files are named by trial and rounds share the logs folder, so the run's own record names them."""
         try:
             record = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            return False
-        names = {record.get("log_path")} | {r.get("previous_log") for r in record.get("relaunches", [])}
-        return log in names
+            return []
+        relaunches = record.get("relaunches", [])
+        reasons = [None, *(r.get("reason") for r in relaunches)]
+        logs = [*(r.get("previous_log") for r in relaunches), record.get("log_path")]
+        return [(log, reason) for log, reason in zip(logs, reasons, strict=True) if log and Path(log).is_file()]
+
+
+def _completed_epochs(log: str) -> list[int]:
+    """The epochs a trainer log trained to their end (the checkpoint saved): an epoch a kill cut short was
+    never trained, and a resume from the state before it trains it (once)."""
+    epochs, current = [], None
+    for line in Path(log).read_text(encoding="utf-8", errors="replace").splitlines():
+        started = _EPOCH_LINE.match(line.strip())
+        if started:
+            current = int(started.group(1))
+        elif current is not None and _SAVED_LINE.match(line.strip()):
+            epochs.append(current)
+            current = None
+    return epochs
 
 
 def _sessions(socket: str) -> list[str]:

@@ -51,6 +51,69 @@ def mark_phases(phase_file: Path, dwell: float) -> None:
     optuna.study.Study.tell = marked(optuna.study.Study.tell, "tell", before=True, after=True)
     Evaluator.score_epoch = marked(Evaluator.score_epoch, "evaluate", before=True, after=False)
     Evaluator.evaluate = marked(Evaluator.evaluate, "evaluate", before=True, after=True)
+    _mark_schedule_phases(write, dwell)
+
+
+def _mark_schedule_phases(write, dwell: float) -> None:
+    """The scheduler's phases: ``pause`` from the decision to pause a run until it is recorded paused (the
+    trainer winds down meanwhile), ``paused`` while the orchestrator decides what runs next with a run
+    paused, ``resume`` from taking a paused run up until its trainer has been relaunched."""
+    import orchestrator.runner as runner
+    from orchestrator.search import scheduled
+
+    def lingering(phase: str) -> None:
+        write(phase)
+        time.sleep(dwell)
+
+    at_rung, finish_segment = scheduled.Schedule.at_rung, scheduled.Schedule.finish_segment
+    next_action, resume = scheduled.Schedule.next_action, scheduled.Schedule.resume
+    start_training = runner.start_training
+
+    def marked_at_rung(self, *args, **kwargs):
+        reason = at_rung(self, *args, **kwargs)
+        if reason:
+            lingering("pause")  # stays "pause" until the segment is recorded (or another phase is named)
+        return reason
+
+    def marked_finish_segment(self, trial, outcome, *args, **kwargs):
+        if outcome.paused_at is None:
+            return finish_segment(self, trial, outcome, *args, **kwargs)
+        lingering("pause")
+        try:
+            return finish_segment(self, trial, outcome, *args, **kwargs)
+        finally:
+            time.sleep(dwell)  # recorded paused, the results file not yet rewritten by the next step
+            write("")
+
+    def marked_next_action(self):
+        if any(run.phase == "paused" for run in self.runs()):
+            lingering("paused")
+            try:
+                return next_action(self)
+            finally:
+                write("")
+        return next_action(self)
+
+    def marked_resume(self, number):
+        lingering("resume")
+        return resume(self, number)
+
+    def marked_start_training(*args, **kwargs):
+        if kwargs.get("resume"):
+            lingering("resume")
+        try:
+            handle = start_training(*args, **kwargs)
+            if kwargs.get("resume"):
+                time.sleep(dwell)  # the resumed trainer runs; the search has not followed it yet
+            return handle
+        finally:
+            write("")
+
+    scheduled.Schedule.at_rung = marked_at_rung
+    scheduled.Schedule.finish_segment = marked_finish_segment
+    scheduled.Schedule.next_action = marked_next_action
+    scheduled.Schedule.resume = marked_resume
+    runner.start_training = marked_start_training
 
 
 def main() -> None:
@@ -70,7 +133,8 @@ def main() -> None:
                               seed=options.get("seed", 0), pruner=options.get("pruner", "none"),
                               study_name=options.get("study_name", "lora_hyperparameter_search"),
                               patience=options.get("patience", 2),
-                              claim_seconds=options.get("claim_seconds", 60.0))
+                              claim_seconds=options.get("claim_seconds", 60.0),
+                              scheduler=options.get("scheduler", "none"))
     Search(settings, executor).run()
 
 

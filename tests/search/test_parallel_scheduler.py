@@ -46,8 +46,8 @@ def _assert_every_epoch_trained_once_and_nothing_left_paused(trials) -> None:
     for trial in scheduled:
         segments = trial.user_attrs[SEGMENTS_ATTR]
         assert segments[0][0] == 1, (trial.number, segments)
-        for (_, last, _), (first, _, _) in zip(segments, segments[1:], strict=False):
-            assert first == last + 1, f"trial {trial.number} trained an epoch twice or skipped one: {segments}"
+        for before, after in zip(segments, segments[1:], strict=False):  # [first epoch, last epoch, ...]
+            assert after[0] == before[1] + 1, f"trial {trial.number} trained an epoch twice or skipped one: {segments}"
         assert trial.user_attrs[PHASE_ATTR] in (PHASE_FINISHED, PHASE_STOPPED)
 
 

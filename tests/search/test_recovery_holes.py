@@ -175,7 +175,7 @@ def test_the_evaluator_device_follows_allow_cpu_and_is_freed_before_each_launch(
 
     parser = argparse.ArgumentParser()
     cli._add_executor_arguments(parser)
-    settings = type("S", (), {"references": tmp_path, "seed": 0})()
+    settings = type("S", (), {"references": tmp_path, "seed": 0, "state_budget_bytes": None})()
     assert cli._make_executor(parser.parse_args(["--allow-cpu"]), settings, None).device == "cpu"
     assert cli._make_executor(parser.parse_args([]), settings, None).device == "cuda"
 
