@@ -10,7 +10,7 @@ if [ "${CI:-}" = true ]; then
   # pinned sd-scripts commit); the full-size fault runs (marker soak) stay out to keep CI under 25 minutes:
   # their small forms run, and bench/search_chaos.py prints the full figures.
   export LORA_PIPELINE_SDXL_TESTS="${LORA_PIPELINE_SDXL_TESTS:-1}"
-  selection=(-m "not soak and not bench")
+  selection=(-m "not soak")
 fi
 # Types first: mypy checks orchestrator/ at the strictness of pyproject.toml's [tool.mypy]; a type error
 # fails the run before any test starts.

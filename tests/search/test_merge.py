@@ -77,3 +77,18 @@ def test_a_trial_config_renders_exactly_as_the_base_rendered_with_the_overrides(
     checked = render_run(base, overrides=overrides, paths=paths, run_dir=tmp_path / "run", write=False)
     trained = render_run(trial, paths=paths, run_dir=tmp_path / "run", write=False)
     assert trained.training == checked.training and trained.dataset == checked.dataset
+
+
+def test_placing_a_trials_overrides_reads_the_shipped_contract_once_per_process(base_config, monkeypatch) -> None:
+    """Every key of every trial asks where it belongs (placement.override_table); parsing the shipped
+    contract's JSON (~10 ms) for each made the bench's reference and a simulated search take minutes."""
+    from orchestrator.kohya import contract
+
+    merge_trial_config(base_config, {"lr_scheduler": "cosine"})  # the first read may parse the files
+    reads: list[str] = []
+    real_loads = contract.json.loads
+    monkeypatch.setattr(contract.json, "loads", lambda text, *a, **k: reads.append("x") or real_loads(text, *a, **k))
+    for step in range(50):
+        merge_trial_config(base_config, {"lr_scheduler": "cosine", "min_snr_gamma": step, "max_grad_norm": 1.0})
+    assert reads == []
+    assert contract.recorded_contract() is contract.recorded_contract()
