@@ -30,10 +30,8 @@ Strategies, each over the same seeds (a seed moves the surface's optimum and see
   ours         TPE, rules, the scheduler (orchestrator/search/scheduler.py): runs pause at sample epochs and
                are resumed when a learning-curve model ranks them back into the top third of their rung;
                the default of `lora-pipeline search`
-  first-epoch  TPE, rules, every config trained to its first sample epoch and paused, after each batch of 4
-               the most promising by the learning-curve model run to its end (Egele et al. 2023; the default
-               of `lora-pipeline search`)
-  first-epoch-raw  first-epoch promoting the best raw first-epoch score of each batch (the rule before)
+  first-epoch  TPE, rules, every config trained to its first sample epoch and paused, the best of each
+               batch of 4 run to its end (Egele et al. 2023)
   ours+warm    ours with --warm-start: the study starts from the space file's preset (luca_final_v1_pure)
   prune+hb     prune with --pruner hyperband
 ``--strategies`` picks some (default: ours, prune and first-epoch, each beside the guide). Every resume of
@@ -119,8 +117,6 @@ STRATEGIES = {
     "ours": {"sampler": "tpe", "enforce_constraints": True, "pruner": "none", "patience": 2, "scheduler": "pause"},
     "first-epoch": {"sampler": "tpe", "enforce_constraints": True, "pruner": "none", "patience": 2,
                     "scheduler": "first-epoch"},
-    "first-epoch-raw": {"sampler": "tpe", "enforce_constraints": True, "pruner": "none", "patience": 2,
-                        "scheduler": "first-epoch", "rank": "score"},
     "ours+warm": {"sampler": "tpe", "enforce_constraints": True, "pruner": "none", "patience": 2,
                   "scheduler": "pause", "warm_start": True},
     "prune+hb": {"sampler": "tpe", "enforce_constraints": True, "pruner": "hyperband", "patience": 2},
@@ -205,7 +201,6 @@ class BudgetedExecutor(SimulatedExecutor):
 
 def run_strategy(name: str, seed: int, gpu_hours: float, surface_class: type,
                  resume_seconds: float = RESUME_SECONDS) -> list[TrialPoint]:
-    from orchestrator.search import scheduler
     from orchestrator.search.study import Search, SearchSettings
 
     space = load_search_space(SPACE)
@@ -213,7 +208,6 @@ def run_strategy(name: str, seed: int, gpu_hours: float, surface_class: type,
     strategy = dict(STRATEGIES[name])
     # As the CLI does: the base preset (not in the space here, so skipped) and the space file's presets.
     warm = load_warm_start(space, ROOT, base=("bench_base", BASE)).points if strategy.pop("warm_start", False) else []
-    scheduler.FIRST_EPOCH_RANK = strategy.pop("rank", "model")  # one strategy at a time per process
     settings = SearchSettings(space=space, base_config=BASE, output=Path(tempfile.gettempdir()) / "unused",
                               trials=MAX_TRIALS, storage_url="memory", seed=seed, write_files=False,
                               study_name=f"{name}_{seed}", warm_start=tuple(warm), gpu_hours=gpu_hours, **strategy)

@@ -19,13 +19,7 @@ configuration starts: the paused runs whose upper bound (``FINISH_KAPPA`` standa
 beat the best are run on, most promising first, so that no winner is left paused.
 
 ``first-epoch`` is the plain rule of Egele et al. (2023): every configuration trains to its first sample
-epoch and pauses; after every ``FIRST_EPOCH_BATCH`` new ones, the most promising paused one runs to its end.
-"Most promising" is the learning-curve model's expected improvement over the best so far, not the raw
-first-epoch score (``FIRST_EPOCH_RANK``): a raw score at the first sample epoch ranks learning *speed* (a hot
-learning rate is ahead at epoch 2 and behind at the end), the model corrects it by each run's pace and,
-before it has curves to learn from, falls back to that raw score. A promotion is skipped (the batch grows by
-another probe) while no waiting run's upper bound (``FINISH_KAPPA``) could beat the best: GPU-hours go to
-probes, which are cheap, rather than to finishing a run that cannot win.
+epoch and pauses; after every ``FIRST_EPOCH_BATCH`` new ones, the best paused by that score runs to its end.
 It is the default of ``lora-pipeline search`` (``choices.DEFAULT_SCHEDULER``): on the bench it beat ``pause``,
 and the issue's rule ships the simpler rule then.
 """
@@ -46,9 +40,6 @@ KAPPA = 1.0  # standard deviations of optimism while ranking and promoting
 FINISH_KAPPA = 2.0  # ... when deciding whether a paused run could still beat the best
 END_SHARE = 0.15  # the last share of the GPU budget finishes paused runs instead of starting new ones
 FIRST_EPOCH_BATCH = 4
-# How first-epoch picks the run to promote: "model" (expected improvement by the curve model, the rule) or
-# "score" (the raw first-sample-epoch score, every batch; the rule before, kept so the bench can compare).
-FIRST_EPOCH_RANK: Literal["model", "score"] = "model"
 PAST_PEAK = "past_peak"
 NOT_PROMOTED = "not_promoted"
 
@@ -166,10 +157,10 @@ def next_action(strategy: str, runs: Sequence[RunView], budget: Budget, model: C
     paused = [run for run in runs if run.phase == "paused"]
     if budget.left_seconds <= 0:
         return Action("stop", reason="the GPU budget is spent")
+    if strategy == "first-epoch":
+        return _next_first_epoch(paused, runs, budget)
     model = model or fit_model(runs)
     best = incumbent(runs)
-    if strategy == "first-epoch":
-        return _next_first_epoch(paused, runs, budget, model, best)
     predictions = {run.number: model.predict(run.curve) for run in paused}
     if budget.ending:
         could_win = [run for run in paused if predictions[run.number].upper(FINISH_KAPPA) > best
@@ -189,26 +180,14 @@ def next_action(strategy: str, runs: Sequence[RunView], budget: Budget, model: C
     return Action("new")
 
 
-def _next_first_epoch(paused: Sequence[RunView], runs: Sequence[RunView], budget: Budget, model: CurveModel,
-                      best: float) -> Action:
+def _next_first_epoch(paused: Sequence[RunView], runs: Sequence[RunView], budget: Budget) -> Action:
     waiting = [run for run in paused if run.rung == 1 and not run.promoted]
     promoted = sum(1 for run in runs if run.promoted)
     due = len([run for run in runs if run.rung >= 1]) // FIRST_EPOCH_BATCH > promoted
-    if FIRST_EPOCH_RANK == "score":
-        if waiting and (due or budget.ending):
-            chosen = max(waiting, key=lambda run: run.curve.best)
-            if _affordable(chosen, budget):
-                return Action("resume", chosen.number, "best first-epoch score of its batch")
-    elif (waiting and due) or budget.ending:
-        # Near the end, a promoted run paused past its peak may go on too (a restart may climb again).
-        candidates = paused if budget.ending else waiting
-        predictions = {run.number: model.predict(run.curve) for run in candidates}
-        hopeful = [run for run in candidates if predictions[run.number].upper(FINISH_KAPPA) > best
-                   and _affordable(run, budget)]
-        if hopeful:
-            chosen = max(hopeful, key=lambda run: (_priority(predictions[run.number], best),
-                                                   predictions[run.number].mean))
-            return Action("resume", chosen.number, "the most promising paused run by the curve model")
+    if waiting and (due or budget.ending):
+        chosen = max(waiting, key=lambda run: run.curve.best)
+        if _affordable(chosen, budget):
+            return Action("resume", chosen.number, "best first-epoch score of its batch")
     if budget.configurations >= budget.target_configurations:
         return Action("stop", reason="every configuration started")
     return Action("new")

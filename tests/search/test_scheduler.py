@@ -110,28 +110,6 @@ def test_first_epoch_pauses_every_config_once_and_promotes_the_best_of_each_batc
     assert sched.next_action("first-epoch", paused[:-1], BUDGET).kind == "new"
 
 
-def test_first_epoch_promotes_by_the_model_not_by_the_raw_first_score_which_ranks_speed(monkeypatch):
-    """Finished curves taught the model that fast learners (hot learning rate) are near their peak at the first
-    sample epoch and slow ones still gain 0.15: the slow run is promoted although its first score is lower."""
-    finished = [view(n, rising(0.80, 0.2), "finished", lr=6e-5) for n in range(3)] + \
-        [view(n, rising(0.80, 1.0), "finished", lr=1.2e-4) for n in range(3, 6)]
-    fast = view(10, rising(0.80, 1.0)[:1], lr=1.2e-4)  # 0.69 at epoch 2, ends near 0.80
-    slow = view(11, rising(0.92, 0.2)[:1], lr=6e-5)  # 0.67 at epoch 2, ends near 0.83
-    runs = [*finished, fast, slow]
-    assert sched.next_action("first-epoch", runs, BUDGET).number == 11
-    monkeypatch.setattr(sched, "FIRST_EPOCH_RANK", "score")  # the rule before: the raw score, i.e. speed
-    assert sched.next_action("first-epoch", runs, BUDGET).number == 10
-
-
-def test_first_epoch_skips_a_promotion_no_waiting_run_could_win_and_probes_another_config():
-    finished = [view(n, rising(0.80, 0.2), "finished", lr=6e-5) for n in range(3)] + \
-        [view(n, rising(0.80, 1.0), "finished", lr=1.2e-4) for n in range(3, 6)]
-    hopeless = [view(10 + n, rising(0.55, 1.0)[:1], lr=1.2e-4) for n in range(sched.FIRST_EPOCH_BATCH)]
-    assert sched.next_action("first-epoch", [*finished, *hopeless], BUDGET).kind == "new"
-    hopeful = view(20, rising(0.90, 1.0)[:1], lr=1.2e-4)
-    assert sched.next_action("first-epoch", [*finished, *hopeless, hopeful], BUDGET).number == 20
-
-
 # ------------------------------------------------------------------------------- simulated searches
 SPACE = parse_search_space({
     "parameters": {
