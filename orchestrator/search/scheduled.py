@@ -94,6 +94,7 @@ class Schedule:
         self.strategy = search.settings.scheduler
         self.total_seconds = None if search.settings.gpu_hours is None else search.settings.gpu_hours * 3600
         self._flat: dict[int, dict[str, Any]] = {}
+        self._shape: dict[int, tuple[Pace, tuple[int, ...]]] = {}  # fixed per run; asked at every decision
         self._model: tuple[Any, CurveModel] | None = None
         self._predicted: dict[int, float] = {}
         self._elsewhere: set[int] = set()  # paused runs whose state this worker cannot read
@@ -108,10 +109,13 @@ class Schedule:
 
     def view_of(self, trial: FrozenTrial, scores: dict[int, float] | None = None, phase: str | None = None,
                 gpu_seconds: float | None = None) -> sched.RunView:
-        flat = self.flat_of(trial)
+        if trial.number not in self._shape:
+            flat = self.flat_of(trial)
+            self._shape[trial.number] = (Pace.of(flat), tuple(trial_sample_epochs(flat)))
+        pace, sample_epochs = self._shape[trial.number]
         scores = dict(trial.intermediate_values) if scores is None else scores
         losses = {int(e): float(v) for e, v in (trial.user_attrs.get(vocab.VALIDATION_LOSS_ATTR) or {}).items()}
-        curve = CurveState(Pace.of(flat), tuple(trial_sample_epochs(flat)), scores, losses)
+        curve = CurveState(pace, sample_epochs, scores, losses)
         spent = float(trial.user_attrs.get(vocab.GPU_SECONDS_ATTR) or 0.0) if gpu_seconds is None else gpu_seconds
         epochs = max(scores, default=0)
         phase = phase or ("paused" if is_paused(trial) else "finished")
