@@ -209,8 +209,14 @@ class Schedule:
             self.search._stop_reasons.pop(trial.number, None)
             return self._pause(trial, outcome.paused_at, f"its trainer failed ({outcome.failure_cause}); it "
                                                          f"continues from its state of epoch {outcome.paused_at}")
-        if outcome.paused_at is not None:
-            return self._pause(trial, outcome.paused_at, self.search._stop_reasons.pop(trial.number, ""))
+        reason = self.search._stop_reasons.pop(trial.number, "") if outcome.paused_at is not None else ""
+        if outcome.paused_at is not None and not sched.pause_is_final(self.strategy, reason):
+            return self._pause(trial, outcome.paused_at, reason)
+        if outcome.paused_at is not None:  # it will never continue: its state is only disk
+            self.search.executor.discard_state(
+                self._request(self.search.storage.get_trial(self.search._trial_id(trial.number))))
+            trial.set_user_attr(vocab.EARLY_STOP_REASON_ATTR, f"past its peak at epoch {outcome.paused_at}: "
+                                                             "ended, as the first-epoch rule never resumes it")
         if best_epoch is None:
             trial.set_user_attr(vocab.FAILURE_CAUSE_ATTR, "the run finished without an evaluated epoch")
             return self.search._tell(trial, vocab.FAILED, TrialState.FAIL)

@@ -152,6 +152,13 @@ def at_rung(strategy: str, run: RunView, runs: Sequence[RunView], budget: Budget
     return None if in_top_fraction(model, run, runs) else NOT_PROMOTED
 
 
+def pause_is_final(strategy: str, reason: str) -> bool:
+    """Whether a pause for ``reason`` is one the strategy never takes back. ``first-epoch`` resumes only runs
+    waiting at their first rung, so its run paused past its peak has ended (as ``--patience`` ends a run in
+    the search without pauses); ``pause`` may finish such a run near the end of the budget."""
+    return strategy == "first-epoch" and reason == PAST_PEAK
+
+
 def next_action(strategy: str, runs: Sequence[RunView], budget: Budget, model: CurveModel | None = None) -> Action:
     """The GPU is free: what runs on it."""
     paused = [run for run in runs if run.phase == "paused"]

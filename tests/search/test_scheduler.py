@@ -212,3 +212,45 @@ def test_optuna_stale_check_would_fail_a_paused_run(tmp_path):
     assert study.trials[0].state == TrialState.RUNNING
     optuna.storages.fail_stale_trials(study)
     assert study.trials[0].state == TrialState.FAIL
+
+
+class PeaksAtEpochFour:
+    """Every config peaks at epoch 4 and over-fits after it (a protocol surface; scores differ by rate)."""
+
+    seconds_per_evaluation = 60.0
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+
+    def _curve(self, flat, epoch: int) -> float:
+        return 0.5 + float(flat["learning_rate"]) * 1e3 * min(epoch, 4) * 0.05 - 0.03 * max(0, epoch - 4)
+
+    def observe(self, flat, epoch: int) -> float:
+        return self._curve(flat, epoch)
+
+    def validation_loss(self, flat, epoch: int) -> float:
+        return 1.0 - self._curve(flat, epoch)
+
+    def best_sampled_score(self, flat) -> float:
+        return self._curve(flat, 4)
+
+    def epoch_cost(self, flat) -> float:
+        return 600.0
+
+
+def test_first_epoch_ends_a_promoted_run_past_its_peak_at_once_and_frees_its_state(tmp_path):
+    # First-epoch resumes only runs waiting at their first rung: a promoted run that pauses past its peak
+    # would never continue, so it ends there (COMPLETE, its state deleted) instead of holding disk and
+    # counting as unfinished until the search ends.
+    executor = SimulatedExecutor(surface=PeaksAtEpochFour(), record_progress=False)
+    settings = SearchSettings(space=SPACE, base_config=BASE, output=tmp_path, trials=8, seed=3, storage_url="memory",
+                              pruner="none", scheduler="first-epoch", write_files=False)
+    search = Search(settings, executor)
+    search.run()
+    promoted = [t for t in search.study.get_trials(deepcopy=False) if t.user_attrs.get("promoted")]
+    assert promoted
+    for trial in promoted:
+        assert max(trial.intermediate_values) == 8  # stopped two sample epochs after its peak at 4
+        assert trial.state == TrialState.COMPLETE and trial.user_attrs[PHASE_ATTR] == "finished"
+        assert "past its peak" in trial.user_attrs["early_stop_reason"]
+        assert ("lora_hyperparameter_search", trial.number) not in executor.saved_states
