@@ -67,6 +67,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import random
 import statistics
 import sys
@@ -208,7 +209,8 @@ def run_strategy(name: str, seed: int, gpu_hours: float, surface_class: type,
     strategy = dict(STRATEGIES[name])
     # As the CLI does: the base preset (not in the space here, so skipped) and the space file's presets.
     warm = load_warm_start(space, ROOT, base=("bench_base", BASE)).points if strategy.pop("warm_start", False) else []
-    settings = SearchSettings(space=space, base_config=BASE, output=Path(tempfile.gettempdir()) / "unused",
+    output = Path(tempfile.gettempdir()) / f"bench_search_{os.getpid()}"  # no files; the resume claim's lock
+    settings = SearchSettings(space=space, base_config=BASE, output=output,
                               trials=MAX_TRIALS, storage_url="memory", seed=seed, write_files=False,
                               study_name=f"{name}_{seed}", warm_start=tuple(warm), gpu_hours=gpu_hours, **strategy)
     executor = BudgetedExecutor(gpu_hours * 3600, surface=surface, record_progress=False,

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import random
 import statistics
 import sys
@@ -130,7 +131,8 @@ def run_search(name: str, seed: int, surface: ResponseSurface, *, trials: int, g
     from orchestrator.search.study import Search, SearchSettings
 
     space = load_search_space(SPACE)
-    settings = SearchSettings(space=space, base_config=BASE, output=Path(tempfile.gettempdir()) / "unused",
+    output = Path(tempfile.gettempdir()) / f"bench_search_{os.getpid()}"  # no files; the resume claim's lock
+    settings = SearchSettings(space=space, base_config=BASE, output=output,
                               trials=trials, storage_url="memory", seed=seed, write_files=False,
                               study_name=f"{name}_{seed}", prior=prior, dataset=DATASET, **STRATEGIES[name])
     search = Search(settings, BudgetedExecutor(gpu_hours * 3600, surface=surface, record_progress=False))
