@@ -27,14 +27,16 @@ Strategies, each over the same seeds (a seed moves the surface's optimum and see
   stop-only    TPE, rules, no pruning, stop 2 sample epochs after the peak
   prune        TPE, rules, the catch-up pruner, stop 2 sample epochs after the peak (the search before
                runs could pause; `lora-pipeline search --scheduler none`)
-  ours         TPE, rules, the scheduler (orchestrator/search/scheduler.py): runs pause at sample epochs and
-               are resumed when a learning-curve model ranks them back into the top third of their rung;
-               the default of `lora-pipeline search`
+  ours         what `lora-pipeline search` does by default: TPE, rules and the default scheduler
+               (``choices.DEFAULT_SCHEDULER``, today first-epoch)
+  pause        TPE, rules, the scheduler's ``pause`` (orchestrator/search/scheduler.py): runs pause at sample
+               epochs and are resumed when a learning-curve model ranks them back into the top third of
+               their rung
   first-epoch  TPE, rules, every config trained to its first sample epoch and paused, the best of each
                batch of 4 run to its end (Egele et al. 2023)
   ours+warm    ours with --warm-start: the study starts from the space file's preset (luca_final_v1_pure)
   prune+hb     prune with --pruner hyperband
-``--strategies`` picks some (default: ours, prune and first-epoch, each beside the guide). Every resume of
+``--strategies`` picks some (default: ours, prune and pause, each beside the guide). Every resume of
 a paused run is charged ``--resume-seconds`` (default 120) of GPU time before its first step.
 
 Every strategy gets the same GPU-hour budget (``--gpu-hours``), not the same number of trials: a trial
@@ -83,6 +85,7 @@ from optuna.trial import TrialState
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from orchestrator.common.errors import UserInputError  # noqa: E402
+from orchestrator.search.choices import DEFAULT_SCHEDULER  # noqa: E402
 from orchestrator.search.constraints import TrainingChoices, check_constraints  # noqa: E402
 from orchestrator.search.executor import SearchAborted  # noqa: E402
 from orchestrator.search.merge import flatten_training_tables, merge_trial_config  # noqa: E402
@@ -115,14 +118,16 @@ STRATEGIES = {
     "median+stop": {"sampler": "tpe", "enforce_constraints": True, "pruner": "median", "patience": 2},
     "stop-only": {"sampler": "tpe", "enforce_constraints": True, "pruner": "none", "patience": 2},
     "prune": {"sampler": "tpe", "enforce_constraints": True, "pruner": "catchup", "patience": 2},
-    "ours": {"sampler": "tpe", "enforce_constraints": True, "pruner": "none", "patience": 2, "scheduler": "pause"},
+    "ours": {"sampler": "tpe", "enforce_constraints": True, "pruner": "none", "patience": 2,
+             "scheduler": DEFAULT_SCHEDULER},
+    "pause": {"sampler": "tpe", "enforce_constraints": True, "pruner": "none", "patience": 2, "scheduler": "pause"},
     "first-epoch": {"sampler": "tpe", "enforce_constraints": True, "pruner": "none", "patience": 2,
                     "scheduler": "first-epoch"},
     "ours+warm": {"sampler": "tpe", "enforce_constraints": True, "pruner": "none", "patience": 2,
-                  "scheduler": "pause", "warm_start": True},
+                  "scheduler": DEFAULT_SCHEDULER, "warm_start": True},
     "prune+hb": {"sampler": "tpe", "enforce_constraints": True, "pruner": "hyperband", "patience": 2},
 }
-DEFAULT_STRATEGIES = ("guide", "ours", "prune", "first-epoch")
+DEFAULT_STRATEGIES = ("guide", "ours", "prune", "pause")
 WITHIN = 0.02
 BEST_AFTER = 20  # the guide's trial count
 WINNER_MARGIN = 0.002  # a pruned config that would have beaten the search's best by more than this

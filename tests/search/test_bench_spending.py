@@ -74,7 +74,7 @@ def test_the_bench_runs_a_plugin_surface_from_a_folder(tmp_path):
         capture_output=True, text=True, timeout=60)  # ~20 s here; minutes meant a regression
     assert result.returncode == 0, result.stderr
     rows = [line.split() for line in result.stdout.splitlines() if line.startswith("plugin_surface:Flat")]
-    assert [row[1] for row in rows] == ["guide", "ours", "prune", "first-epoch"]
+    assert [row[1] for row in rows] == ["guide", "ours", "prune", "pause"]
     missing = subprocess.run([sys.executable, str(BENCH), "--surface", "plugin_surface:Nope", "--surface-path",
                               str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert missing.returncode != 0 and "has no class 'Nope'" in missing.stderr
