@@ -43,13 +43,13 @@ def timeline(entries: Sequence[dict[str, Any]]) -> tuple[list[Bar], str]:
     if runs and all(start is not None for start in starts):
         origin = min(start for start in starts if start is not None)
         for entry in runs:
-            spans = tuple(((_started(s) - origin).total_seconds() / 3600.0, float(s[2]) / 3600.0)  # type: ignore[operator]
+            timed = tuple(((_started(s) - origin).total_seconds() / 3600.0, float(s[2]) / 3600.0)  # type: ignore[operator]
                           for s in entry["segments"])
-            bars.append(Bar(int(entry["number"]), _phase(entry), spans))
+            bars.append(Bar(int(entry["number"]), _phase(entry), timed))
         return bars, "wall-clock hours since the first segment"
     clock = 0.0
     for entry in sorted(runs, key=lambda e: e["number"]):
-        spans = []
+        spans: list[tuple[float, float]] = []
         for segment in entry["segments"]:
             spans.append((clock, float(segment[2]) / 3600.0))
             clock += float(segment[2]) / 3600.0

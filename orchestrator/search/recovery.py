@@ -152,7 +152,8 @@ def _finish_cut_tell(search: Search, trial: optuna.Trial, frozen: FrozenTrial) -
         if value is None:
             return False
     log.info("trial %d: its orchestrator died while telling %s; told now", frozen.number, outcome)
-    search._tell(trial, str(outcome), state, value=float(value) if state == TrialState.COMPLETE else None)
+    search._tell(trial, str(outcome), state,
+                 value=float(value) if state == TrialState.COMPLETE and value is not None else None)
     return True
 
 
