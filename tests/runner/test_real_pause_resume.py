@@ -147,6 +147,14 @@ def _record(request: TrialRequest) -> dict:
     return json.loads((request.run_dir / "run.json").read_text())
 
 
+def _why(request: TrialRequest) -> str:
+    """What a failed pause left behind: the run's end, the stop asked, its epochs and saved states."""
+    record = _record(request)
+    states = sorted(p.name for p in request.run_dir.glob("*-state"))
+    return (f"status {record.get('status')}, stop {record.get('stop_reason')}, epochs "
+            f"{[e.get('epoch') for e in record.get('epochs', [])]}, states {states}, log {record.get('log_path')}")
+
+
 def _outputs(request: TrialRequest) -> tuple[list[str], list[tuple[int | None, int]]]:
     name = f"trial_{request.number:04d}"
     checkpoints = sorted(p.name.replace(name, "NAME") for p in request.run_dir.glob("*.safetensors"))
@@ -161,7 +169,7 @@ def test_a_run_paused_after_epoch_2_and_resumed_matches_a_straight_run(world) ->
     outcome = executor.run(straight, _never)
     assert outcome.failure_cause is None and outcome.paused_at is None, _record(straight).get("log_path")
     first = executor.run(replace(paused, until_epoch=PAUSE_AT), _never)
-    assert first.failure_cause is None and first.paused_at == PAUSE_AT, _record(paused).get("log_path")
+    assert first.failure_cause is None and first.paused_at == PAUSE_AT, _why(paused)
     assert executor.state_bytes(paused) > 0
     second = executor.run(replace(paused, resume_from=PAUSE_AT), _never)
     assert second.failure_cause is None and second.paused_at is None, _record(paused).get("log_path")
