@@ -29,6 +29,24 @@ def first_epoch_search(tmp_path: Path, executor: SimulatedExecutor, *, trials: i
     return Search(settings, executor)
 
 
+class DiesOnResume(SimulatedExecutor):
+    """The orchestrator goes away as it takes a paused run up."""
+
+    def run(self, request, report):  # type: ignore[no-untyped-def]
+        if request.resume_from is not None:
+            raise SearchAborted("the orchestrator went away")
+        return super().run(request, report)
+
+
+def search_whose_orchestrator_dies_at_its_first_resume(tmp_path: Path, surface, storage: str) -> Search:
+    first = first_epoch_search(tmp_path, DiesOnResume(surface=surface), storage=storage)
+    try:
+        first.run()
+    except SearchAborted:
+        pass
+    return first
+
+
 class CrashesOnResume(SimulatedExecutor):
     """Trial 0's resumed segments crash at epoch 3 (after its state of epoch 2 was saved and scored);
     ``times`` crashes in all."""
@@ -70,20 +88,8 @@ def test_a_run_whose_resumed_segments_keep_crashing_fails_after_its_one_retry(tm
 
 
 def test_a_resumed_run_whose_trainer_died_with_its_orchestrator_pauses_at_its_state(tmp_path) -> None:
-    surface = SURFACE_FAMILIES["quadratic"](seed=1)
-
-    class Dies(SimulatedExecutor):
-        def run(self, request, report):  # type: ignore[no-untyped-def]
-            if request.resume_from is not None:
-                raise SearchAborted("the orchestrator went away")
-            return super().run(request, report)
-
-    storage = f"sqlite:///{tmp_path / 'study.db'}"
-    first = first_epoch_search(tmp_path, Dies(surface=surface), storage=storage)
-    try:
-        first.run()
-    except SearchAborted:
-        pass
+    surface, storage = SURFACE_FAMILIES["quadratic"](seed=1), f"sqlite:///{tmp_path / 'study.db'}"
+    first = search_whose_orchestrator_dies_at_its_first_resume(tmp_path, surface, storage)
     paused = [t for t in first.study.get_trials(deepcopy=False) if is_paused(t)]
     assert paused
     number = paused[0].number
@@ -159,20 +165,8 @@ def test_a_retried_trial_of_a_scheduled_search_records_its_segments(tmp_path) ->
 def test_a_state_newer_than_the_runs_last_score_is_scored_when_the_run_continues(tmp_path) -> None:
     """The dead segment saved the state of epoch 4 and died before scoring it: the run pauses at 4 (not
     failed and trained again) and its next segment scores epoch 4 from what was left, then trains on from 5."""
-    surface = SURFACE_FAMILIES["quadratic"](seed=1)
-
-    class Dies(SimulatedExecutor):
-        def run(self, request, report):  # type: ignore[no-untyped-def]
-            if request.resume_from is not None:
-                raise SearchAborted("the orchestrator went away")
-            return super().run(request, report)
-
-    storage = f"sqlite:///{tmp_path / 'study.db'}"
-    first = first_epoch_search(tmp_path, Dies(surface=surface), storage=storage)
-    try:
-        first.run()
-    except SearchAborted:
-        pass
+    surface, storage = SURFACE_FAMILIES["quadratic"](seed=1), f"sqlite:///{tmp_path / 'study.db'}"
+    first = search_whose_orchestrator_dies_at_its_first_resume(tmp_path, surface, storage)
     frozen = next(t for t in first.study.get_trials(deepcopy=False) if is_paused(t))
     assert frozen.user_attrs[vocab.PAUSED_AT_ATTR] == 2 and sorted(frozen.intermediate_values) == [2]
     first.storage.set_trial_user_attr(first._trial_id(frozen.number), vocab.PHASE_ATTR, vocab.PHASE_RESUMED)
