@@ -8,16 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.bench_support import load_bench
+
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "search_efficiency.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("search_efficiency_bench", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("search_efficiency")
 
 
 def test_hours_are_sorted_by_what_each_trial_turned_out_to_be(bench):

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
 from orchestrator.search.surface import missing_members
 from orchestrator.search.surfaces import LateLearnerSurface, QuadraticSurface
+from tests.bench_support import load_bench
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "search_prior.py"
 FLAT = {"learning_rate": 8e-5, "unet_lr": 8e-5, "text_encoder_lr": 5e-5, "network_dim": 128, "network_alpha": 64,
         "network_alpha_ratio": 0.5, "lr_scheduler": "cosine", "max_train_epochs": 20, "sample_every_n_epochs": 2,
         "optimizer_type": "AdamW", "gradient_accumulation_steps": 2, "lr_warmup_steps": 100, "min_snr_gamma": 5}
@@ -19,11 +15,7 @@ FLAT = {"learning_rate": 8e-5, "unet_lr": 8e-5, "text_encoder_lr": 5e-5, "networ
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("search_prior_bench", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("search_prior")
 
 
 @pytest.mark.parametrize("family", [QuadraticSurface, LateLearnerSurface])
